@@ -1,0 +1,3 @@
+from ccd.cli import main
+
+main()

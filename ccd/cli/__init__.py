@@ -1,0 +1,39 @@
+"""The `ccd` command line: one typer app, one module per command group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ccd.cli import blacklist, campaign, db, routing
+from ccd.cli.common import state
+
+app = typer.Typer(
+    name="ccd",
+    help="ccd: call-center back end beside Asterisk.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="TOML settings file (default /etc/ccd/ccd.toml)"),
+    ] = None,
+) -> None:
+    state.config_file = config
+
+
+app.add_typer(db.app, name="db")
+app.add_typer(campaign.app, name="campaign")
+app.add_typer(routing.trunk_app, name="trunk")
+app.add_typer(routing.route_app, name="route")
+app.add_typer(blacklist.app, name="blacklist")
+
+
+def main() -> None:
+    app()

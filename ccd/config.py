@@ -1,0 +1,136 @@
+"""Settings: env CCD_* over an optional TOML file over defaults.
+
+Precedence, highest first: explicit keyword arguments, environment (CCD_*), the TOML file
+(--config, else CCD_CONFIG, else /etc/ccd/ccd.toml when it exists), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import AnyHttpUrl, BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_FILE = Path("/etc/ccd/ccd.toml")
+
+
+class ConfigError(Exception):
+    """Settings that cannot be used; the message names the file and the field."""
+
+
+class AsteriskNode(BaseModel):
+    """One Asterisk server: ccd speaks ARI and AMI to each configured node."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    ari_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8088/ari")
+    ari_user: str = "ccd"
+    ari_password: str = Field(default="", repr=False)
+    ari_app: str = "ccd"
+    ami_host: str = "127.0.0.1"
+    ami_port: int = Field(default=5038, ge=1, le=65535)
+    ami_user: str = "ccd"
+    ami_secret: str = Field(default="", repr=False)
+
+
+class HttpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CCD_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://user:pass@host:port/db; unset = the embedded PostgreSQL",
+    )
+    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("ccd")))
+    db_pool_min: int = Field(default=2, ge=1)
+    db_pool_max: int = Field(default=10, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "console", "json"] = "auto"
+    http: HttpSettings = HttpSettings()
+    nodes: list[AsteriskNode] = Field(default_factory=list)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must start with postgresql:// (or be unset for the embedded server)")
+        return v
+
+    @field_validator("nodes")
+    @classmethod
+    def _unique_node_names(cls, v: list[AsteriskNode]) -> list[AsteriskNode]:
+        names = [n.name for n in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate node name(s): {', '.join(dupes)}")
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _config_file_in_use
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+# The TOML path for the load in progress; pydantic-settings builds sources from the class.
+_config_file_in_use: Path | None = None
+
+
+def resolve_config_file(explicit: Path | None) -> Path | None:
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"{explicit}: config file not found")
+        return explicit
+    env = os.environ.get("CCD_CONFIG")
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found (from CCD_CONFIG)")
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Load and validate settings; raise ConfigError naming the source and the field."""
+    global _config_file_in_use
+    path = resolve_config_file(config_file)
+    _config_file_in_use = path
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        source = str(path) if path else "environment (CCD_*)"
+        lines = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "(root)"
+            lines.append(f"  {field}: {err['msg']}")
+        raise ConfigError(f"invalid settings in {source}:\n" + "\n".join(lines)) from None
+    except Exception as exc:  # TOML syntax errors come out of the source as plain exceptions
+        if path is not None:
+            raise ConfigError(f"{path}: {exc}") from None
+        raise
+    finally:
+        _config_file_in_use = None

@@ -1,0 +1,50 @@
+"""Campaign modes, statuses and the transitions an operator may ask for."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CampaignMode(StrEnum):
+    MANUAL = "MANUAL"
+    POWER = "POWER"
+    PREDICTIVE = "PREDICTIVE"
+    INBOUND = "INBOUND"
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+
+
+class TransitionError(ValueError):
+    pass
+
+
+# What an operator command may move a campaign to, from each status.
+_ALLOWED: dict[CampaignStatus, frozenset[CampaignStatus]] = {
+    CampaignStatus.DRAFT: frozenset({CampaignStatus.RUNNING, CampaignStatus.STOPPED}),
+    CampaignStatus.RUNNING: frozenset(
+        {CampaignStatus.PAUSED, CampaignStatus.STOPPED, CampaignStatus.COMPLETED}
+    ),
+    CampaignStatus.PAUSED: frozenset({CampaignStatus.RUNNING, CampaignStatus.STOPPED}),
+    CampaignStatus.STOPPED: frozenset({CampaignStatus.RUNNING}),
+    CampaignStatus.COMPLETED: frozenset({CampaignStatus.RUNNING}),
+}
+
+
+def check_transition(current: CampaignStatus, target: CampaignStatus) -> None:
+    if target == current:
+        return
+    if target not in _ALLOWED[current]:
+        raise TransitionError(f"cannot move a {current.value} campaign to {target.value}")
+
+
+class TrunkKind(StrEnum):
+    SIP = "sip"
+    CITY = "city"
+    TOLLFREE_8800 = "tollfree_8800"
+    MOBILE = "mobile"
