@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ccd.cli import blacklist, campaign, db, routing
+from ccd.cli import db
 from ccd.cli.common import state
 
 app = typer.Typer(
@@ -29,10 +29,6 @@ def _root(
 
 
 app.add_typer(db.app, name="db")
-app.add_typer(campaign.app, name="campaign")
-app.add_typer(routing.trunk_app, name="trunk")
-app.add_typer(routing.route_app, name="route")
-app.add_typer(blacklist.app, name="blacklist")
 
 
 def main() -> None:

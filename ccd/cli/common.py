@@ -1,0 +1,59 @@
+"""What every command group shares: settings, the database URL, exit codes, async entry."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from ccd.config import ConfigError, Settings, load_settings
+from ccd.log import configure_logging
+from ccd.store.db import database_url
+
+T = TypeVar("T")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2  # bad usage or bad input
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@dataclass
+class CliState:
+    config_file: Path | None = None
+    _settings: Settings | None = None
+    _db_url: str | None = None
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self.config_file)
+            except ConfigError as exc:
+                fail(str(exc), code=EXIT_USAGE)
+            configure_logging(self._settings.log_level, self._settings.log_format)
+        return self._settings
+
+    def db_url(self) -> str:
+        if self._db_url is None:
+            self._db_url = database_url(self.settings())
+        return self._db_url
+
+
+state = CliState()
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def run(fn: Callable[[], Awaitable[T]]) -> T:
+    """Run one command's coroutine; the CLI has no long-lived loop of its own."""
+    return asyncio.run(fn())  # type: ignore[arg-type]

@@ -1,0 +1,355 @@
+"""The database schema as SQLAlchemy Core metadata; alembic migrations are written from it.
+
+Invariants live here as constraints, not only in code: one agent per phone endpoint, one
+live attempt per lead, one blacklist row per number, dial timeout of at least 15 s.
+Runtime queries go through asyncpg with plain SQL; this module only describes the tables.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    Table,
+    Text,
+    Time,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+NOW = text("now()")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+CAMPAIGN_MODES = ("MANUAL", "POWER", "PREDICTIVE", "INBOUND")
+CAMPAIGN_STATUSES = ("draft", "running", "paused", "stopped", "completed")
+TRUNK_KINDS = ("sip", "city", "tollfree_8800", "mobile")
+LEAD_STATUSES = ("new", "in_progress", "retry", "callback", "done", "blacklisted", "exhausted")
+DIALABLE_LEAD_STATUSES = ("new", "retry", "callback")
+DISPOSITIONS = (
+    "END", "CALLBACK", "NO_ANSWER", "BUSY", "VOICEMAIL", "BAD_NUMBER", "FAX",
+    "REJECTED", "CONGESTION", "FAILED", "DROPPED",
+)  # fmt: skip
+OUTCOMES = (
+    "ANSWERED", "BUSY", "NO_ANSWER", "CONGESTION", "BAD_NUMBER", "REJECTED", "MACHINE", "FAX",
+    "FAILED", "DROPPED", "LOST",
+)  # fmt: skip
+ATTEMPT_STATES = ("pending", "dialing", "answered", "bridged", "ended")
+BLACKLIST_REASONS = ("bad_number", "fax", "dnc", "manual")
+AGENT_STATES = ("LOGGED_OUT", "READY", "RESERVED", "TALKING", "WRAP_UP", "PAUSED")
+USER_ROLES = ("agent", "supervisor", "admin")
+INBOUND_OUTCOMES = (
+    "answered", "abandoned_ivr", "abandoned_queue", "overflowed", "voicemail", "callback",
+    "hangup", "failed",
+)  # fmt: skip
+SPY_MODES = ("listen", "whisper", "barge")
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("mode", Text, nullable=False),
+    Column("status", Text, nullable=False, server_default="draft"),
+    Column("caller_id", Text, nullable=False, server_default=""),
+    Column("trunk_id", Integer, ForeignKey("trunks.id", ondelete="SET NULL"), comment=
+           "pinned trunk; NULL = choose by route prefix"),  # fmt: skip
+    Column("dial_timeout_s", SmallInteger, nullable=False, server_default="30"),
+    Column("max_attempts", SmallInteger, nullable=False, server_default="5"),
+    Column("target_abandon", Numeric(5, 4), nullable=False, server_default="0.03"),
+    Column("pacer", Text, nullable=False, server_default="erlang"),
+    Column("dial_ratio", Numeric(4, 2), nullable=False, server_default="1.5"),
+    Column("max_ratio", Numeric(4, 2), nullable=False, server_default="3.0"),
+    Column("amd", Boolean, nullable=False, server_default="false"),
+    Column("fax_detect", Boolean, nullable=False, server_default="true"),
+    Column("calling_hours_start", Time, nullable=False, server_default="09:00"),
+    Column("calling_hours_end", Time, nullable=False, server_default="21:00"),
+    Column("calling_days", ARRAY(SmallInteger), nullable=False,
+           server_default="{1,2,3,4,5,6,7}", comment="ISO weekdays, 1 = Monday"),  # fmt: skip
+    Column("retry_rules", JSONB, nullable=False, server_default="{}"),
+    Column("safe_harbor_media", Text, nullable=False, server_default="sound:ccd-safe-harbor"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint(_in("mode", CAMPAIGN_MODES), name="mode"),
+    CheckConstraint(_in("status", CAMPAIGN_STATUSES), name="status"),
+    CheckConstraint("dial_timeout_s >= 15", name="ring_at_least_15s"),
+    CheckConstraint("max_attempts >= 1", name="max_attempts"),
+    CheckConstraint("target_abandon >= 0 AND target_abandon <= 1", name="target_abandon"),
+    CheckConstraint("dial_ratio >= 1 AND max_ratio >= 1", name="ratios"),
+)
+
+trunks = Table(
+    "trunks",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("kind", Text, nullable=False),
+    Column("dial_template", Text, nullable=False, comment="e.g. PJSIP/{number}@city-trunk"),
+    Column("max_channels", Integer, nullable=False),
+    Column("node", Text, comment="Asterisk node that owns the trunk; NULL = any"),
+    Column("enabled", Boolean, nullable=False, server_default="true"),
+    CheckConstraint(_in("kind", TRUNK_KINDS), name="kind"),
+    CheckConstraint("max_channels > 0", name="max_channels"),
+    CheckConstraint("strpos(dial_template, '{number}') > 0", name="template_has_number"),
+)
+
+routes = Table(
+    "routes",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("prefix", Text, nullable=False, comment="E.164 prefix such as +7495; '+' matches all"),
+    Column("trunk_id", Integer, ForeignKey("trunks.id", ondelete="CASCADE"), nullable=False),
+    Column("position", SmallInteger, nullable=False, server_default="0"),
+    UniqueConstraint("prefix", "trunk_id"),
+    CheckConstraint("prefix ~ '^\\+[0-9]*$'", name="prefix"),
+)
+
+leads = Table(
+    "leads",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("phone", Text, nullable=False, comment="E.164"),
+    Column("name", Text, nullable=False, server_default=""),
+    Column("fields", JSONB, nullable=False, server_default="{}"),
+    Column("priority", SmallInteger, nullable=False, server_default="0"),
+    Column("time_zone", Text, comment="IANA zone from the number; NULL = unknown"),
+    Column("status", Text, nullable=False, server_default="new"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("attempts", SmallInteger, nullable=False, server_default="0"),
+    Column("last_disposition", Text),
+    Column("last_attempt_at", DateTime(timezone=True)),
+    Column("agent_id", Integer, ForeignKey("agents.id", ondelete="SET NULL"),
+           comment="owner of a CALLBACK / MANUAL contact"),  # fmt: skip
+    Column("source_line", Integer, comment="line in the imported file"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    UniqueConstraint("campaign_id", "phone"),
+    CheckConstraint(_in("status", LEAD_STATUSES), name="status"),
+    CheckConstraint("phone ~ '^\\+[1-9][0-9]{3,14}$'", name="e164"),
+    # "next due leads of campaign X": an index range scan in priority, then due-time order.
+    Index(
+        "ix_leads_due",
+        "campaign_id",
+        text("priority DESC"),
+        "next_attempt_at",
+        postgresql_where=text(_in("status", DIALABLE_LEAD_STATUSES)),
+    ),
+    Index("ix_leads_phone", "phone"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True, comment="= the ARI channel id"),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("lead_id", BigInteger, ForeignKey("leads.id", ondelete="CASCADE"), nullable=False),
+    Column("phone", Text, nullable=False),
+    Column("node", Text),
+    Column("trunk_id", Integer, ForeignKey("trunks.id", ondelete="SET NULL")),
+    Column("agent_id", Integer, ForeignKey("agents.id", ondelete="SET NULL")),
+    Column("state", Text, nullable=False, server_default="pending"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("originated_at", DateTime(timezone=True)),
+    Column("answered_at", DateTime(timezone=True)),
+    Column("bridged_at", DateTime(timezone=True)),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("wrapup_ended_at", DateTime(timezone=True)),
+    Column("cause", SmallInteger, comment="Q.850 hangup cause"),
+    Column("cause_txt", Text),
+    Column("sip_code", SmallInteger),
+    Column("dial_status", Text),
+    Column("amd_status", Text),
+    Column("amd_cause", Text),
+    Column("tone", Text),
+    Column("outcome", Text),
+    Column("disposition", Text),
+    Column("disposition_source", Text),
+    Column("disposition_at", DateTime(timezone=True)),
+    Column("callback_at", DateTime(timezone=True)),
+    Column("note", Text),
+    CheckConstraint(_in("state", ATTEMPT_STATES), name="state"),
+    CheckConstraint(f"outcome IS NULL OR {_in('outcome', OUTCOMES)}", name="outcome"),
+    CheckConstraint(f"disposition IS NULL OR {_in('disposition', DISPOSITIONS)}", name="dispo"),
+    CheckConstraint(
+        "disposition_source IS NULL OR disposition_source IN ('auto', 'agent')", name="dispo_src"
+    ),
+    Index("ix_attempts_campaign_created", "campaign_id", "created_at"),
+    Index("ix_attempts_lead", "lead_id"),
+    Index("ix_attempts_agent_created", "agent_id", "created_at"),
+    # One live attempt per lead: a second dial of the same lead fails at insert.
+    Index("uq_attempts_live_lead", "lead_id", unique=True, postgresql_where=text("ended_at IS NULL")),
+    Index("ix_attempts_live", "node", postgresql_where=text("state <> 'ended'")),
+)
+
+blacklist = Table(
+    "blacklist",
+    metadata,
+    Column("phone", Text, primary_key=True, comment="E.164; applies to every campaign"),
+    Column("reason", Text, nullable=False),
+    Column("source", Text, nullable=False, server_default="manual"),
+    Column("note", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint(_in("reason", BLACKLIST_REASONS), name="reason"),
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("login", Text, nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("endpoint", Text, nullable=False, unique=True, comment="e.g. PJSIP/agent101"),
+    Column("token_hash", Text, comment="sha256 of the agent API token"),
+    Column("state", Text, nullable=False, server_default="LOGGED_OUT"),
+    Column("state_reason", Text),
+    Column("state_since", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("idle_since", DateTime(timezone=True), comment="for longest-idle routing"),
+    Column("node", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint(_in("state", AGENT_STATES), name="state"),
+)
+
+campaign_agents = Table(
+    "campaign_agents",
+    metadata,
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("agent_id", Integer, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    PrimaryKeyConstraint("campaign_id", "agent_id"),
+)
+
+agent_state_log = Table(
+    "agent_state_log",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("agent_id", Integer, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("from_state", Text, nullable=False),
+    Column("to_state", Text, nullable=False),
+    Column("event", Text, nullable=False),
+    Column("reason", Text),
+    Column("attempt_id", UUID(as_uuid=False)),
+    Index("ix_agent_state_log_agent_at", "agent_id", "at"),
+)
+
+inbound_routes = Table(
+    "inbound_routes",
+    metadata,
+    Column("did", Text, primary_key=True),
+    Column("flow", Text, nullable=False, comment="IVR flow name (file stem)"),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="SET NULL")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+inbound_calls = Table(
+    "inbound_calls",
+    metadata,
+    Column("id", Text, primary_key=True, comment="the ARI channel id"),
+    Column("node", Text),
+    Column("did", Text, nullable=False),
+    Column("caller", Text, nullable=False, server_default=""),
+    Column("flow", Text),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="SET NULL")),
+    Column("started_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("queue", Text),
+    Column("queue_priority", SmallInteger),
+    Column("queued_at", DateTime(timezone=True)),
+    Column("dequeued_at", DateTime(timezone=True)),
+    Column("agent_id", Integer, ForeignKey("agents.id", ondelete="SET NULL")),
+    Column("answered_at", DateTime(timezone=True)),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("outcome", Text),
+    Column("variables", JSONB, nullable=False, server_default="{}"),
+    CheckConstraint(f"outcome IS NULL OR {_in('outcome', INBOUND_OUTCOMES)}", name="outcome"),
+    Index("ix_inbound_calls_queue_started", "queue", "started_at"),
+)
+
+ivr_steps = Table(
+    "ivr_steps",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("call_id", Text, ForeignKey("inbound_calls.id", ondelete="CASCADE"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("node", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("input", Text),
+    Column("result", Text),
+    Index("ix_ivr_steps_call", "call_id"),
+)
+
+recordings = Table(
+    "recordings",
+    metadata,
+    Column("name", Text, primary_key=True, comment="Asterisk stored recording name"),
+    Column("call_id", Text),
+    Column("kind", Text, nullable=False, comment="voicemail | call"),
+    Column("caller", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("login", Text, nullable=False, unique=True),
+    Column("name", Text, nullable=False, server_default=""),
+    Column("role", Text, nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("agent_id", Integer, ForeignKey("agents.id", ondelete="SET NULL"), unique=True),
+    Column("endpoint", Text, comment="supervisor's phone for listen/whisper/barge"),
+    Column("disabled", Boolean, nullable=False, server_default="false"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint(_in("role", USER_ROLES), name="role"),
+)
+
+spy_sessions = Table(
+    "spy_sessions",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("agent_id", Integer, ForeignKey("agents.id", ondelete="SET NULL")),
+    Column("call_id", Text, nullable=False),
+    Column("mode", Text, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("modes", JSONB, nullable=False, server_default="[]", comment="[{mode, at}] switches"),
+    CheckConstraint(_in("mode", SPY_MODES), name="mode"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("from_user_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("agent_id", Integer, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="SET NULL")),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("read_at", DateTime(timezone=True)),
+    Index("ix_messages_agent_created", "agent_id", "created_at"),
+)

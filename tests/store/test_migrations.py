@@ -1,0 +1,92 @@
+"""Migrations up and down on an empty database, and the schema's own invariants."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from ccd.store import migrate
+from ccd.store.db import connect
+
+TABLES = {
+    "campaigns", "trunks", "routes", "leads", "attempts", "blacklist", "agents",
+    "campaign_agents", "agent_state_log", "inbound_routes", "inbound_calls", "ivr_steps",
+    "recordings", "users", "spy_sessions", "messages",
+}  # fmt: skip
+
+
+async def _tables(url: str) -> set[str]:
+    conn = await connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            " AND tablename <> 'alembic_version'"
+        )
+        return {r["tablename"] for r in rows}
+    finally:
+        await conn.close()
+
+
+async def test_upgrade_then_downgrade_to_base(empty_db_url: str) -> None:
+    await asyncio.to_thread(migrate.upgrade, empty_db_url)
+    assert TABLES <= await _tables(empty_db_url)
+    assert await migrate.is_current(empty_db_url)
+
+    await asyncio.to_thread(migrate.downgrade, empty_db_url, "base")
+    assert await _tables(empty_db_url) == set()
+    assert await migrate.current_revision(empty_db_url) is None
+
+    await asyncio.to_thread(migrate.upgrade, empty_db_url)
+    assert await migrate.is_current(empty_db_url)
+
+
+async def test_due_leads_query_is_an_index_range_scan(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        cid = await conn.fetchval(
+            "INSERT INTO campaigns (name, mode) VALUES ('c', 'POWER') RETURNING id"
+        )
+        await conn.execute(
+            "INSERT INTO leads (campaign_id, phone, priority)"
+            " SELECT $1, '+7495' || lpad(g::text, 7, '0'), g % 3 FROM generate_series(1, 20000) g",
+            cid,
+        )
+        await conn.execute("ANALYZE leads")
+        plan = "\n".join(
+            r[0]
+            for r in await conn.fetch(
+                "EXPLAIN SELECT id FROM leads WHERE campaign_id = $1"
+                " AND status IN ('new', 'retry', 'callback') AND next_attempt_at <= now()"
+                " ORDER BY priority DESC, next_attempt_at LIMIT 50 FOR UPDATE SKIP LOCKED",
+                cid,
+            )
+        )
+    assert "ix_leads_due" in plan, plan
+    assert "Sort" not in plan, plan
+
+
+async def test_ring_time_below_15s_is_refused(pool: asyncpg.Pool) -> None:
+    with pytest.raises(asyncpg.CheckViolationError):
+        await pool.execute(
+            "INSERT INTO campaigns (name, mode, dial_timeout_s) VALUES ('x', 'POWER', 10)"
+        )
+
+
+async def test_one_live_attempt_per_lead(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        cid = await conn.fetchval(
+            "INSERT INTO campaigns (name, mode) VALUES ('c', 'POWER') RETURNING id"
+        )
+        lid = await conn.fetchval(
+            "INSERT INTO leads (campaign_id, phone) VALUES ($1, '+74951234567') RETURNING id", cid
+        )
+        insert = (
+            "INSERT INTO attempts (id, campaign_id, lead_id, phone)"
+            " VALUES (gen_random_uuid(), $1, $2, '+74951234567')"
+        )
+        await conn.execute(insert, cid, lid)
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute(insert, cid, lid)
+        await conn.execute("UPDATE attempts SET ended_at = now(), state = 'ended'")
+        await conn.execute(insert, cid, lid)
