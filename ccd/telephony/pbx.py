@@ -75,8 +75,18 @@ class LinkStatus(StrEnum):
 
 
 HangupReason = Literal[
-    "normal", "busy", "congestion", "no_answer", "timeout", "rejected", "unallocated",
-    "normal_unspecified", "number_incomplete", "codec_mismatch", "interworking", "failure",
+    "normal",
+    "busy",
+    "congestion",
+    "no_answer",
+    "timeout",
+    "rejected",
+    "unallocated",
+    "normal_unspecified",
+    "number_incomplete",
+    "codec_mismatch",
+    "interworking",
+    "failure",
     "answered_elsewhere",
 ]
 SpyDirection = Literal["none", "both", "in", "out"]
@@ -227,7 +237,7 @@ class Pbx(Protocol):
         """Register the one event handler; call before start()."""
 
     async def start(self) -> None:
-        """Connect every node; raises AriAuthError/AmiAuthError naming the node on bad credentials."""
+        """Connect every node; bad credentials raise AriAuthError/AmiAuthError naming the node."""
 
     async def close(self) -> None: ...
 
