@@ -91,6 +91,8 @@ campaigns = Table(
     Column("calling_hours_end", Time, nullable=False, server_default="21:00"),
     Column("calling_days", ARRAY(SmallInteger), nullable=False,
            server_default="{1,2,3,4,5,6,7}", comment="ISO weekdays, 1 = Monday"),  # fmt: skip
+    Column("time_zone", Text, nullable=False, server_default="UTC", comment=
+           "IANA zone for calling hours of leads whose own zone is unknown or ambiguous"),  # fmt: skip
     Column("retry_rules", JSONB, nullable=False, server_default="{}"),
     Column("safe_harbor_media", Text, nullable=False, server_default="sound:ccd-safe-harbor"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),

@@ -96,6 +96,7 @@ def upgrade() -> None:
     sa.Column('calling_hours_start', sa.Time(), server_default='09:00', nullable=False),
     sa.Column('calling_hours_end', sa.Time(), server_default='21:00', nullable=False),
     sa.Column('calling_days', postgresql.ARRAY(sa.SmallInteger()), server_default='{1,2,3,4,5,6,7}', nullable=False, comment='ISO weekdays, 1 = Monday'),
+    sa.Column('time_zone', sa.Text(), server_default='UTC', nullable=False, comment='IANA zone for calling hours of leads whose own zone is unknown or ambiguous'),
     sa.Column('retry_rules', postgresql.JSONB(astext_type=sa.Text()), server_default='{}', nullable=False),
     sa.Column('safe_harbor_media', sa.Text(), server_default='sound:ccd-safe-harbor', nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
