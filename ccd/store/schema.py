@@ -328,6 +328,17 @@ users = Table(
     CheckConstraint(_in("role", USER_ROLES), name="role"),
 )
 
+api_sessions = Table(
+    "api_sessions",
+    metadata,
+    Column("token_hash", Text, primary_key=True, comment="sha256 of the opaque bearer token"),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("remote", Text, comment="client address at login"),
+    Index("ix_api_sessions_user", "user_id"),
+)
+
 spy_sessions = Table(
     "spy_sessions",
     metadata,

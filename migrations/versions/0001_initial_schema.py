@@ -215,6 +215,16 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_messages'))
     )
     op.create_index('ix_messages_agent_created', 'messages', ['agent_id', 'created_at'], unique=False)
+    op.create_table('api_sessions',
+    sa.Column('token_hash', sa.Text(), nullable=False, comment='sha256 of the opaque bearer token'),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('remote', sa.Text(), nullable=True, comment='client address at login'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_api_sessions_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('token_hash', name=op.f('pk_api_sessions'))
+    )
+    op.create_index('ix_api_sessions_user', 'api_sessions', ['user_id'], unique=False)
     op.create_table('spy_sessions',
     sa.Column('id', sa.BigInteger(), sa.Identity(always=False), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=True),
@@ -296,6 +306,8 @@ def downgrade() -> None:
     op.drop_index('ix_attempts_agent_created', table_name='attempts')
     op.drop_table('attempts')
     op.drop_table('spy_sessions')
+    op.drop_index('ix_api_sessions_user', table_name='api_sessions')
+    op.drop_table('api_sessions')
     op.drop_index('ix_messages_agent_created', table_name='messages')
     op.drop_table('messages')
     op.drop_index('ix_leads_phone', table_name='leads')
