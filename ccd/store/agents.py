@@ -1,0 +1,141 @@
+"""Agents in PostgreSQL: accounts, API tokens (sha256 only), state and its log."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from ccd.domain.agents import AgentState, Transition
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRow:
+    id: int
+    login: str
+    name: str
+    endpoint: str
+    state: AgentState
+    campaign_ids: frozenset[int]
+
+
+class DuplicateAgent(ValueError):
+    pass
+
+
+async def add_agent(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    login: str,
+    name: str,
+    endpoint: str,
+    campaign_ids: tuple[int, ...] = (),
+) -> tuple[int, str]:
+    """Create an agent; returns (id, token). The token is shown once, only its hash is kept."""
+    token = new_token()
+    async with _acquire(conn) as c, c.transaction():
+        try:
+            agent_id = await c.fetchval(
+                "INSERT INTO agents (login, name, endpoint, token_hash) VALUES ($1, $2, $3, $4)"
+                " RETURNING id",
+                login, name, endpoint, hash_token(token),
+            )  # fmt: skip
+        except asyncpg.UniqueViolationError as exc:
+            field = "endpoint" if "endpoint" in (exc.constraint_name or "") else "login"
+            raise DuplicateAgent(f"an agent with this {field} already exists") from None
+        if campaign_ids:
+            await c.executemany(
+                "INSERT INTO campaign_agents (campaign_id, agent_id) VALUES ($1, $2)",
+                [(cid, agent_id) for cid in campaign_ids],
+            )
+    return agent_id, token
+
+
+async def set_token(conn: asyncpg.Connection | asyncpg.Pool, agent_id: int) -> str:
+    token = new_token()
+    await conn.execute(
+        "UPDATE agents SET token_hash = $2 WHERE id = $1", agent_id, hash_token(token)
+    )
+    return token
+
+
+_SELECT = """
+SELECT a.id, a.login, a.name, a.endpoint, a.state,
+       coalesce(array_agg(ca.campaign_id) FILTER (WHERE ca.campaign_id IS NOT NULL), '{}') AS cids
+FROM agents a LEFT JOIN campaign_agents ca ON ca.agent_id = a.id
+"""
+
+
+def _row(r: asyncpg.Record) -> AgentRow:
+    return AgentRow(
+        r["id"], r["login"], r["name"], r["endpoint"], AgentState(r["state"]), frozenset(r["cids"])
+    )
+
+
+async def get_agent(conn: asyncpg.Connection | asyncpg.Pool, agent_id: int) -> AgentRow | None:
+    r = await conn.fetchrow(_SELECT + " WHERE a.id = $1 GROUP BY a.id", agent_id)
+    return _row(r) if r else None
+
+
+async def agent_by_token(conn: asyncpg.Connection | asyncpg.Pool, token: str) -> AgentRow | None:
+    r = await conn.fetchrow(_SELECT + " WHERE a.token_hash = $1 GROUP BY a.id", hash_token(token))
+    return _row(r) if r else None
+
+
+async def list_agents(conn: asyncpg.Connection | asyncpg.Pool) -> list[AgentRow]:
+    return [_row(r) for r in await conn.fetch(_SELECT + " GROUP BY a.id ORDER BY a.id")]
+
+
+async def record_transition(
+    conn: asyncpg.Connection | asyncpg.Pool, t: Transition, at: datetime
+) -> None:
+    """Persist one state change: the agent's current state and a log row, in one statement."""
+    await conn.execute(
+        """
+        WITH upd AS (
+            UPDATE agents SET state = $3, state_reason = $5, state_since = $7,
+                idle_since = CASE WHEN $3 = 'READY' AND state <> 'READY' THEN $7
+                                  WHEN $3 = 'READY' THEN idle_since ELSE NULL END
+            WHERE id = $1
+        )
+        INSERT INTO agent_state_log (agent_id, at, from_state, to_state, event, reason, attempt_id)
+        VALUES ($1, $7, $2, $3, $4, $5, $6::uuid)
+        """,
+        t.agent_id, t.from_state.value, t.to_state.value, t.event.value, t.reason,
+        t.attempt_id, at,
+    )  # fmt: skip
+
+
+async def logged_in_agents(conn: asyncpg.Connection | asyncpg.Pool) -> list[int]:
+    """Agents the database believes logged in (for reconciliation after a restart)."""
+    rows = await conn.fetch("SELECT id FROM agents WHERE state <> 'LOGGED_OUT'")
+    return [r["id"] for r in rows]
+
+
+class _acquire:
+    """`async with` a connection from a pool, or the connection itself."""
+
+    def __init__(self, conn: asyncpg.Connection | asyncpg.Pool) -> None:
+        self._conn = conn
+        self._held: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        if isinstance(self._conn, asyncpg.Pool):
+            self._held = await self._conn.acquire()
+            return self._held
+        return self._conn
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._held is not None:
+            assert isinstance(self._conn, asyncpg.Pool)
+            await self._conn.release(self._held)
