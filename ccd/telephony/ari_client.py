@@ -48,7 +48,7 @@ class AriClient:
         self.node = node.name
         self.app = node.ari_app
         self._base_url = str(node.ari_url).rstrip("/")
-        self._auth = aiohttp.BasicAuth(node.ari_user, node.ari_password)
+        self._auth_header = aiohttp.encode_basic_auth(node.ari_user, node.ari_password)
         self._on_event = on_event
         self._on_reconnected = on_reconnected
         self._rest_timeout_s = rest_timeout_s
@@ -75,14 +75,14 @@ class AriClient:
     @property
     def ws_url(self) -> str:
         scheme = "wss" if self._base_url.startswith("https") else "ws"
-        return scheme + self._base_url.split("://", 1)[1] + "/events"
+        return f"{scheme}://{self._base_url.split('://', 1)[1]}/events"
 
     async def start(self) -> None:
         """Connect once. Auth errors raise (naming the node); other failures are logged and
         left to the reconnect loop, so ccd starts while a node is still down."""
-        self._session = aiohttp.ClientSession()
+        self._session = aiohttp.ClientSession(headers={"Authorization": self._auth_header})
         self._rest = AriRest(
-            self.node, self._base_url, self._session, self._auth, timeout_s=self._rest_timeout_s
+            self.node, self._base_url, self._session, timeout_s=self._rest_timeout_s
         )
         self.status = LinkStatus.CONNECTING
         try:
@@ -112,7 +112,6 @@ class AriClient:
             ws = await self._session.ws_connect(
                 self.ws_url,
                 params={"app": self.app, "subscribeAll": "false"},
-                auth=self._auth,
                 heartbeat=self._heartbeat_s,
                 timeout=aiohttp.ClientWSTimeout(ws_close=self._rest_timeout_s),
                 autoping=True,

@@ -33,19 +33,19 @@ def _params(**kw: object) -> dict[str, str]:
 
 
 class AriRest:
+    """REST calls of one node; the session carries the node's Authorization header."""
+
     def __init__(
         self,
         node: str,
         base_url: str,
         session: aiohttp.ClientSession,
-        auth: aiohttp.BasicAuth,
         *,
         timeout_s: float = 10.0,
     ) -> None:
         self.node = node
         self._base = base_url.rstrip("/")
         self._session = session
-        self._auth = auth
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
     async def request(
@@ -61,7 +61,7 @@ class AriRest:
         url = self._base + path
         try:
             async with self._session.request(
-                method, url, params=params, json=body, auth=self._auth, timeout=self._timeout
+                method, url, params=params, json=body, timeout=self._timeout
             ) as resp:
                 if resp.status == 204:
                     return None
