@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ccd.cli import db
+from ccd.cli import db, user
 from ccd.cli.common import state
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ def _root(
 
 
 app.add_typer(db.app, name="db")
+app.add_typer(user.app, name="user")
 
 
 def main() -> None:
