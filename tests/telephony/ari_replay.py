@@ -48,6 +48,17 @@ def call_events(name: str, rec_id: str, new_id: str) -> list[dict[str, Any]]:
     return out
 
 
+def channel_json(channel_id: str, state: str = "Up") -> dict[str, Any]:
+    """A channel as Asterisk 22 lists it (the recorded one from 01), renamed."""
+    step = next(
+        s for s in load("01-originate-answered-farend-hangup")["steps"] if s["dir"] == "rest"
+    )
+    recorded_id = step["query"]["channelId"]
+    ch = json.loads(json.dumps(step["response"]).replace(recorded_id, channel_id))
+    ch["state"] = state
+    return ch
+
+
 class ReplayAri:
     def __init__(self, user: str = "ccd", password: str = "ccdsecret") -> None:
         self._auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
