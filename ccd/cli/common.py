@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
+import asyncpg
 import typer
 from rich.console import Console
 
 from ccd.config import ConfigError, Settings, load_settings
 from ccd.log import configure_logging
-from ccd.store.db import database_url
+from ccd.store.db import connect, database_url
 
 T = TypeVar("T")
 
@@ -57,3 +58,21 @@ def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
 def run(fn: Callable[[], Awaitable[T]]) -> T:
     """Run one command's coroutine; the CLI has no long-lived loop of its own."""
     return asyncio.run(fn())  # type: ignore[arg-type]
+
+
+async def with_conn(fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """Run `fn` on one connection to the configured database, closed afterwards.
+
+    A database that cannot be reached, or has no schema yet, ends the command with a clear
+    error instead of a traceback.
+    """
+    try:
+        conn = await connect(state.db_url())
+    except (OSError, asyncpg.PostgresError) as exc:
+        fail(f"cannot connect to the database: {exc}")
+    try:
+        return await fn(conn)
+    except asyncpg.UndefinedTableError as exc:
+        fail(f"the database has no ccd schema yet ({exc}): run `ccd db upgrade`")
+    finally:
+        await conn.close()
