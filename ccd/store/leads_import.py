@@ -1,0 +1,366 @@
+"""Load a lead file (CSV or XLSX) into a campaign: atomic, streaming, COPY-fast.
+
+Rows are read in chunks and normalised (in worker processes for big files, since phone
+parsing is the CPU cost); valid rows are COPYed into a temporary staging table and then
+moved into `leads` with one INSERT ... SELECT in file order, so the first occurrence of a
+number wins and duplicates (inside the file or already in the campaign) are dropped by the
+unique constraint. Numbers on the global blacklist are loaded with status 'blacklisted' so
+they are never dialed. Everything happens in one transaction. Rejected rows go to a CSV
+with their line number and the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from itertools import islice
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, TextIO
+
+import asyncpg
+
+from ccd.domain.calling_hours import lead_time_zone, zone
+from ccd.domain.phones import InvalidNumber, normalize
+from ccd.log import get_logger
+from ccd.store.tabular import Table, TableError, open_table
+
+log = get_logger(__name__)
+
+TARGETS = ("phone", "name", "priority", "timezone")
+# Header names recognised without a --map, compared case-insensitively with spaces,
+# dashes and underscores removed. Russian exports use Телефон / ФИО / Имя.
+HEADER_GUESSES: dict[str, tuple[str, ...]] = {
+    "phone": (
+        "phone", "phonenumber", "phoneno", "number", "tel", "telephone", "mobile", "msisdn",
+        "телефон", "номертелефона", "номер", "тел", "мобильный", "мобильныйтелефон",
+    ),
+    "name": ("name", "fullname", "fio", "contact", "client", "фио", "имя", "клиент", "контакт"),
+    "priority": ("priority", "prio", "приоритет"),
+    "timezone": ("timezone", "tz", "zone", "часовойпояс", "таймзона"),
+}  # fmt: skip
+CHUNK_ROWS = 10_000
+PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this, worker start-up costs more than it saves
+_STAGE = "ccd_import_stage"
+_STAGE_COLUMNS = ("line", "phone", "name", "fields", "priority", "time_zone")
+
+Staged = tuple[int, str, str, str, int, str | None]
+Rejected = tuple[int, str, list[str]]
+Progress = Callable[[int, int], None]
+
+
+class LeadImportError(ValueError):
+    """The file cannot be imported at all; nothing was written. The message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """Where each target field is in a row, and the other columns (kept in `fields`)."""
+
+    phone: int
+    name: int | None = None
+    priority: int | None = None
+    timezone: int | None = None
+    extra: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RowRules:
+    columns: Columns
+    region: str | None
+    campaign_zone: str
+    default_priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    rows: int  # data rows read
+    loaded: int  # new leads, blacklisted ones included
+    duplicates: int
+    blacklisted: int
+    rejected: int
+    encoding: str | None
+    rejects_path: Path | None  # None when nothing was rejected
+
+
+def parse_column_map(text: str) -> dict[str, str]:
+    """'phone=Телефон,name=ФИО' -> {'phone': 'Телефон', 'name': 'ФИО'}."""
+    mapping: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, column = part.partition("=")
+        key = key.strip().lower()
+        if not sep or not column.strip():
+            raise ValueError(f"--map: expected FIELD=COLUMN, got {part!r}")
+        if key not in TARGETS:
+            raise ValueError(f"--map: unknown field {key!r} (known: {', '.join(TARGETS)})")
+        mapping[key] = column.strip()
+    return mapping
+
+
+def _folded(name: str) -> str:
+    return "".join(ch for ch in name.casefold() if ch not in " _-.№#")
+
+
+def resolve_columns(header: list[str], mapping: dict[str, str] | None = None) -> Columns:
+    mapping = mapping or {}
+    found: dict[str, int] = {}
+    folded = [_folded(h) for h in header]
+    for target in TARGETS:
+        if target in mapping:
+            wanted = mapping[target]
+            matches = [i for i, h in enumerate(header) if h == wanted]
+            matches = matches or [i for i, h in enumerate(folded) if h == _folded(wanted)]
+            if not matches:
+                raise LeadImportError(
+                    f"--map {target}={wanted}: no such column; columns found: {', '.join(header)}"
+                )
+            found[target] = matches[0]
+            continue
+        for i, h in enumerate(folded):
+            if h in HEADER_GUESSES[target] and i not in found.values():
+                found[target] = i
+                break
+    if "phone" not in found:
+        raise LeadImportError(
+            f"no phone column (give --map phone=COLUMN); columns found: {', '.join(header)}"
+        )
+    used = set(found.values())
+    extra = tuple((i, h) for i, h in enumerate(header) if i not in used)
+    return Columns(
+        phone=found["phone"],
+        name=found.get("name"),
+        priority=found.get("priority"),
+        timezone=found.get("timezone"),
+        extra=extra,
+    )
+
+
+def _cell(cells: list[str], index: int | None) -> str:
+    if index is None or index >= len(cells):
+        return ""
+    return cells[index].strip()
+
+
+def parse_rows(
+    rows: list[tuple[int, list[str]]], rules: RowRules
+) -> tuple[list[Staged], list[Rejected]]:
+    """Normalise one chunk: staging records for the good rows, (line, reason, cells) for the rest.
+
+    Pure and picklable, so big files run it in worker processes.
+    """
+    cols = rules.columns
+    staged: list[Staged] = []
+    rejected: list[Rejected] = []
+    width = max((i for i, _ in cols.extra), default=-1) + 1
+    for line, cells in rows:
+        raw_phone = _cell(cells, cols.phone)
+        if not raw_phone:
+            rejected.append((line, "phone: empty", cells))
+            continue
+        try:
+            phone = normalize(raw_phone, rules.region)
+        except InvalidNumber as exc:
+            rejected.append((line, f"phone: {exc}", cells))
+            continue
+        priority = rules.default_priority
+        raw_priority = _cell(cells, cols.priority)
+        if raw_priority:
+            try:
+                priority = int(raw_priority)
+            except ValueError:
+                rejected.append((line, f"priority: not a whole number: {raw_priority!r}", cells))
+                continue
+            if not -32768 <= priority <= 32767:
+                rejected.append((line, f"priority: out of range: {priority}", cells))
+                continue
+        tz = _cell(cells, cols.timezone)
+        if tz:
+            if zone(tz) is None:
+                rejected.append((line, f"timezone: unknown IANA zone {tz!r}", cells))
+                continue
+        else:
+            tz = lead_time_zone(phone.time_zones, rules.campaign_zone)  # type: ignore[assignment]
+        fields = {name: value for i, name in cols.extra if (value := _cell(cells, i))}
+        for i in range(width, len(cells)):  # cells beyond the header
+            if value := cells[i].strip():
+                fields[f"column_{i + 1}"] = value
+        staged.append(
+            (line, phone.e164, _cell(cells, cols.name), json.dumps(fields, ensure_ascii=False),
+             priority, tz or None)
+        )  # fmt: skip
+    return staged, rejected
+
+
+def chunks(rows: Iterator[tuple[int, list[str]]]) -> Iterator[list[tuple[int, list[str]]]]:
+    while chunk := list(islice(rows, CHUNK_ROWS)):
+        yield chunk
+
+
+async def _parsed(
+    table: Table, rules: RowRules, workers: int
+) -> AsyncIterator[tuple[list[Staged], list[Rejected]]]:
+    """Parsed chunks in file order; with workers, up to two chunks per worker in flight."""
+    if workers <= 1:
+        for chunk in chunks(table.rows):
+            yield parse_rows(chunk, rules)
+        return
+    loop = asyncio.get_running_loop()
+    # forkserver: workers must not inherit this process's event loop and sockets.
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("forkserver"))
+    try:
+        pending: deque[asyncio.Future[tuple[list[Staged], list[Rejected]]]] = deque()
+        for chunk in chunks(table.rows):
+            pending.append(loop.run_in_executor(pool, parse_rows, chunk, rules))
+            if len(pending) >= 2 * workers:
+                yield await pending.popleft()
+        while pending:
+            yield await pending.popleft()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class RejectsFile:
+    """Rejected rows, written beside the final path and moved there only on success."""
+
+    def __init__(self, path: Path, header: list[str], delimiter: str) -> None:
+        self.path = path
+        self.count = 0
+        self._tmp = path.with_name(path.name + ".part")
+        self._header = header
+        self._delimiter = delimiter
+        self._file: TextIO | None = None
+        self._writer: Any = None  # csv's writer type is private
+
+    def write(self, rejected: list[Rejected]) -> None:
+        if not rejected:
+            return
+        if self._writer is None:
+            # utf-8-sig so that Excel opens Cyrillic text right.
+            f = self._tmp.open("w", encoding="utf-8-sig", newline="")
+            self._file = f
+            self._writer = csv.writer(f, delimiter=self._delimiter)
+            self._writer.writerow(["line", "reason", *self._header])
+        for line, reason, cells in rejected:
+            self._writer.writerow([line, reason, *cells])
+        self.count += len(rejected)
+
+    def finish(self, ok: bool) -> Path | None:
+        if self._file is not None:
+            self._file.close()
+        if not self.count:
+            return None
+        if ok:
+            self._tmp.replace(self.path)
+            return self.path
+        self._tmp.unlink(missing_ok=True)
+        return None
+
+
+def default_rejects_path(path: Path) -> Path:
+    return path.with_name(f"{path.stem}-rejects.csv")
+
+
+_INSERT = f"""
+WITH ins AS (
+    INSERT INTO leads (campaign_id, phone, name, fields, priority, time_zone, status, source_line)
+    SELECT $1, s.phone, s.name, s.fields::jsonb, s.priority, s.time_zone,
+           CASE WHEN b.phone IS NULL THEN 'new' ELSE 'blacklisted' END, s.line
+    FROM {_STAGE} s LEFT JOIN blacklist b ON b.phone = s.phone
+    ORDER BY s.line
+    ON CONFLICT (campaign_id, phone) DO NOTHING
+    RETURNING status
+)
+SELECT count(*) AS loaded, count(*) FILTER (WHERE status = 'blacklisted') AS blacklisted FROM ins
+"""
+
+
+async def import_leads(
+    conn: asyncpg.Connection,
+    campaign_id: int,
+    path: Path,
+    *,
+    column_map: dict[str, str] | None = None,
+    region: str | None = None,
+    rejects_path: Path | None = None,
+    default_priority: int = 0,
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> ImportResult:
+    """Import `path` into the campaign in one transaction; raise LeadImportError if it cannot.
+
+    `workers`: parser processes; None = one per core for files over a few MB, else none.
+    """
+    try:
+        with open_table(path) as table:
+            columns = resolve_columns(table.header, column_map)
+            if workers is None:
+                big = table.kind == "csv" and table.total_size >= PARALLEL_MIN_BYTES
+                workers = min(os.cpu_count() or 1, 4) if big else 1
+            rejects = RejectsFile(
+                rejects_path or default_rejects_path(path), table.header, table.delimiter
+            )
+            ok = False
+            try:
+                result = await _load(conn, campaign_id, table, columns, region,
+                                      default_priority, rejects, progress, workers)  # fmt: skip
+                ok = True
+            finally:
+                saved = rejects.finish(ok)
+    except TableError as exc:
+        raise LeadImportError(str(exc)) from None
+    result = replace(result, rejects_path=saved)
+    log.info(
+        "leads.imported", campaign_id=campaign_id, file=str(path), rows=result.rows,
+        loaded=result.loaded, duplicates=result.duplicates, blacklisted=result.blacklisted,
+        rejected=result.rejected, encoding=result.encoding,
+    )  # fmt: skip
+    return result
+
+
+async def _load(
+    conn: asyncpg.Connection,
+    campaign_id: int,
+    table: Table,
+    columns: Columns,
+    region: str | None,
+    default_priority: int,
+    rejects: RejectsFile,
+    progress: Progress | None,
+    workers: int,
+) -> ImportResult:
+    async with conn.transaction():
+        campaign_zone = await conn.fetchval(
+            "SELECT time_zone FROM campaigns WHERE id = $1 FOR SHARE", campaign_id
+        )
+        if campaign_zone is None:
+            raise LeadImportError(f"campaign {campaign_id} does not exist")
+        await conn.execute(
+            f"CREATE TEMP TABLE {_STAGE} (line integer, phone text, name text, fields text,"
+            " priority smallint, time_zone text) ON COMMIT DROP"
+        )
+        rules = RowRules(columns, region, campaign_zone, default_priority)
+        staged = 0
+        async for records, rejected in _parsed(table, rules, workers):
+            rejects.write(rejected)
+            if records:
+                await conn.copy_records_to_table(_STAGE, records=records, columns=_STAGE_COLUMNS)
+                staged += len(records)
+            if progress is not None:
+                progress(table.position(), table.total_size)
+        await conn.execute(f"ANALYZE {_STAGE}")
+        row = await conn.fetchrow(_INSERT, campaign_id)
+    return ImportResult(
+        rows=staged + rejects.count,
+        loaded=row["loaded"],
+        duplicates=staged - row["loaded"],
+        blacklisted=row["blacklisted"],
+        rejected=rejects.count,
+        encoding=table.encoding,
+        rejects_path=None,
+    )
