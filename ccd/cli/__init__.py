@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ccd.cli import db, user
+from ccd.cli import db, inbound, user
 from ccd.cli.common import state
 
 app = typer.Typer(
@@ -30,6 +30,8 @@ def _root(
 
 app.add_typer(db.app, name="db")
 app.add_typer(user.app, name="user")
+app.add_typer(inbound.app, name="inbound")
+app.add_typer(inbound.ivr_app, name="ivr")
 
 
 def main() -> None:

@@ -1,0 +1,122 @@
+"""`ccd inbound route add|list|remove` (DID -> IVR flow) and `ccd ivr check FILE...`.
+
+The flows directory is `--flows-dir`, else the environment variable CCD_FLOWS_DIR, else
+/etc/ccd/flows (ccd.config.Settings has no field for it; see ccd.inbound.settings).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ccd.cli.common import EXIT_USAGE, console, err_console, fail, run, state
+from ccd.inbound.flow import FlowError, load_flow
+from ccd.inbound.settings import flows_dir
+from ccd.store import inbound as store
+from ccd.store.db import connect
+
+app = typer.Typer(help="Inbound lines: which IVR flow answers which DID.", no_args_is_help=True)
+route_app = typer.Typer(help="DID -> flow routes.", no_args_is_help=True)
+app.add_typer(route_app, name="route")
+ivr_app = typer.Typer(help="IVR flow files.", no_args_is_help=True)
+
+FlowsDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--flows-dir", help="directory of flow files (default: $CCD_FLOWS_DIR or /etc/ccd/flows)"
+    ),
+]
+
+
+@route_app.command("add")
+def route_add(
+    did: Annotated[str, typer.Argument(help="the dialed number as the dialplan passes it")],
+    flow: Annotated[str, typer.Argument(help="flow name: the file stem in the flows directory")],
+    campaign: Annotated[
+        str | None, typer.Option(help="campaign name whose agents take these calls")
+    ] = None,
+    directory: FlowsDir = None,
+) -> None:
+    """Answer calls to DID with FLOW (replaces an existing route of DID)."""
+    path = _flow_file(flows_dir(directory), flow)
+    try:
+        load_flow(path)
+    except FlowError as exc:
+        fail(f"flow {flow!r} is not usable:\n{exc}", code=EXIT_USAGE)
+
+    async def go() -> None:
+        conn = await connect(state.db_url())
+        try:
+            campaign_id = None
+            if campaign is not None:
+                campaign_id = await store.campaign_id_by_name(conn, campaign)
+                if campaign_id is None:
+                    fail(f"no campaign named {campaign!r}", code=EXIT_USAGE)
+            await store.add_route(conn, did, flow, campaign_id)
+        finally:
+            await conn.close()
+
+    run(go)
+    console.print(f"{did} -> {flow}")
+
+
+@route_app.command("list")
+def route_list() -> None:
+    """Show every DID route."""
+
+    async def go() -> list[store.InboundRoute]:
+        conn = await connect(state.db_url())
+        try:
+            return await store.list_routes(conn)
+        finally:
+            await conn.close()
+
+    table = Table("DID", "flow", "campaign id")
+    for r in run(go):
+        table.add_row(r.did, r.flow, "" if r.campaign_id is None else str(r.campaign_id))
+    console.print(table)
+
+
+@route_app.command("remove")
+def route_remove(did: Annotated[str, typer.Argument()]) -> None:
+    """Remove the route of DID; its calls then get no flow (they are hung up)."""
+
+    async def go() -> bool:
+        conn = await connect(state.db_url())
+        try:
+            return await store.remove_route(conn, did)
+        finally:
+            await conn.close()
+
+    if not run(go):
+        fail(f"no route for {did}", code=EXIT_USAGE)
+    console.print(f"removed {did}")
+
+
+@ivr_app.command("check")
+def check(files: Annotated[list[Path], typer.Argument(help="flow files", min=1)]) -> None:
+    """Validate flow files: fields, node targets, unreachable nodes, loops without input."""
+    bad = 0
+    for path in files:
+        try:
+            flow = load_flow(path)
+        except FlowError as exc:
+            bad += 1
+            for line in exc.problems:
+                err_console.print(line, highlight=False, markup=False, soft_wrap=True)
+            continue
+        console.print(f"{path}: ok ({len(flow.nodes)} nodes)", highlight=False, soft_wrap=True)
+    if bad:
+        raise typer.Exit(EXIT_USAGE)
+
+
+def _flow_file(directory: Path, name: str) -> Path:
+    for ext in (".yaml", ".yml"):
+        if (directory / f"{name}{ext}").is_file():
+            return directory / f"{name}{ext}"
+    fail(
+        f"no flow {name!r} in {directory} (looked for {name}.yaml and {name}.yml)", code=EXIT_USAGE
+    )

@@ -1,0 +1,163 @@
+"""Inbound in PostgreSQL: DID routes, one row per inbound call, its IVR steps, recordings.
+
+inbound_calls.id is the Asterisk channel id. The row is written when the call enters, updated
+as it joins and leaves a queue and reaches an agent, and closed with exactly one outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+Conn = asyncpg.Connection | asyncpg.Pool
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRoute:
+    did: str
+    flow: str
+    campaign_id: int | None
+
+
+class UnknownCampaign(ValueError):
+    pass
+
+
+# --- routes ---
+
+
+async def add_route(conn: Conn, did: str, flow: str, campaign_id: int | None = None) -> None:
+    """Map a DID to a flow; an existing mapping of the DID is replaced."""
+    try:
+        await conn.execute(
+            """
+            INSERT INTO inbound_routes (did, flow, campaign_id) VALUES ($1, $2, $3)
+            ON CONFLICT (did) DO UPDATE SET flow = EXCLUDED.flow, campaign_id = EXCLUDED.campaign_id
+            """,
+            did, flow, campaign_id,
+        )  # fmt: skip
+    except asyncpg.ForeignKeyViolationError:
+        raise UnknownCampaign(f"no campaign with id {campaign_id}") from None
+
+
+async def remove_route(conn: Conn, did: str) -> bool:
+    status = await conn.execute("DELETE FROM inbound_routes WHERE did = $1", did)
+    return status != "DELETE 0"
+
+
+async def list_routes(conn: Conn) -> list[InboundRoute]:
+    rows = await conn.fetch("SELECT did, flow, campaign_id FROM inbound_routes ORDER BY did")
+    return [InboundRoute(r["did"], r["flow"], r["campaign_id"]) for r in rows]
+
+
+async def route_for(conn: Conn, did: str) -> InboundRoute | None:
+    r = await conn.fetchrow("SELECT did, flow, campaign_id FROM inbound_routes WHERE did = $1", did)
+    return InboundRoute(r["did"], r["flow"], r["campaign_id"]) if r else None
+
+
+async def campaign_id_by_name(conn: Conn, name: str) -> int | None:
+    return await conn.fetchval("SELECT id FROM campaigns WHERE name = $1", name)
+
+
+# --- calls ---
+
+
+async def call_started(
+    conn: Conn,
+    call_id: str,
+    *,
+    node: str,
+    did: str,
+    caller: str,
+    flow: str | None,
+    campaign_id: int | None,
+    at: datetime,
+) -> None:
+    # A re-delivered CallEntered (reconnect) must not fail: the first row wins.
+    await conn.execute(
+        """
+        INSERT INTO inbound_calls (id, node, did, caller, flow, campaign_id, started_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING
+        """,
+        call_id, node, did, caller, flow, campaign_id, at,
+    )  # fmt: skip
+
+
+async def add_step(
+    conn: Conn,
+    call_id: str,
+    *,
+    node: str,
+    kind: str,
+    at: datetime,
+    input: str | None = None,
+    result: str | None = None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO ivr_steps (call_id, at, node, kind, input, result)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        call_id, at, node, kind, input, result,
+    )  # fmt: skip
+
+
+async def queued(conn: Conn, call_id: str, *, queue: str, priority: int, at: datetime) -> None:
+    """Joined a queue; a second queue node (or a return to the queue) keeps the first entry time."""
+    await conn.execute(
+        """
+        UPDATE inbound_calls SET queue = $2, queue_priority = $3,
+            queued_at = coalesce(queued_at, $4), dequeued_at = NULL
+        WHERE id = $1
+        """,
+        call_id, queue, priority, at,
+    )  # fmt: skip
+
+
+async def dequeued(conn: Conn, call_id: str, *, at: datetime) -> None:
+    await conn.execute("UPDATE inbound_calls SET dequeued_at = $2 WHERE id = $1", call_id, at)
+
+
+async def answered(conn: Conn, call_id: str, *, agent_id: int, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE inbound_calls SET agent_id = $2, answered_at = $3, dequeued_at = $3 WHERE id = $1",
+        call_id, agent_id, at,
+    )  # fmt: skip
+
+
+async def call_ended(
+    conn: Conn, call_id: str, *, outcome: str, at: datetime, variables: dict[str, Any]
+) -> None:
+    """Close the call with its one outcome; a call already closed keeps its first outcome."""
+    await conn.execute(
+        """
+        UPDATE inbound_calls SET outcome = $2, ended_at = $3, variables = $4,
+            dequeued_at = CASE WHEN queued_at IS NOT NULL THEN coalesce(dequeued_at, $3) END
+        WHERE id = $1 AND outcome IS NULL
+        """,
+        call_id, outcome, at, variables,
+    )  # fmt: skip
+
+
+async def add_recording(conn: Conn, name: str, *, call_id: str, kind: str, caller: str) -> None:
+    await conn.execute(
+        "INSERT INTO recordings (name, call_id, kind, caller) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (name) DO NOTHING",
+        name, call_id, kind, caller,
+    )  # fmt: skip
+
+
+async def request_callback(conn: Conn, campaign_id: int, phone: str, note: str) -> int:
+    """A CALLBACK lead for `phone`, due now; an existing lead of that number is reopened."""
+    return await conn.fetchval(
+        """
+        INSERT INTO leads (campaign_id, phone, name, status, next_attempt_at, fields)
+        VALUES ($1, $2, '', 'callback', now(), jsonb_build_object('source', $3::text))
+        ON CONFLICT (campaign_id, phone) DO UPDATE
+            SET status = 'callback', next_attempt_at = now(),
+                fields = leads.fields || jsonb_build_object('source', $3::text)
+        RETURNING id
+        """,
+        campaign_id, phone, note,
+    )  # fmt: skip
