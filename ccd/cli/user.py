@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import asyncpg
 import typer
 from rich.table import Table
 
-from ccd.cli.common import EXIT_USAGE, console, fail, run, state
+from ccd.cli.common import EXIT_USAGE, console, fail, run, with_conn
 from ccd.store import users as user_store
-from ccd.store.db import connect
-
-T = TypeVar("T")
 
 app = typer.Typer(help="Console users: add, list, change password, disable.", no_args_is_help=True)
 
@@ -28,14 +24,6 @@ PasswordOpt = Annotated[
         help="the password (prompted when not given; or env CCD_USER_PASSWORD)",
     ),
 ]
-
-
-async def _with_conn(fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    conn = await connect(state.db_url())
-    try:
-        return await fn(conn)
-    finally:
-        await conn.close()
 
 
 @app.command()
@@ -71,14 +59,14 @@ def add(
         except user_store.UserError as exc:
             fail(str(exc), code=EXIT_USAGE)
 
-    user = run(lambda: _with_conn(go))
+    user = run(lambda: with_conn(go))
     console.print(f"user {user.login} ({user.role}) added with id {user.id}")
 
 
 @app.command("list")
 def list_() -> None:
     """List users."""
-    users = run(lambda: _with_conn(user_store.list_users))
+    users = run(lambda: with_conn(user_store.list_users))
     table = Table("id", "login", "name", "role", "agent", "endpoint", "disabled")
     for u in users:
         table.add_row(
@@ -98,7 +86,7 @@ def passwd(login: Annotated[str, typer.Argument(help="login name")], password: P
         except user_store.UserError as exc:
             fail(str(exc), code=EXIT_USAGE)
 
-    run(lambda: _with_conn(go))
+    run(lambda: with_conn(go))
     console.print(f"password of {login} changed")
 
 
@@ -115,5 +103,5 @@ def disable(
         except user_store.UserError as exc:
             fail(str(exc), code=EXIT_USAGE)
 
-    run(lambda: _with_conn(go))
+    run(lambda: with_conn(go))
     console.print(f"user {login} {'enabled' if enable else 'disabled'}")
