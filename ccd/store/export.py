@@ -1,0 +1,301 @@
+"""Rows out of the database as CSV or XLSX files, in constant memory.
+
+Two pieces: `TableSink`s that write rows to a file (CSV, or XLSX through openpyxl's write-only
+mode, with typed cells, a bold frozen header and column widths), and the streaming exports of
+attempts and leads (CSV straight from `COPY ... TO STDOUT`, XLSX from a server-side cursor).
+A sink writes to `<out>.part` and renames it only when every row is in, so a failed export
+never leaves a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sys
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any, Literal, Protocol
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+
+from ccd.store.reports import campaign_id
+
+Format = Literal["csv", "xlsx"]
+
+# Ratio columns of the report views hold fractions; Excel shows them as percentages.
+_PERCENT = re.compile(r"(rate|rate_30d|occupancy|service_level|share|penetration)$")
+_CURSOR_PREFETCH = 5000
+
+
+class ExportError(Exception):
+    """An export that cannot run as asked; the message says what to change."""
+
+
+class TableSink(Protocol):
+    def write(self, row: Sequence[Any]) -> None: ...
+
+
+def _plain(value: Any, tz: ZoneInfo) -> Any:
+    """A value CSV and Excel can hold: naive local datetimes, JSON text, no timedeltas."""
+    if isinstance(value, datetime):
+        return value.astimezone(tz).replace(tzinfo=None) if value.tzinfo else value
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return value
+
+
+class CsvSink:
+    def __init__(self, stream: IO[str], columns: Sequence[str], tz: ZoneInfo) -> None:
+        self._writer = csv.writer(stream)
+        self._tz = tz
+        self._writer.writerow(columns)
+
+    def write(self, row: Sequence[Any]) -> None:
+        out = []
+        for v in row:
+            v = _plain(v, self._tz)
+            if isinstance(v, datetime):
+                v = v.isoformat(sep=" ")
+            out.append("" if v is None else v)
+        self._writer.writerow(out)
+
+
+class XlsxSink:
+    """One sheet in openpyxl's write-only mode: rows go to disk as they come.
+
+    Column widths must be set before the first row is written, so the first data row is
+    held back until the second arrives (or the sink closes) and sizes the columns.
+    """
+
+    def __init__(self, columns: Sequence[str], tz: ZoneInfo, sheet: str) -> None:
+        self._wb = Workbook(write_only=True)
+        self._ws = self._wb.create_sheet(sheet[:31])
+        self._ws.freeze_panes = "A2"
+        self._columns = list(columns)
+        self._tz = tz
+        self._first: list[Any] | None = None
+        self._started = False
+
+    def write(self, row: Sequence[Any]) -> None:
+        values = [_plain(v, self._tz) for v in row]
+        if not self._started:
+            if self._first is None:
+                self._first = values
+                return
+            self._start(self._first)
+        self._append(values)
+
+    def save(self, path: Path) -> None:
+        if not self._started:
+            self._start(self._first)
+        self._wb.save(path)
+
+    def _start(self, sample: list[Any] | None) -> None:
+        bold = Font(bold=True)
+        for i, name in enumerate(self._columns):
+            value = sample[i] if sample is not None else None
+            self._ws.column_dimensions[get_column_letter(i + 1)].width = _width(name, value)
+        header = []
+        for name in self._columns:
+            cell = WriteOnlyCell(self._ws, value=name)
+            cell.font = bold
+            header.append(cell)
+        self._ws.append(header)
+        self._started = True
+        if sample is not None:
+            self._append(sample)
+
+    def _append(self, values: list[Any]) -> None:
+        cells = []
+        for name, value in zip(self._columns, values, strict=True):
+            cell = WriteOnlyCell(self._ws, value=value)
+            fmt = _number_format(name, value)
+            if fmt:
+                cell.number_format = fmt
+            cells.append(cell)
+        self._ws.append(cells)
+
+
+def _number_format(column: str, value: Any) -> str | None:
+    if isinstance(value, datetime):
+        return "yyyy-mm-dd hh:mm:ss"
+    if isinstance(value, date):
+        return "yyyy-mm-dd"
+    if isinstance(value, Decimal | float) and _PERCENT.search(column):
+        return "0.00%"
+    return None
+
+
+def _width(column: str, value: Any) -> float:
+    if isinstance(value, datetime):
+        content = 19
+    elif isinstance(value, date):
+        content = 10
+    elif isinstance(value, int | float | Decimal):
+        content = 10
+    else:
+        content = min(len(str(value)) if value is not None else 10, 50)
+    return max(len(column), content) + 2
+
+
+@contextmanager
+def open_sink(
+    fmt: Format,
+    columns: Sequence[str],
+    out: Path | None,
+    *,
+    tz: ZoneInfo,
+    sheet: str = "report",
+) -> Iterator[TableSink]:
+    """A sink for `fmt`; CSV goes to stdout when `out` is None, XLSX needs a file."""
+    if fmt == "xlsx" and out is None:
+        raise ExportError("--format xlsx writes a file: give --out FILE.xlsx")
+    if out is None:
+        yield CsvSink(sys.stdout, columns, tz)
+        sys.stdout.flush()
+        return
+    part = out.with_name(out.name + ".part")
+    try:
+        if fmt == "csv":
+            with part.open("w", newline="", encoding="utf-8") as f:
+                yield CsvSink(f, columns, tz)
+        else:
+            sink = XlsxSink(columns, tz, sheet)
+            yield sink
+            sink.save(part)
+        part.replace(out)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+# --- streaming exports of attempts and leads ---
+
+ATTEMPT_COLUMNS = """
+    a.id, c.name AS campaign, a.lead_id, a.phone, l.name AS lead_name, a.node,
+    t.name AS trunk, g.login AS agent, a.state, a.created_at, a.originated_at, a.answered_at,
+    a.bridged_at, a.ended_at, a.wrapup_ended_at,
+    round(extract(epoch FROM a.answered_at - a.originated_at), 1) AS ring_s,
+    round(extract(epoch FROM a.ended_at - a.bridged_at), 1) AS talk_s,
+    round(extract(epoch FROM a.wrapup_ended_at - a.ended_at), 1) AS wrap_s,
+    a.cause, a.cause_txt, a.sip_code, a.dial_status, a.amd_status, a.amd_cause, a.tone,
+    a.outcome, a.disposition, a.disposition_source, a.disposition_at, a.callback_at, a.note
+"""
+
+ATTEMPTS_QUERY = f"""
+SELECT {ATTEMPT_COLUMNS}
+FROM attempts a
+JOIN campaigns c ON c.id = a.campaign_id
+JOIN leads l ON l.id = a.lead_id
+LEFT JOIN trunks t ON t.id = a.trunk_id
+LEFT JOIN agents g ON g.id = a.agent_id
+WHERE a.campaign_id = $1 AND a.created_at >= $2 AND a.created_at < $3
+ORDER BY a.created_at, a.id
+"""
+
+LEADS_QUERY = """
+SELECT l.id, c.name AS campaign, l.phone, l.name, l.fields, l.priority, l.time_zone, l.status,
+       l.next_attempt_at, l.attempts, l.last_disposition, l.last_attempt_at,
+       g.login AS agent, l.source_line, l.created_at,
+       (b.phone IS NOT NULL) AS on_blacklist
+FROM leads l
+JOIN campaigns c ON c.id = l.campaign_id
+LEFT JOIN agents g ON g.id = l.agent_id
+LEFT JOIN blacklist b ON b.phone = l.phone
+WHERE l.campaign_id = $1 AND l.created_at >= $2 AND l.created_at < $3
+ORDER BY l.id
+"""
+
+WHAT = {"attempts": ATTEMPTS_QUERY, "leads": LEADS_QUERY}
+
+
+async def _columns(conn: asyncpg.Connection, query: str) -> list[str]:
+    stmt = await conn.prepare(query)
+    return [a.name for a in stmt.get_attributes()]
+
+
+async def _records(
+    conn: asyncpg.Connection, query: str, *args: Any
+) -> AsyncIterator[asyncpg.Record]:
+    """Rows through a server-side cursor: at most _CURSOR_PREFETCH rows in memory."""
+    async with conn.transaction(readonly=True):
+        async for record in conn.cursor(query, *args, prefetch=_CURSOR_PREFETCH):
+            yield record
+
+
+async def export_rows(
+    conn: asyncpg.Connection,
+    what: Literal["attempts", "leads"],
+    campaign: str,
+    fmt: Format,
+    out: Path | None,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
+    """Write the campaign's attempts or leads to `out` (stdout when None); return the count.
+
+    `since`/`until` bound created_at (until exclusive). Times are shown in the connection's
+    TimeZone.
+    """
+    query = WHAT[what]
+    cid = await campaign_id(conn, campaign)
+    lo = since or datetime.min.replace(tzinfo=ZoneInfo("UTC"))
+    hi = until or datetime.max.replace(tzinfo=ZoneInfo("UTC"))
+    tz = ZoneInfo(await conn.fetchval("SELECT current_setting('TimeZone')"))
+    if fmt == "csv":
+        return await _copy_csv(conn, query, (cid, lo, hi), out)
+    columns = await _columns(conn, query)
+    n = 0
+    with open_sink("xlsx", columns, out, tz=tz, sheet=f"{what} {campaign}") as sink:
+        async for record in _records(conn, query, cid, lo, hi):
+            sink.write(tuple(record))
+            n += 1
+    return n
+
+
+async def _copy_csv(
+    conn: asyncpg.Connection, query: str, args: tuple[Any, ...], out: Path | None
+) -> int:
+    """CSV made by the server (COPY ... TO STDOUT, with a header): no rows in Python at all."""
+    if out is None:
+        status = await conn.copy_from_query(
+            query, *args, output=_StdoutBytes(), format="csv", header=True
+        )
+    else:
+        part = out.with_name(out.name + ".part")
+        try:
+            status = await conn.copy_from_query(
+                query, *args, output=part, format="csv", header=True
+            )
+            part.replace(out)
+        finally:
+            part.unlink(missing_ok=True)
+    return int(status.split()[-1])  # "COPY 123"
+
+
+class _StdoutBytes(io.RawIOBase):
+    """Binary stdout for COPY output (sys.stdout may be a text stream without .buffer)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        stream = getattr(sys.stdout, "buffer", None)
+        if stream is not None:
+            stream.write(data)
+            stream.flush()
+        else:
+            sys.stdout.write(bytes(data).decode("utf-8"))
+        return len(data)

@@ -1,0 +1,83 @@
+"""Queries over the reporting functions of migration 0002 (see docs/reporting.md).
+
+Each report asks the range function (`report_x(from_day, to_day)`), never the all-history view,
+so the day range reaches the index on the timestamp columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class Report:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+class ReportError(Exception):
+    """A report that cannot run as asked (unknown campaign or agent, bad range)."""
+
+
+async def campaign_id(conn: asyncpg.Connection, name: str) -> int:
+    cid = await conn.fetchval("SELECT id FROM campaigns WHERE name = $1", name)
+    if cid is None:
+        known = await conn.fetch("SELECT name FROM campaigns ORDER BY name LIMIT 20")
+        hint = ", ".join(r["name"] for r in known) or "none yet"
+        raise ReportError(f"no campaign named {name!r} (campaigns: {hint})")
+    return int(cid)
+
+
+def _check_range(d_from: date, d_to: date) -> None:
+    if d_from > d_to:
+        raise ReportError(f"--from {d_from} is after --to {d_to}")
+
+
+async def _fetch(conn: asyncpg.Connection, query: str, *args: Any) -> Report:
+    stmt = await conn.prepare(query)
+    columns = [a.name for a in stmt.get_attributes()]
+    return Report(columns, [tuple(r) for r in await stmt.fetch(*args)])
+
+
+async def campaign_daily(
+    conn: asyncpg.Connection, campaign: str, d_from: date, d_to: date
+) -> Report:
+    """One row per day of the campaign (days with no attempts are absent)."""
+    _check_range(d_from, d_to)
+    cid = await campaign_id(conn, campaign)
+    return await _fetch(
+        conn,
+        "SELECT * FROM report_campaign_daily($2, $3) WHERE campaign_id = $1 ORDER BY day",
+        cid, d_from, d_to,
+    )  # fmt: skip
+
+
+async def agent_daily(
+    conn: asyncpg.Connection,
+    d_from: date,
+    d_to: date,
+    *,
+    campaign: str | None = None,
+    agent: str | None = None,
+) -> Report:
+    """One row per agent and day with logged-in time; narrowed to a campaign's agents
+    (campaign_agents) and/or one agent login."""
+    _check_range(d_from, d_to)
+    cid = await campaign_id(conn, campaign) if campaign is not None else None
+    if agent is not None and not await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM agents WHERE login = $1)", agent
+    ):
+        raise ReportError(f"no agent with login {agent!r}")
+    return await _fetch(
+        conn,
+        "SELECT * FROM report_agent_daily($1, $2) r"
+        " WHERE ($3::int IS NULL OR r.agent_id IN"
+        "        (SELECT agent_id FROM campaign_agents WHERE campaign_id = $3))"
+        "   AND ($4::text IS NULL OR r.login = $4)"
+        " ORDER BY r.day, r.login",
+        d_from, d_to, cid, agent,
+    )  # fmt: skip
