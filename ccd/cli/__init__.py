@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ccd.cli import db, inbound, user
+from ccd.cli import blacklist, campaign, db, inbound, routing, user
 from ccd.cli.common import state
 
 app = typer.Typer(
@@ -29,6 +29,10 @@ def _root(
 
 
 app.add_typer(db.app, name="db")
+app.add_typer(campaign.app, name="campaign")
+app.add_typer(routing.trunk_app, name="trunk")
+app.add_typer(routing.route_app, name="route")
+app.add_typer(blacklist.app, name="blacklist")
 app.add_typer(user.app, name="user")
 app.add_typer(inbound.app, name="inbound")
 app.add_typer(inbound.ivr_app, name="ivr")
