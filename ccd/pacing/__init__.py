@@ -1,0 +1,9 @@
+"""Predictive pacing: Erlang formulas and the pacers (pure code, no I/O).
+
+The outbound engine and the simulator both drive a `Pacer` through `PacingSnapshot`s.
+"""
+
+from ccd.pacing.base import DROP_AFTER_S, Pacer, PacingSnapshot
+from ccd.pacing.registry import PACERS, create_pacer
+
+__all__ = ["DROP_AFTER_S", "PACERS", "Pacer", "PacingSnapshot", "create_pacer"]
