@@ -24,6 +24,7 @@ Public API (all coroutines unless noted; `agent_id` is agents.id):
     service.subscribe_ready(callback) -> unsubscribe     (plain functions)
         callback(session) runs whenever an agent becomes READY and no waiting call took them.
     service.session(agent_id) / service.sessions() / service.ready_count(campaign_id)
+    await service.log_out_stale(agent_id, reason)  (reconciliation after a restart)
 
 Every state change goes through one function, `_transition`, which applies the pure state
 machine (ccd.domain.agents), logs `agent.state from -> event -> to`, and writes agents.state
@@ -101,8 +102,11 @@ class _Waiter:
 
 
 class AgentService:
-    def __init__(self, pool: asyncpg.Pool, pbx: Pbx, *, login_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, pbx: Pbx, *, instance_id: str = "", login_timeout_s: float = 30.0
+    ) -> None:
         self._pool = pool
+        self._instance_id = instance_id
         self._pbx = pbx
         self._login_timeout_s = login_timeout_s
         self._sessions: dict[int, AgentSession] = {}
@@ -153,6 +157,7 @@ class AgentService:
             session.node = await self._pbx.originate(
                 leg_id, row.endpoint, caller_id=f"ccd <{row.login}>",
                 timeout_s=int(self._login_timeout_s),
+                variables={"CCD_INSTANCE": self._instance_id},
             )  # fmt: skip
             await asyncio.wait_for(answered, self._login_timeout_s)
             await self._pbx.add_to_bridge(session.bridge_id, [leg_id])
@@ -277,24 +282,17 @@ class AgentService:
             if session.state is not AgentState.LOGGED_OUT:
                 await self.logout(session.agent_id, reason, force=True)
 
-    async def recover(self, live_call_ids: frozenset[str]) -> None:
-        """At start-up: agents the database shows logged in have no session in this process.
-
-        Their legs (if Asterisk still has them) are hung up and they are logged out, so the
-        state table and Asterisk agree; agents log in again.
-        """
-        for agent_id in await agent_store.logged_in_agents(self._pool):
-            if agent_id in self._sessions:
-                continue
-            row = await agent_store.get_agent(self._pool, agent_id)
-            assert row is not None
-            stale = AgentSession(row.id, row.login, row.name, row.endpoint, row.campaign_ids,
-                                 state=row.state)  # fmt: skip
-            await self._transition(stale, AgentEvent.LOGOUT, reason="ccd restarted")
-            for call_id in live_call_ids:
-                if agent_of_leg(call_id) == agent_id:
-                    await self._pbx.hangup(call_id)
-            await self._pbx.destroy_bridge(stale.bridge_id)
+    async def log_out_stale(self, agent_id: int, reason: str) -> None:
+        """An agent the database shows logged in whose session died with an earlier process."""
+        if agent_id in self._sessions:
+            return
+        row = await agent_store.get_agent(self._pool, agent_id)
+        if row is None or row.state is AgentState.LOGGED_OUT:
+            return
+        stale = AgentSession(row.id, row.login, row.name, row.endpoint, row.campaign_ids,
+                             state=row.state)  # fmt: skip
+        await self._transition(stale, AgentEvent.LOGOUT, reason=reason)
+        await self._pbx.destroy_bridge(stale.bridge_id)
 
     # --- Pbx events of agent legs ---
 

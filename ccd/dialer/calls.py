@@ -1,0 +1,450 @@
+"""Per-attempt call handling: originate, answer -> (AMD) -> agent bridge or drop, end, disposition.
+
+The order of side effects is fixed: the attempt row exists (claimed) before the originate,
+the call is registered here before the originate (its events may beat the HTTP answer), and
+state changes follow Asterisk's events (command, then confirm by event).
+
+An answered call gets the agent reserved for it (POWER/MANUAL) or the longest-idle READY
+agent, waiting at most DROP_AFTER_S from the answer; otherwise the campaign's safe-harbor
+message plays, the call is hung up and the attempt is DROPPED (the lead is due again at once).
+
+Disposition of a call an agent talked on: the agent sets it in WRAP_UP; if they have not
+after `wrapup_timeout_s`, the attempt gets END automatically (the contact was made) and the
+agent goes READY. An agent's later disposition still replaces that automatic END.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import asyncpg
+
+from ccd.dialer.agents import AgentError, AgentService, bridge_id_for
+from ccd.dialer.campaign import CampaignConfig
+from ccd.dialer.clock import Clock
+from ccd.dialer.trunks import TrunkTable
+from ccd.domain.dispositions import Disposition, DispositionSource, apply_disposition
+from ccd.domain.outcomes import WRAPUP_TIMEOUT_DISPOSITION, auto_disposition
+from ccd.log import get_logger
+from ccd.pacing.base import DROP_AFTER_S
+from ccd.store import attempts as attempt_store
+from ccd.store.claim import ClaimedLead
+from ccd.telephony.pbx import (
+    AmdResult,
+    CallAnswered,
+    CallBridged,
+    CallEnded,
+    CallRinging,
+    Pbx,
+    PbxError,
+    PbxEvent,
+    PbxTimeout,
+    PbxUnavailable,
+    PlaybackFinished,
+    ToneDetected,
+)
+
+log = get_logger(__name__)
+
+# Channel variable naming the ccd process that placed a call (see reconcile.py).
+INSTANCE_VAR = "CCD_INSTANCE"
+AMD_WAIT_S = 6.0  # AMD() decides in ~2 s (transcript 14); past this the call counts as human
+SAFE_HARBOR_MAX_S = 15.0
+
+
+class CallListener(Protocol):
+    """What a campaign runner learns from its calls (pacer feedback, free lines)."""
+
+    def on_ring(self, ring_s: float, answered: bool) -> None: ...
+
+    def on_answer(self, dropped: bool) -> None: ...
+
+    def on_call(self, talk_s: float, wrap_s: float) -> None: ...
+
+    def on_call_gone(self, call: LiveAttempt) -> None: ...
+
+
+@dataclass(eq=False)
+class LiveAttempt:
+    attempt_id: str
+    campaign: CampaignConfig
+    lead: ClaimedLead
+    trunk_id: int | None
+    listener: CallListener
+    reserved_agent: int | None = None  # POWER/MANUAL: the agent reserved before dialing
+    node: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    ringing_since: float | None = None
+    answered_at: datetime | None = None
+    answered_mono: float | None = None
+    agent_id: int | None = None  # the agent the call is (being) connected to
+    bridged_mono: float | None = None
+    bridged_at: datetime | None = None
+    ended_mono: float | None = None
+    verdict: str | None = None  # DROPPED / MACHINE / FAX decided by us, over Asterisk's outcome
+    amd_status: str | None = None
+    amd_cause: str | None = None
+    tone: str | None = None
+    amd_done: asyncio.Event = field(default_factory=asyncio.Event)
+    bridged: asyncio.Event = field(default_factory=asyncio.Event)
+    playback_done: asyncio.Event = field(default_factory=asyncio.Event)
+    connect_task: asyncio.Task[None] | None = None
+    ended: bool = False
+    end_written: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def waiting_for_agent(self) -> bool:
+        return self.answered_mono is not None and self.bridged_mono is None and not self.ended
+
+
+class CallManager:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        pbx: Pbx,
+        agents: AgentService,
+        trunks: TrunkTable,
+        clock: Clock,
+        *,
+        instance_id: str = "",
+        wrapup_timeout_s: float = 120.0,
+        drop_after_s: float = DROP_AFTER_S,
+    ) -> None:
+        self._pool = pool
+        self._instance_id = instance_id
+        self._pbx = pbx
+        self._agents = agents
+        self._trunks = trunks
+        self._clock = clock
+        self._wrapup_timeout_s = wrapup_timeout_s
+        self._drop_after_s = drop_after_s
+        self._live: dict[str, LiveAttempt] = {}
+        self._wrapups: dict[str, tuple[LiveAttempt, asyncio.Task[None]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.bridge_latencies: list[float] = []  # answer -> confirmed in agent bridge, seconds
+
+    # --- queries ---
+
+    def owns(self, call_id: str) -> bool:
+        return call_id in self._live
+
+    def owns_wrapup(self, attempt_id: str) -> bool:
+        return attempt_id in self._wrapups
+
+    def live(self) -> list[LiveAttempt]:
+        return list(self._live.values())
+
+    def live_for(self, campaign_id: int) -> list[LiveAttempt]:
+        return [c for c in self._live.values() if c.campaign.id == campaign_id]
+
+    def wrapping_for(self, campaign_id: int) -> list[LiveAttempt]:
+        return [c for c, _ in self._wrapups.values() if c.campaign.id == campaign_id]
+
+    # --- placing calls ---
+
+    async def place(self, call: LiveAttempt, endpoint: str) -> bool:
+        """Originate one claimed attempt; False when it could not be placed (then ended)."""
+        self._live[call.attempt_id] = call
+        self._idle.clear()
+        c = call.campaign
+        try:
+            call.node = await self._pbx.originate(
+                call.attempt_id,
+                endpoint,
+                caller_id=c.caller_id,
+                timeout_s=c.dial_timeout_s,
+                variables={
+                    "CCD_ATTEMPT": call.attempt_id,
+                    "CCD_CAMPAIGN": str(c.id),
+                    INSTANCE_VAR: self._instance_id,
+                },
+                amd=c.amd,
+                tone_detect=c.fax_detect,
+            )
+            return True
+        except PbxTimeout:
+            # It may have gone out: its events (or the reconnect's lost report) will end it.
+            log.warning("attempt.originate_timeout", attempt_id=call.attempt_id)
+            return True
+        except (PbxUnavailable, PbxError) as exc:
+            log.warning("attempt.originate_failed", attempt_id=call.attempt_id, error=str(exc))
+            await self._end(call, outcome="FAILED", event=None)
+            return False
+
+    # --- events (one call's events arrive in order, one at a time) ---
+
+    async def on_event(self, event: PbxEvent) -> None:
+        call = self._live.get(event.call_id)
+        if call is None:
+            return
+        if isinstance(event, CallRinging):
+            call.ringing_since = call.ringing_since or time.monotonic()
+        elif isinstance(event, CallAnswered):
+            await self._answered(call, event)
+        elif isinstance(event, AmdResult):
+            call.amd_status, call.amd_cause = event.status, event.cause
+            call.amd_done.set()
+        elif isinstance(event, ToneDetected):
+            await self._tone(call, event)
+        elif isinstance(event, CallBridged):
+            await self._bridged(call, event)
+        elif isinstance(event, PlaybackFinished):
+            call.playback_done.set()
+        elif isinstance(event, CallEnded):
+            await self._end(call, outcome=None, event=event)
+
+    async def on_reconnected(self, node: str, live_call_ids: frozenset[str]) -> None:
+        """Calls Asterisk no longer has were lost with the link (the Pbx also reports them)."""
+        for call in list(self._live.values()):
+            if call.node == node and call.attempt_id not in live_call_ids:
+                await self._end(call, outcome="LOST", event=None)
+
+    async def _answered(self, call: LiveAttempt, event: CallAnswered) -> None:
+        call.node = event.node
+        call.answered_at = event.at
+        call.answered_mono = time.monotonic()
+        ring_from = call.ringing_since or call.started
+        call.listener.on_ring(call.answered_mono - ring_from, True)
+        # The agent hunt runs beside the event stream so a hangup meanwhile is seen at once.
+        call.connect_task = self._spawn(self._connect(call))
+
+    async def _connect(self, call: LiveAttempt) -> None:
+        assert call.answered_mono is not None
+        if call.campaign.amd:
+            try:
+                await asyncio.wait_for(call.amd_done.wait(), AMD_WAIT_S)
+            except TimeoutError:
+                log.warning("attempt.amd_timeout", attempt_id=call.attempt_id)
+            if call.amd_status == "MACHINE":
+                call.verdict = "MACHINE"
+                await self._pbx.hangup(call.attempt_id)
+                return
+            # The 2 s to reach an agent count from when we know it is a person.
+            call.answered_mono = time.monotonic()
+        if call.verdict is not None:
+            return
+        agent_id = call.reserved_agent
+        if agent_id is None:
+            left = self._drop_after_s - (time.monotonic() - call.answered_mono)
+            session = await self._agents.reserve_longest_idle(
+                call.campaign.id, call.attempt_id, wait_s=max(0.0, left)
+            )
+            agent_id = session.agent_id if session else None
+        if agent_id is None or call.ended:
+            if agent_id is not None:
+                await self._agents.release(agent_id, call.attempt_id)
+            if not call.ended:
+                await self._drop(call)
+            return
+        call.agent_id = agent_id
+        try:
+            await self._agents.connect(agent_id, call.attempt_id)
+        except (AgentError, PbxError) as exc:
+            log.warning("attempt.connect_failed", attempt_id=call.attempt_id, error=str(exc))
+            await self._agents.release(agent_id, call.attempt_id)
+            call.agent_id = None
+            if not call.ended:
+                await self._drop(call)
+
+    async def _drop(self, call: LiveAttempt) -> None:
+        """No agent in time: safe-harbor message, hang up, count the abandon."""
+        call.verdict = "DROPPED"
+        call.listener.on_answer(True)
+        log.info("attempt.dropped", attempt_id=call.attempt_id, campaign_id=call.campaign.id)
+        try:
+            await self._pbx.play(call.attempt_id, [call.campaign.safe_harbor_media])
+            await asyncio.wait_for(call.playback_done.wait(), SAFE_HARBOR_MAX_S)
+        except (PbxError, TimeoutError) as exc:
+            log.warning("attempt.safe_harbor_failed", attempt_id=call.attempt_id, error=str(exc))
+        await self._pbx.hangup(call.attempt_id)
+
+    async def _tone(self, call: LiveAttempt, event: ToneDetected) -> None:
+        call.tone = event.tone
+        if event.tone == "fax" and call.verdict is None:
+            call.verdict = "FAX"
+            await self._pbx.hangup(call.attempt_id)
+
+    async def _bridged(self, call: LiveAttempt, event: CallBridged) -> None:
+        if call.agent_id is None or call.bridged_mono is not None:
+            return
+        if event.bridge_id != bridge_id_for(call.agent_id):
+            return
+        call.bridged_mono = time.monotonic()
+        call.bridged_at = event.at
+        call.bridged.set()
+        if call.answered_mono is not None:
+            self.bridge_latencies.append(call.bridged_mono - call.answered_mono)
+        await self._agents.bridged(call.agent_id, call.attempt_id)
+        call.listener.on_answer(False)
+
+    # --- the end of a call ---
+
+    async def _end(
+        self, call: LiveAttempt, *, outcome: str | None, event: CallEnded | None
+    ) -> None:
+        if call.ended:
+            return
+        call.ended = True
+        call.ended_mono = time.monotonic()
+        self._live.pop(call.attempt_id, None)
+        if not self._live:
+            self._idle.set()
+        self._trunks.release(call.trunk_id)
+        if call.connect_task is not None and not call.connect_task.done():
+            call.connect_task.cancel()
+        if event is not None and event.lost:
+            outcome = "LOST"
+        if outcome is None:
+            assert event is not None
+            outcome = call.verdict or event.outcome.value
+        if call.answered_mono is None and outcome != "LOST":
+            call.listener.on_ring(call.ended_mono - (call.ringing_since or call.started), False)
+        bridged = call.bridged_mono is not None
+        if call.reserved_agent is not None and not bridged:
+            await self._agents.release(call.reserved_agent, call.attempt_id)
+        elif call.agent_id is not None and not bridged:
+            await self._agents.release(call.agent_id, call.attempt_id)
+        owes = bridged and call.verdict is None and outcome != "LOST"
+        if bridged and call.agent_id is not None:
+            owes = await self._agents.call_ended(call.agent_id, call.attempt_id) and owes
+        now = self._clock.now()
+        facts = attempt_store.EndFacts(
+            at=event.at if event is not None else now,
+            outcome=outcome,
+            node=call.node,
+            cause=event.cause if event else None,
+            sip_code=event.sip_code if event else None,
+            dial_status=event.dial_status if event else None,
+            amd_status=call.amd_status,
+            amd_cause=call.amd_cause,
+            tone=call.tone,
+            answered_at=call.answered_at,
+            agent_id=call.agent_id if bridged else None,
+            bridged_at=call.bridged_at,
+        )
+        dispo = None if owes else self._auto(call, outcome, bridged, now)
+        if owes:
+            # Registered before the write: the agent may disposition at once.
+            self._wrapups[call.attempt_id] = (call, self._spawn(self._wrapup_timer(call)))
+        await attempt_store.finish(self._pool, call.attempt_id, facts, dispo)
+        call.end_written.set()
+        log.info(
+            "attempt.ended", attempt_id=call.attempt_id, outcome=outcome,
+            disposition=dispo.disposition.value if dispo else None, cause=facts.cause,
+        )  # fmt: skip
+        if not owes and bridged and call.agent_id is not None:
+            await self._agents.dispose(call.agent_id, call.attempt_id)
+        call.listener.on_call_gone(call)
+
+    def _auto(
+        self, call: LiveAttempt, outcome: str, bridged: bool, now: datetime
+    ) -> attempt_store.DispositionWrite:
+        disposition = auto_disposition(outcome, bridged=bridged) or WRAPUP_TIMEOUT_DISPOSITION
+        lead = apply_disposition(
+            disposition,
+            now=now,
+            attempts_made=call.lead.attempts,
+            max_attempts=call.campaign.max_attempts,
+            rules=call.campaign.retry_rules,
+        )
+        return attempt_store.DispositionWrite(disposition, DispositionSource.AUTO, lead)
+
+    # --- wrap-up and agent dispositions ---
+
+    async def _wrapup_timer(self, call: LiveAttempt) -> None:
+        await asyncio.sleep(self._wrapup_timeout_s)
+        log.info("attempt.wrapup_timeout", attempt_id=call.attempt_id, agent_id=call.agent_id)
+        await self._finish_wrapup(call, WRAPUP_TIMEOUT_DISPOSITION, DispositionSource.AUTO)
+
+    async def agent_disposition(
+        self,
+        agent_id: int,
+        disposition: Disposition,
+        *,
+        callback_at: datetime | None = None,
+        note: str | None = None,
+    ) -> str:
+        """The agent's disposition of the call they just finished; returns its attempt id.
+
+        Raises AgentError when the agent has no finished call to disposition.
+        """
+        session = self._agents.session(agent_id)
+        attempt_id = session.attempt_id if session is not None else None
+        entry = self._wrapups.get(attempt_id or "")
+        if entry is None:
+            attempt_id = await self._pool.fetchval(
+                "SELECT id::text FROM attempts WHERE agent_id = $1 AND ended_at IS NOT NULL"
+                " ORDER BY ended_at DESC LIMIT 1",
+                agent_id,
+            )
+            if attempt_id is None:
+                raise AgentError(f"agent {agent_id} has no finished call to disposition")
+            ok = await attempt_store.dispose(
+                self._pool, attempt_id, disposition, DispositionSource.AGENT, self._clock.now(),
+                callback_at=callback_at, note=note,
+            )  # fmt: skip
+            if not ok:
+                raise AgentError(f"call {attempt_id} already has an agent disposition")
+            return attempt_id
+        call, timer = entry
+        timer.cancel()
+        await self._finish_wrapup(
+            call, disposition, DispositionSource.AGENT, callback_at=callback_at, note=note
+        )
+        return call.attempt_id
+
+    async def _finish_wrapup(
+        self,
+        call: LiveAttempt,
+        disposition: Disposition,
+        source: DispositionSource,
+        *,
+        callback_at: datetime | None = None,
+        note: str | None = None,
+    ) -> None:
+        if self._wrapups.pop(call.attempt_id, None) is None:
+            return
+        await call.end_written.wait()
+        await attempt_store.dispose(
+            self._pool, call.attempt_id, disposition, source, self._clock.now(),
+            callback_at=callback_at, note=note,
+        )  # fmt: skip
+        assert call.agent_id is not None
+        await self._agents.dispose(call.agent_id, call.attempt_id)
+        if call.bridged_mono is not None and call.ended_mono is not None:
+            now = time.monotonic()
+            call.listener.on_call(call.ended_mono - call.bridged_mono, now - call.ended_mono)
+
+    async def drained(self, timeout_s: float) -> bool:
+        """Wait until no call is live; False when some still are after timeout_s."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Shutdown: give owed dispositions the automatic END now, stop background tasks."""
+        for call, timer in list(self._wrapups.values()):
+            timer.cancel()
+            await self._finish_wrapup(call, WRAPUP_TIMEOUT_DISPOSITION, DispositionSource.AUTO)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, coro: object) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("call.task_failed", error=repr(task.exception()))

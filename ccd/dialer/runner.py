@@ -1,0 +1,308 @@
+"""One task per running campaign: decide how many calls to place, claim leads, originate.
+
+- MANUAL: places nothing by itself; `dial_for_agent` dials the lead the agent picked.
+- POWER: one call per READY agent, the agent reserved before the dial, so there are never more
+  calls in progress than agents to take them (and nothing is ever dropped).
+- PREDICTIVE: the pacer decides from a snapshot of live agent and call state, and learns from
+  every ring, answer and finished call.
+
+The loop sleeps on an asyncio.Event that agents becoming READY, calls ending and status
+changes set; a short timeout lets leads that become due with time be noticed.
+`CampaignSupervisor` LISTENs on ccd_campaign and starts/stops runners at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from ccd.dialer.agents import AgentError, AgentService
+from ccd.dialer.calls import CallManager, LiveAttempt
+from ccd.dialer.campaign import CampaignConfig, load_campaign, running_campaign_ids
+from ccd.dialer.clock import Clock
+from ccd.dialer.trunks import NoRoute, TrunkTable
+from ccd.domain.agents import AgentState
+from ccd.domain.campaigns import CampaignMode, CampaignStatus
+from ccd.log import get_logger
+from ccd.pacing import Pacer, PacingSnapshot, create_pacer
+from ccd.store import attempts as attempt_store
+from ccd.store.claim import ClaimedLead, claim_lead, claim_leads, unclaim
+from ccd.store.db import CAMPAIGN_CHANNEL
+
+log = get_logger(__name__)
+
+
+def pacer_for(campaign: CampaignConfig) -> Pacer:
+    """The campaign's pacer; POWER and MANUAL campaigns pace by agents, not by a pacer."""
+    if campaign.pacer == "ratio":
+        return create_pacer("ratio", ratio=campaign.dial_ratio)
+    if campaign.pacer == "erlang":
+        return create_pacer(
+            "erlang", target_abandon=campaign.target_abandon, max_ratio=campaign.max_ratio
+        )
+    return create_pacer(campaign.pacer)
+
+
+class DialError(Exception):
+    """A MANUAL dial that cannot be done; the message says why."""
+
+
+class CampaignRunner:
+    def __init__(
+        self,
+        campaign: CampaignConfig,
+        pool: asyncpg.Pool,
+        calls: CallManager,
+        agents: AgentService,
+        trunks: TrunkTable,
+        clock: Clock,
+        *,
+        pacer: Pacer | None = None,
+        batch_max: int = 200,
+        idle_wait_s: float = 1.0,
+    ) -> None:
+        self.campaign = campaign
+        self._pool = pool
+        self._calls = calls
+        self._agents = agents
+        self._trunks = trunks
+        self._clock = clock
+        self.pacer = pacer or pacer_for(campaign)
+        self._batch_max = batch_max
+        self._idle_wait_s = idle_wait_s
+        self._kick = asyncio.Event()
+        self._stopping = False
+        self._unsubscribe = agents.subscribe_ready(lambda _s: self.kick())
+        self.placed = 0
+
+    def kick(self) -> None:
+        self._kick.set()
+
+    def stop(self) -> None:
+        """Place no new calls; calls in progress finish under the CallManager."""
+        self._stopping = True
+        self._kick.set()
+
+    async def run(self) -> None:
+        log.info("campaign.runner_started", campaign_id=self.campaign.id, mode=self.campaign.mode)
+        try:
+            while not self._stopping:
+                self._kick.clear()
+                try:
+                    placed = await self._round()
+                except (asyncpg.PostgresError, OSError) as exc:
+                    log.error("campaign.round_failed", campaign_id=self.campaign.id, error=str(exc))
+                    placed = 0
+                if placed == 0 and not self._stopping:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._kick.wait(), self._idle_wait_s)
+                else:
+                    await asyncio.sleep(0)  # let events in before the next round
+        finally:
+            self._unsubscribe()
+            log.info("campaign.runner_stopped", campaign_id=self.campaign.id, placed=self.placed)
+
+    # --- how many ---
+
+    def snapshot(self) -> PacingSnapshot:
+        now = time.monotonic()
+        cid = self.campaign.id
+        ringing, waiting, talking = [], 0, []
+        for call in self._calls.live_for(cid):
+            if call.bridged_mono is not None:
+                talking.append(now - call.bridged_mono)
+            elif call.answered_mono is not None:
+                waiting += 1
+            else:
+                ringing.append(now - (call.ringing_since or call.started))
+        wrapping = [now - (c.ended_mono or now) for c in self._calls.wrapping_for(cid)]
+        # Agents of this campaign talking on another campaign's call count as busy too.
+        busy_elsewhere = sum(
+            1 for s in self._agents.sessions()
+            if s.serves(cid) and s.state in (AgentState.TALKING, AgentState.WRAP_UP)
+        ) - len(talking) - len(wrapping)  # fmt: skip
+        talking.extend([0.0] * max(0, busy_elsewhere))
+        return PacingSnapshot(
+            now=now,
+            ready=self._agents.ready_count(cid),
+            talking=tuple(talking),
+            wrapping=tuple(wrapping),
+            ringing=tuple(ringing),
+            waiting=waiting,
+            lines_free=self._trunks.free_total(self.campaign.trunk_id),
+        )
+
+    def _wanted(self) -> int:
+        mode = self.campaign.mode
+        if mode is CampaignMode.POWER:
+            n = self._agents.ready_count(self.campaign.id)
+        elif mode is CampaignMode.PREDICTIVE:
+            n = self.pacer.calls_to_place(self.snapshot())
+        else:
+            return 0
+        return min(n, self._batch_max, self._trunks.free_total(self.campaign.trunk_id))
+
+    # --- placing ---
+
+    async def _round(self) -> int:
+        n = self._wanted()
+        if n <= 0:
+            return 0
+        leads = await claim_leads(self._pool, self.campaign.id, n, self._clock.now())
+        if not leads:
+            return 0
+        agents: list[int | None] = [None] * len(leads)
+        if self.campaign.mode is CampaignMode.POWER:
+            for i, lead in enumerate(leads):
+                s = await self._agents.reserve_longest_idle(self.campaign.id, lead.attempt_id)
+                if s is None:
+                    break
+                agents[i] = s.agent_id
+            spare = [lead for lead, a in zip(leads, agents, strict=True) if a is None]
+            await unclaim(self._pool, spare)
+            leads = [lead for lead, a in zip(leads, agents, strict=True) if a is not None]
+            agents = [a for a in agents if a is not None]
+        return await self._dial(leads, agents)
+
+    async def _dial(self, leads: list[ClaimedLead], agents: list[int | None]) -> int:
+        calls: list[tuple[LiveAttempt, str]] = []
+        no_route: list[ClaimedLead] = []
+        for lead, agent_id in zip(leads, agents, strict=True):
+            try:
+                trunk = self._trunks.acquire(lead.phone, self.campaign.trunk_id)
+            except NoRoute:
+                no_route.append(lead)
+                if agent_id is not None:
+                    await self._agents.release(agent_id, lead.attempt_id)
+                continue
+            call = LiveAttempt(
+                lead.attempt_id, self.campaign, lead, trunk.id, self, reserved_agent=agent_id
+            )
+            calls.append((call, trunk.endpoint(lead.phone)))
+        if no_route:
+            log.warning("campaign.no_trunk", campaign_id=self.campaign.id, leads=len(no_route))
+            await unclaim(self._pool, no_route)
+        if not calls:
+            return 0
+        await attempt_store.mark_dialing(
+            self._pool, [(c.attempt_id, c.trunk_id) for c, _ in calls], self._clock.now()
+        )
+        results = await asyncio.gather(*(self._calls.place(c, ep) for c, ep in calls))
+        placed = sum(results)
+        self.placed += placed
+        return placed
+
+    async def dial_for_agent(self, agent_id: int, lead_id: int) -> str:
+        """MANUAL: dial the lead the agent picked; the answered call joins their bridge."""
+        if self.campaign.mode is not CampaignMode.MANUAL:
+            raise DialError(f"campaign {self.campaign.name} is not a MANUAL campaign")
+        session = self._agents.session(agent_id)
+        if session is None or session.state not in (AgentState.READY, AgentState.PAUSED):
+            raise DialError("the agent must be logged in and READY or PAUSED to dial")
+        if not session.serves(self.campaign.id):
+            raise DialError(f"the agent does not work campaign {self.campaign.name}")
+        lead = await claim_lead(
+            self._pool, self.campaign.id, lead_id, self._clock.now(), agent_id=agent_id
+        )
+        if lead is None:
+            raise DialError(
+                f"lead {lead_id} cannot be dialed now (not in this campaign, already in a call,"
+                " done, blacklisted, out of attempts or outside calling hours)"
+            )
+        try:
+            await self._agents.reserve(agent_id, lead.attempt_id, manual=True)
+        except AgentError as exc:
+            await unclaim(self._pool, [lead])
+            raise DialError(str(exc)) from None
+        if await self._dial([lead], [agent_id]) == 0:
+            raise DialError(f"lead {lead_id}: the call could not be placed")
+        return lead.attempt_id
+
+    # --- CallListener: what the calls tell the pacer ---
+
+    def on_ring(self, ring_s: float, answered: bool) -> None:
+        self.pacer.record_ring(ring_s, answered, time.monotonic())
+
+    def on_answer(self, dropped: bool) -> None:
+        self.pacer.record_answer(dropped, time.monotonic())
+
+    def on_call(self, talk_s: float, wrap_s: float) -> None:
+        self.pacer.record_call(talk_s, wrap_s, time.monotonic())
+
+    def on_call_gone(self, call: LiveAttempt) -> None:
+        self.kick()
+
+
+class CampaignSupervisor:
+    """Runs one CampaignRunner per running campaign, following status NOTIFYs at once."""
+
+    def __init__(self, pool: asyncpg.Pool, db_url: str, make_runner: RunnerFactory) -> None:
+        self._pool = pool
+        self._db_url = db_url
+        self._make_runner = make_runner
+        self.runners: dict[int, CampaignRunner] = {}
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._listen_conn: asyncpg.Connection | None = None
+        self._changes: asyncio.Queue[int] = asyncio.Queue()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._listen_conn = await asyncpg.connect(self._db_url)
+        await self._listen_conn.add_listener(CAMPAIGN_CHANNEL, self._on_notify)
+        for cid in await running_campaign_ids(self._pool):
+            await self._apply(cid)
+        self._loop_task = asyncio.create_task(self._follow())
+
+    def runner(self, campaign_id: int) -> CampaignRunner | None:
+        return self.runners.get(campaign_id)
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            self._changes.put_nowait(int(json.loads(payload)["id"]))
+        except (ValueError, KeyError, TypeError):
+            log.warning("campaign.bad_notify", payload=payload)
+
+    async def _follow(self) -> None:
+        while True:
+            await self._apply(await self._changes.get())
+
+    async def _apply(self, campaign_id: int) -> None:
+        campaign = await load_campaign(self._pool, campaign_id)
+        running = (
+            campaign is not None
+            and campaign.status is CampaignStatus.RUNNING
+            and campaign.mode is not CampaignMode.INBOUND
+        )
+        current = self.runners.get(campaign_id)
+        if running and current is None:
+            assert campaign is not None
+            runner = await self._make_runner(campaign)
+            self.runners[campaign_id] = runner
+            self._tasks[campaign_id] = asyncio.create_task(runner.run())
+        elif not running and current is not None:
+            await self._stop_one(campaign_id)
+
+    async def _stop_one(self, campaign_id: int) -> None:
+        runner = self.runners.pop(campaign_id)
+        runner.stop()
+        task = self._tasks.pop(campaign_id)
+        await task
+
+    async def stop(self) -> None:
+        """Stop every runner: no new originates. Live calls are the CallManager's to finish."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        for cid in list(self.runners):
+            await self._stop_one(cid)
+        if self._listen_conn is not None:
+            await self._listen_conn.close()
+
+
+RunnerFactory = Callable[[CampaignConfig], Awaitable[CampaignRunner]]

@@ -1,0 +1,57 @@
+"""Small builders for dialer tests: campaigns, leads, trunks and agents straight in SQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+
+async def make_campaign(pool: asyncpg.Pool, name: str = "c1", **cols: Any) -> int:
+    values = {"mode": "PREDICTIVE", "status": "draft", "caller_id": "+74950000000",
+              "calling_hours_start": None, "dial_timeout_s": 15, **cols}  # fmt: skip
+    if values["calling_hours_start"] is None:
+        # Around the clock unless a test asks otherwise.
+        import datetime as dt
+
+        values["calling_hours_start"] = dt.time(0, 0)
+        values.setdefault("calling_hours_end", dt.time.max)
+    keys = ["name", *values]
+    params = ", ".join(f"${i + 1}" for i in range(len(keys)))
+    return await pool.fetchval(
+        f"INSERT INTO campaigns ({', '.join(keys)}) VALUES ({params}) RETURNING id",
+        name, *values.values(),
+    )  # fmt: skip
+
+
+async def add_leads(
+    pool: asyncpg.Pool, campaign_id: int, phones: list[str], **cols: Any
+) -> list[int]:
+    import datetime as dt
+
+    cols.setdefault("next_attempt_at", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))  # due long ago
+    keys = ["campaign_id", "phone", *cols]
+    rows = [(campaign_id, p, *cols.values()) for p in phones]
+    await pool.copy_records_to_table("leads", records=rows, columns=keys)
+    got = await pool.fetch(
+        "SELECT id FROM leads WHERE campaign_id = $1 AND phone = ANY($2) ORDER BY id",
+        campaign_id, phones,
+    )  # fmt: skip
+    return [r["id"] for r in got]
+
+
+async def add_trunk(
+    pool: asyncpg.Pool, name: str = "city", template: str = "PJSIP/{number}@city-trunk",
+    max_channels: int = 1000, prefix: str = "+",
+) -> int:  # fmt: skip
+    tid = await pool.fetchval(
+        "INSERT INTO trunks (name, kind, dial_template, max_channels) VALUES ($1, 'sip', $2, $3)"
+        " RETURNING id",
+        name, template, max_channels,
+    )  # fmt: skip
+    await pool.execute("INSERT INTO routes (prefix, trunk_id) VALUES ($1, $2)", prefix, tid)
+    return tid
+
+
+def phones(n: int, start: int = 0, prefix: str = "+7495") -> list[str]:
+    return [f"{prefix}{start + i:07d}" for i in range(n)]
