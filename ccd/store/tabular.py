@@ -72,7 +72,7 @@ def detect_encoding(path: Path) -> str:
         offset = _first_bad_byte(path, encoding)
         if offset is None:
             return encoding
-        errors.append(f"{encoding} fails at byte {offset}")
+        errors.append(f"{encoding} fails at line {_line_at(path, offset)} (byte {offset})")
     raise TableError(
         f"{path}: cannot decode the text ({'; '.join(errors)}); save it as UTF-8 or cp1251"
     )
@@ -95,6 +95,15 @@ def _first_bad_byte(path: Path, encoding: str) -> int | None:
         except UnicodeDecodeError as exc:
             return done + exc.start
     return None
+
+
+def _line_at(path: Path, offset: int) -> int:
+    line = 1
+    with path.open("rb") as f:
+        while offset > 0 and (chunk := f.read(min(_CHUNK, offset))):
+            line += chunk.count(b"\n")
+            offset -= len(chunk)
+    return line
 
 
 def _sniff_delimiter(first_line: str, sample: str) -> str:
