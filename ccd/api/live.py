@@ -220,14 +220,15 @@ class LiveHub:
     def subscribe(self, agent_id: int | None = None) -> Subscription:
         """A new subscriber; its first message is the snapshot (supervisor or agent view)."""
         sub = Subscription(agent_id, asyncio.Queue(self._queue_size))
-        sub.queue.put_nowait(self._snapshot(agent_id))
+        sub.queue.put_nowait(self.snapshot(agent_id))
         self._subs.add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subs.discard(sub)
 
-    def _snapshot(self, agent_id: int | None) -> dict[str, Any]:
+    def snapshot(self, agent_id: int | None = None) -> dict[str, Any]:
+        """The whole picture (supervisors), or one agent's own view."""
         if agent_id is not None:
             call = self.call_of_agent(agent_id)
             return {

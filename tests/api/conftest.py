@@ -73,4 +73,5 @@ async def login(client: TestClient, who: str) -> dict[str, str]:
     """Log in as `who`; returns the Authorization header to send."""
     resp = await client.post("/api/login", json={"login": who, "password": PASSWORD})
     assert resp.status == 200, await resp.text()
+    client.session.cookie_jar.clear()  # tests send the header explicitly
     return {"Authorization": f"Bearer {(await resp.json())['token']}"}
