@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ccd.cli import blacklist, campaign, db, inbound, routing, user
+from ccd.cli import run as run_cli
 from ccd.cli.common import state
 
 app = typer.Typer(
@@ -36,6 +37,9 @@ app.add_typer(blacklist.app, name="blacklist")
 app.add_typer(user.app, name="user")
 app.add_typer(inbound.app, name="inbound")
 app.add_typer(inbound.ivr_app, name="ivr")
+app.add_typer(run_cli.agent_app, name="agent")
+app.command("run")(run_cli.run_cmd)
+app.command("demo")(run_cli.demo_cmd)
 
 
 def main() -> None:

@@ -134,6 +134,11 @@ class CallManager:
     def owns(self, call_id: str) -> bool:
         return call_id in self._live
 
+    def find(self, attempt_id: str) -> LiveAttempt | None:
+        """A call in progress or in its agent's wrap-up."""
+        entry = self._wrapups.get(attempt_id)
+        return entry[0] if entry else self._live.get(attempt_id)
+
     def owns_wrapup(self, attempt_id: str) -> bool:
         return attempt_id in self._wrapups
 

@@ -1,0 +1,257 @@
+"""The agent's HTTP API (bearer token of `ccd agent add`), under /api/agent.
+
+    POST /api/agent/login        {"paused_reason": null}   calls the agent's phone, then READY
+    POST /api/agent/logout
+    POST /api/agent/ready
+    POST /api/agent/pause        {"reason": "lunch"}
+    GET  /api/agent/me           state, reason and the current call with the lead's data
+    POST /api/agent/disposition  {"disposition": "CALLBACK", "callback_at": "...", "note": ""}
+    GET  /api/agent/worklist     MANUAL campaigns: the agent's contacts, `due` when their time came
+    POST /api/agent/dial         {"campaign_id": 1, "lead_id": 42}   MANUAL: dial this contact
+
+Errors are JSON {"error": ..., "field": ...}: 400 bad input (field names it), 401 no or bad
+token, 403 not an agent token, 404 unknown campaign, 409 not possible in the agent's state.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ccd.api.auth import principal, require_role
+from ccd.dialer.agents import AgentError
+from ccd.dialer.daemon import Engine
+from ccd.dialer.runner import DialError
+from ccd.domain.dispositions import Disposition
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _error(status: int, message: str, field: str | None = None) -> web.HTTPException:
+    cls = {400: web.HTTPBadRequest, 404: web.HTTPNotFound, 409: web.HTTPConflict}[status]
+    return cls(
+        text=web.json_response({"error": message, "field": field}).text,
+        content_type="application/json",
+    )
+
+
+async def _body(request: web.Request, model: type[M]) -> M:
+    if request.can_read_body:
+        try:
+            raw: Any = await request.json()
+        except ValueError:
+            raise _error(400, "the body is not valid JSON") from None
+    else:
+        raw = {}
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(x) for x in first["loc"]) or None
+        raise _error(400, first["msg"], field) from None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginBody(_Strict):
+    paused_reason: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class PauseBody(_Strict):
+    reason: str = Field(min_length=1, max_length=100)
+
+
+AgentDisposition = Literal["END", "CALLBACK", "NO_ANSWER", "BUSY", "VOICEMAIL", "BAD_NUMBER", "FAX"]
+
+
+class DispositionBody(_Strict):
+    disposition: AgentDisposition
+    callback_at: datetime | None = None
+    note: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _callback_needs_time(self) -> DispositionBody:
+        if self.disposition == "CALLBACK":
+            if self.callback_at is None:
+                raise ValueError("callback_at: a CALLBACK needs the date-time to call back")
+            if self.callback_at.tzinfo is None:
+                raise ValueError("callback_at: give a time zone (e.g. 2026-11-24T10:00:00+03:00)")
+        elif self.callback_at is not None:
+            raise ValueError("callback_at: only a CALLBACK takes a date-time")
+        return self
+
+
+class DialBody(_Strict):
+    campaign_id: int = Field(gt=0)
+    lead_id: int = Field(gt=0)
+
+
+class AgentApi:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def add_routes(self, app: web.Application) -> None:
+        r = app.router
+        r.add_post("/api/agent/login", self.login)
+        r.add_post("/api/agent/logout", self.logout)
+        r.add_post("/api/agent/ready", self.ready)
+        r.add_post("/api/agent/pause", self.pause)
+        r.add_get("/api/agent/me", self.me)
+        r.add_post("/api/agent/disposition", self.disposition)
+        r.add_get("/api/agent/worklist", self.worklist)
+        r.add_post("/api/agent/dial", self.dial)
+
+    @staticmethod
+    def _agent_id(request: web.Request) -> int:
+        agent_id = principal(request).agent_id
+        if agent_id is None:
+            raise web.HTTPForbidden(
+                text=web.json_response({"error": "not an agent account", "field": None}).text,
+                content_type="application/json",
+            )
+        return agent_id
+
+    @require_role("agent")
+    async def login(self, request: web.Request) -> web.Response:
+        body = await _body(request, LoginBody)
+        try:
+            await self._engine.agents.login(
+                self._agent_id(request), paused_reason=body.paused_reason
+            )
+        except AgentError as exc:
+            raise _error(409, str(exc)) from None
+        return await self.me(request)
+
+    @require_role("agent")
+    async def logout(self, request: web.Request) -> web.Response:
+        try:
+            await self._engine.agents.logout(self._agent_id(request))
+        except AgentError as exc:
+            raise _error(409, str(exc)) from None
+        return web.json_response({"state": "LOGGED_OUT"})
+
+    @require_role("agent")
+    async def ready(self, request: web.Request) -> web.Response:
+        try:
+            await self._engine.agents.ready(self._agent_id(request))
+        except AgentError as exc:
+            raise _error(409, str(exc)) from None
+        return await self.me(request)
+
+    @require_role("agent")
+    async def pause(self, request: web.Request) -> web.Response:
+        body = await _body(request, PauseBody)
+        try:
+            await self._engine.agents.pause(self._agent_id(request), body.reason)
+        except AgentError as exc:
+            raise _error(409, str(exc), "reason") from None
+        return await self.me(request)
+
+    @require_role("agent")
+    async def me(self, request: web.Request) -> web.Response:
+        agent_id = self._agent_id(request)
+        session = self._engine.agents.session(agent_id)
+        if session is None:
+            return web.json_response({"agent_id": agent_id, "state": "LOGGED_OUT", "call": None})
+        call = None
+        live = self._engine.calls.find(session.attempt_id) if session.attempt_id else None
+        if live is not None:
+            call = {
+                "attempt_id": live.attempt_id,
+                "campaign_id": live.campaign.id,
+                "campaign": live.campaign.name,
+                "lead": {
+                    "id": live.lead.lead_id,
+                    "phone": live.lead.phone,
+                    "name": live.lead.name,
+                    "fields": live.lead.fields,
+                    "attempts": live.lead.attempts,
+                },
+                "answered_at": live.answered_at.isoformat() if live.answered_at else None,
+                "ended": live.ended,
+            }
+        return web.json_response(
+            {
+                "agent_id": agent_id,
+                "login": session.login,
+                "state": session.state.value,
+                "reason": session.reason,
+                "pause_after_call": session.pause_after,
+                "call": call,
+            }
+        )
+
+    @require_role("agent")
+    async def disposition(self, request: web.Request) -> web.Response:
+        body = await _body(request, DispositionBody)
+        try:
+            attempt_id = await self._engine.calls.agent_disposition(
+                self._agent_id(request),
+                Disposition(body.disposition),
+                callback_at=body.callback_at,
+                note=body.note,
+            )
+        except AgentError as exc:
+            raise _error(409, str(exc)) from None
+        return web.json_response({"attempt_id": attempt_id, "disposition": body.disposition})
+
+    @require_role("agent")
+    async def worklist(self, request: web.Request) -> web.Response:
+        agent_id = self._agent_id(request)
+        now = self._engine.clock.now()
+        rows = await self._engine.pool.fetch(
+            """
+            SELECT l.id, l.campaign_id, c.name AS campaign, l.phone, l.name, l.fields, l.status,
+                   l.next_attempt_at, l.attempts, l.last_disposition,
+                   l.next_attempt_at <= $2 AS due
+            FROM leads l JOIN campaigns c ON c.id = l.campaign_id
+            WHERE c.mode = 'MANUAL' AND c.status = 'running'
+              AND l.status IN ('new', 'retry', 'callback')
+              AND (l.agent_id IS NULL OR l.agent_id = $1)
+              AND (NOT EXISTS (SELECT 1 FROM campaign_agents ca WHERE ca.agent_id = $1)
+                   OR EXISTS (SELECT 1 FROM campaign_agents ca
+                              WHERE ca.agent_id = $1 AND ca.campaign_id = c.id))
+              AND NOT EXISTS (SELECT 1 FROM blacklist b WHERE b.phone = l.phone)
+            ORDER BY due DESC, l.priority DESC, l.next_attempt_at
+            LIMIT 500
+            """,
+            agent_id,
+            now,
+        )
+        return web.json_response(
+            {
+                "contacts": [
+                    {
+                        "lead_id": r["id"],
+                        "campaign_id": r["campaign_id"],
+                        "campaign": r["campaign"],
+                        "phone": r["phone"],
+                        "name": r["name"],
+                        "fields": r["fields"],
+                        "status": r["status"],
+                        "scheduled_at": r["next_attempt_at"].astimezone(UTC).isoformat(),
+                        "attempts": r["attempts"],
+                        "last_disposition": r["last_disposition"],
+                        "due": r["due"],
+                    }
+                    for r in rows
+                ]
+            }
+        )
+
+    @require_role("agent")
+    async def dial(self, request: web.Request) -> web.Response:
+        body = await _body(request, DialBody)
+        runner = self._engine.supervisor.runner(body.campaign_id)
+        if runner is None:
+            raise _error(404, "no running campaign with this id", "campaign_id")
+        try:
+            attempt_id = await runner.dial_for_agent(self._agent_id(request), body.lead_id)
+        except DialError as exc:
+            raise _error(409, str(exc), "lead_id") from None
+        return web.json_response({"attempt_id": attempt_id}, status=201)

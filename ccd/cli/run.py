@@ -1,0 +1,155 @@
+"""`ccd run` (the daemon), `ccd demo` (a simulated call center) and `ccd agent` (agent accounts)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import TYPE_CHECKING, Annotated
+
+import asyncpg
+import typer
+from rich.table import Table
+
+from ccd.cli.common import EXIT_USAGE, console, fail, run, state, with_conn
+from ccd.log import get_logger
+from ccd.store import agents as agent_store
+
+if TYPE_CHECKING:
+    from ccd.dialer.daemon import EngineConfig
+
+log = get_logger(__name__)
+
+agent_app = typer.Typer(help="Agent accounts: add, list, new token.", no_args_is_help=True)
+
+
+def run_cmd(
+    orphan_after: Annotated[
+        float, typer.Option(help="seconds before an attempt no process holds is settled")
+    ] = 60.0,
+    wrapup_timeout: Annotated[
+        float, typer.Option(help="seconds of wrap-up before a talked call is END automatically")
+    ] = 120.0,
+    reconcile_every: Annotated[
+        float, typer.Option(help="seconds between reconciliation passes")
+    ] = 30.0,
+) -> None:
+    """Run the daemon: every running campaign, the agent API; SIGTERM stops it gracefully."""
+    from ccd.dialer.daemon import EngineConfig
+
+    settings = state.settings()
+    if not settings.nodes:
+        fail("no Asterisk node configured: add [[nodes]] to the config file", code=EXIT_USAGE)
+    config = EngineConfig(
+        orphan_after_s=orphan_after,
+        wrapup_timeout_s=wrapup_timeout,
+        wrapup_grace_s=wrapup_timeout + 60.0,
+        reconcile_interval_s=reconcile_every,
+    )
+    run(lambda: _daemon(config))
+
+
+async def _daemon(config: EngineConfig) -> None:
+    from ccd.api.agent_api import AgentApi
+    from ccd.api.server import build_app, start_site
+    from ccd.dialer.daemon import Engine
+    from ccd.store.db import create_pool
+    from ccd.telephony.ari_pbx import AriPbx
+
+    settings = state.settings()
+    url = state.db_url()
+    try:
+        pool = await create_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    except (OSError, asyncpg.PostgresError) as exc:
+        fail(f"cannot connect to the database: {exc}")
+    engine = Engine(pool, url, AriPbx(settings.nodes), config=config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await engine.start()
+        site = await start_site(
+            build_app(pool, [AgentApi(engine).add_routes]), settings.http.host, settings.http.port
+        )
+        _notify_systemd("READY=1")
+        await stop.wait()
+        log.info("daemon.stopping")
+        _notify_systemd("STOPPING=1")
+        await site.cleanup()
+        await engine.stop()
+    finally:
+        await pool.close()
+
+
+def _notify_systemd(message: str) -> None:
+    import sdnotify
+
+    sdnotify.SystemdNotifier().notify(message)
+
+
+def demo_cmd(
+    leads: Annotated[int, typer.Option(help="leads in the sample campaign")] = 3000,
+    agents: Annotated[int, typer.Option(help="simulated agents")] = 12,
+    speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 60.0,
+    max_seconds: Annotated[float, typer.Option(help="stop after this many real seconds")] = 100.0,
+) -> None:
+    """A simulated call center: embedded PostgreSQL, simulated PBX, a predictive campaign."""
+    from ccd.sim.demo import DemoOptions, run_demo
+
+    opts = DemoOptions(leads=leads, agents=agents, speed=speed, max_seconds=max_seconds)
+    run(lambda: run_demo(state.db_url(), opts, console))
+
+
+@agent_app.command("add")
+def agent_add(
+    login: Annotated[str, typer.Argument(help="login name")],
+    endpoint: Annotated[str, typer.Option("--endpoint", help="the agent's phone, PJSIP/agent101")],
+    name: Annotated[str, typer.Option("--name", help="display name")] = "",
+    campaign: Annotated[
+        list[str] | None, typer.Option("--campaign", help="campaign name (repeatable); none = all")
+    ] = None,
+) -> None:
+    """Add an agent and print its API token (shown once; only its hash is kept)."""
+    if "/" not in endpoint:
+        fail("--endpoint: give a channel endpoint such as PJSIP/agent101", code=EXIT_USAGE)
+
+    async def go(conn: asyncpg.Connection) -> tuple[int, str]:
+        ids: list[int] = []
+        for cname in campaign or []:
+            cid = await conn.fetchval("SELECT id FROM campaigns WHERE name = $1", cname)
+            if cid is None:
+                fail(f"--campaign: no campaign named {cname!r}", code=EXIT_USAGE)
+            ids.append(cid)
+        try:
+            return await agent_store.add_agent(conn, login, name or login, endpoint, tuple(ids))
+        except agent_store.DuplicateAgent as exc:
+            fail(str(exc), code=EXIT_USAGE)
+
+    agent_id, token = run(lambda: with_conn(go))
+    console.print(f"agent {login} added (id {agent_id})")
+    console.print(f"token (shown once): [bold]{token}[/bold]", highlight=False)
+
+
+@agent_app.command("token")
+def agent_token(login: Annotated[str, typer.Argument(help="login name")]) -> None:
+    """Issue a new API token for an agent (the old one stops working)."""
+
+    async def go(conn: asyncpg.Connection) -> str:
+        agent_id = await conn.fetchval("SELECT id FROM agents WHERE login = $1", login)
+        if agent_id is None:
+            fail(f"no agent {login!r}", code=EXIT_USAGE)
+        return await agent_store.set_token(conn, agent_id)
+
+    token = run(lambda: with_conn(go))
+    console.print(f"token (shown once): [bold]{token}[/bold]", highlight=False)
+
+
+@agent_app.command("list")
+def agent_list() -> None:
+    """Agents, their phones, campaigns and current state."""
+    rows = run(lambda: with_conn(agent_store.list_agents))
+    table = Table("id", "login", "name", "endpoint", "campaigns", "state")
+    for a in rows:
+        cids = ",".join(str(c) for c in sorted(a.campaign_ids)) or "all"
+        table.add_row(str(a.id), a.login, a.name, a.endpoint, cids, a.state.value)
+    console.print(table)
