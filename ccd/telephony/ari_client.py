@@ -80,7 +80,12 @@ class AriClient:
     async def start(self) -> None:
         """Connect once. Auth errors raise (naming the node); other failures are logged and
         left to the reconnect loop, so ccd starts while a node is still down."""
-        self._session = aiohttp.ClientSession(headers={"Authorization": self._auth_header})
+        # The session timeout bounds the websocket handshake only (not the open socket);
+        # REST calls pass their own.
+        self._session = aiohttp.ClientSession(
+            headers={"Authorization": self._auth_header},
+            timeout=aiohttp.ClientTimeout(total=self._rest_timeout_s),
+        )
         self._rest = AriRest(
             self.node, self._base_url, self._session, timeout_s=self._rest_timeout_s
         )

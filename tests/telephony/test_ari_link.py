@@ -226,3 +226,40 @@ async def test_duplicate_originate_counts_as_sent(replay: ReplayAri) -> None:
     posts = [r for r in replay.requests if r[0] == "POST" and r[1] == "/channels"]
     assert [p[2]["channelId"] for p in posts] == ["dup-1", "dup-1", "never-sent"]
     assert posts[0][3] is None  # no variables given: no body
+
+
+async def test_two_nodes_each_call_knows_its_node() -> None:
+    servers = [ReplayAri(), ReplayAri()]
+    for server in servers:
+        await server.start()
+        for transcript in ("03-busy-local-17", "04-congestion-local-34"):
+            endpoint, rec_id = originated_ids(transcript)[0]
+            server.program(endpoint, transcript, rec_id)
+    nodes = [
+        AsteriskNode(name=f"pbx{i}", ari_url=s.url, ari_password="ccdsecret")
+        for i, s in enumerate(servers)
+    ]
+    pbx = AriPbx(nodes)
+    rec = Recorder()
+    pbx.set_handler(rec)
+    await pbx.start()
+    try:
+        assert sorted(node for node, _ in rec.reconnects) == ["pbx0", "pbx1"]
+        busy = originated_ids("03-busy-local-17")[0][0]
+        congested = originated_ids("04-congestion-local-34")[0][0]
+        assert await pbx.originate("n1-call", busy, caller_id="x", timeout_s=5, node="pbx1") == (
+            "pbx1"
+        )
+        # Without a node, the least loaded connected one is used: both are idle here.
+        chosen = await pbx.originate("n-any", congested, caller_id="x", timeout_s=5)
+        await pbx.drain()
+    finally:
+        await pbx.close()
+        for server in servers:
+            await server.stop()
+    ended = {ev.call_id: ev for ev in rec.events if isinstance(ev, CallEnded)}
+    assert (ended["n1-call"].node, ended["n1-call"].outcome.value) == ("pbx1", "BUSY")
+    assert (ended["n-any"].node, ended["n-any"].outcome.value) == (chosen, "CONGESTION")
+    assert [
+        r[2]["channelId"] for r in servers[1].requests if r[1] == "/channels" and r[0] == "POST"
+    ][0] == "n1-call"
