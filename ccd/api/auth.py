@@ -203,7 +203,7 @@ async def json_body(request: web.Request, model: type[M]) -> M:
 
 
 class AuthApi:
-    """POST /api/login, POST /api/logout, GET /api/me, and the auth middleware."""
+    """POST /api/login, POST /api/logout, GET /api/me (the app needs auth_middleware too)."""
 
     def __init__(
         self,
@@ -219,7 +219,6 @@ class AuthApi:
         self._secure_cookie = secure_cookie
 
     def add_routes(self, app: web.Application) -> None:
-        app.middlewares.append(auth_middleware(self._pool))
         app.router.add_post("/api/login", self.login)
         app.router.add_post("/api/logout", self.logout)
         app.router.add_get("/api/me", self.me)

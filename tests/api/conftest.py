@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from ccd.api.auth import auth_middleware
 from ccd.store import agents as agent_store
 from ccd.store import users as user_store
 
@@ -51,12 +52,12 @@ ClientFactory = Callable[[Callable[[web.Application], None]], Awaitable[TestClie
 
 
 @pytest.fixture
-async def make_client() -> AsyncIterator[ClientFactory]:
-    """Build an app from route adders and serve it on a loopback port."""
+async def make_client(pool: asyncpg.Pool) -> AsyncIterator[ClientFactory]:
+    """Build an app (with the auth middleware) from route adders, served on a loopback port."""
     clients: list[TestClient] = []
 
     async def factory(*adders: Callable[[web.Application], None]) -> TestClient:
-        app = web.Application()
+        app = web.Application(middlewares=[auth_middleware(pool)])
         for add in adders:
             add(app)
         client = TestClient(TestServer(app, host="127.0.0.1"))
