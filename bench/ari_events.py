@@ -85,10 +85,24 @@ def serve(port: int, texts: list[str], ready: multiprocessing.synchronize.Event)
     async def empty_list(_: web.Request) -> web.Response:
         return web.json_response([])
 
+    async def application(_: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "name": "ccd",
+                "channel_ids": [],
+                "bridge_ids": [],
+                "endpoint_ids": [],
+                "device_names": [],
+                "events_allowed": [],
+                "events_disallowed": [],
+            }
+        )
+
     app = web.Application()
     app.router.add_get("/ari/events", events)
     app.router.add_get("/ari/channels", empty_list)
     app.router.add_get("/ari/bridges", empty_list)
+    app.router.add_get("/ari/applications/ccd", application)
 
     async def main() -> None:
         runner = web.AppRunner(app)

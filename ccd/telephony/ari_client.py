@@ -98,6 +98,9 @@ class AriClient:
         except PbxError as exc:
             log.warning("ari.connect_failed", node=self.node, error=str(exc))
             self._link_lost(exc)
+        except BaseException:  # e.g. answers that are not ARI: do not leak the session
+            await self.close()
+            raise
 
     async def close(self) -> None:
         self.status = LinkStatus.CLOSED
@@ -110,6 +113,13 @@ class AriClient:
             await self._ws.close()
         if self._session is not None:
             await self._session.close()
+
+    async def app_channels(self) -> list[m.Channel]:
+        """The node's channels subscribed to our app. GET /channels lists every call on the
+        node; GET /applications/<app> names ours (Local `;2` halves included)."""
+        channels = await self.rest.list_channels()
+        mine = set((await self.rest.get_application(self.app)).channel_ids)
+        return [c for c in channels if c.id in mine]
 
     async def _connect(self) -> None:
         assert self._session is not None
@@ -133,7 +143,7 @@ class AriClient:
             raise PbxUnavailable(f"websocket connect: {exc}", node=self.node) from exc
         try:
             self.resync_started_at = asyncio.get_running_loop().time()
-            channels = await self.rest.list_channels()
+            channels = await self.app_channels()
             bridges = await self.rest.list_bridges()
         except BaseException:
             await ws.close()

@@ -406,7 +406,7 @@ class AriPbx:
         for client in self._clients.values():
             if client.status is not LinkStatus.CONNECTED:
                 continue
-            for ch in await client.rest.list_channels():
+            for ch in await client.app_channels():
                 if ";" not in ch.id:
                     out.append(LiveCall(ch.id, client.node, ch.state, ch.name))
         return out

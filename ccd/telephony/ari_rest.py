@@ -87,6 +87,9 @@ class AriRest:
     async def asterisk_info(self) -> m.AsteriskInfo:
         return m.AsteriskInfo.model_validate(await self.request("GET", "/asterisk/info"))
 
+    async def get_application(self, app: str) -> m.Application:
+        return m.Application.model_validate(await self.request("GET", f"/applications/{_q(app)}"))
+
     async def subscribe(self, app: str, event_source: str) -> None:
         await self.request(
             "POST",

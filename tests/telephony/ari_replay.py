@@ -137,6 +137,19 @@ class ReplayAri:
             return web.json_response(list(self.live.values()))
         if request.method == "GET" and path == "/bridges":
             return web.json_response([])
+        if request.method == "GET" and path == "/applications/ccd":
+            ids = list(self.live)
+            return web.json_response(
+                {
+                    "name": "ccd",
+                    "channel_ids": ids,
+                    "bridge_ids": [],
+                    "endpoint_ids": [],
+                    "device_names": [],
+                    "events_allowed": [],
+                    "events_disallowed": [],
+                }
+            )
         if request.method == "POST" and path == "/channels":
             return await self._originate(request.query)
         if request.method == "GET" and path.startswith("/channels/") and path.count("/") == 2:
