@@ -1,0 +1,1 @@
+"""Running ccd as a service: systemd notification, readiness, Prometheus metrics."""

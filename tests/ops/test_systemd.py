@@ -1,0 +1,163 @@
+"""The notify protocol against a real AF_UNIX datagram socket standing in for systemd."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from ccd.ops.systemd import SystemdNotifier, watchdog_interval
+
+
+class FakeSystemd:
+    """Binds NOTIFY_SOCKET and records every datagram with its arrival time (a thread, so
+    arrivals are stamped even while the test's event loop is blocked)."""
+
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.05)
+        self.messages: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            self.messages.append((time.monotonic(), data.decode()))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+    def lines(self) -> list[str]:
+        return [line for _, m in self.messages for line in m.splitlines()]
+
+    def times_of(self, line: str) -> list[float]:
+        return [t for t, m in self.messages if line in m.splitlines()]
+
+
+@pytest.fixture
+def systemd(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSystemd]:
+    with tempfile.TemporaryDirectory(prefix="sd") as d:  # short: AF_UNIX paths max 107 bytes
+        path = Path(d) / "notify"
+        fake = FakeSystemd(path)
+        monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+        monkeypatch.setenv("WATCHDOG_USEC", "200000")  # ping every 0.1 s
+        monkeypatch.delenv("WATCHDOG_PID", raising=False)
+        try:
+            yield fake
+        finally:
+            fake.close()
+
+
+async def _until(cond: Callable[[], bool], within_s: float = 3.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_ready_only_once_the_checks_pass(systemd: FakeSystemd) -> None:
+    state = {"ok": False}
+
+    async def ready() -> tuple[bool, str]:
+        return state["ok"], "" if state["ok"] else "database (schema at 0001, needs 0002), pbx1.ami"
+
+    notifier = SystemdNotifier()
+    task = asyncio.create_task(
+        notifier.run(ready, lambda: "2 campaigns running, 5 calls live", poll_s=0.02,
+                     status_every_s=0.05)
+    )  # fmt: skip
+    await _until(lambda: any("waiting for database" in line for line in systemd.lines()))
+    await asyncio.sleep(0.2)
+    assert "READY=1" not in systemd.lines()
+    assert "STATUS=starting: waiting for database (schema at 0001, needs 0002), pbx1.ami" in (
+        systemd.lines()
+    )
+    state["ok"] = True
+    await _until(lambda: "READY=1" in systemd.lines())
+    assert "STATUS=2 campaigns running, 5 calls live" in systemd.lines()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    notifier.stopping()
+    await _until(lambda: "STOPPING=1" in systemd.lines())
+
+
+async def test_status_lines_follow_the_status_function(systemd: FakeSystemd) -> None:
+    live = {"n": 0}
+
+    async def ready() -> tuple[bool, str]:
+        return True, ""
+
+    task = asyncio.create_task(
+        SystemdNotifier().run(ready, lambda: f"1 campaigns running, {live['n']} calls live",
+                              status_every_s=0.02)
+    )  # fmt: skip
+    await _until(lambda: "READY=1" in systemd.lines())
+    live["n"] = 7
+    await _until(lambda: "STATUS=1 campaigns running, 7 calls live" in systemd.lines())
+    task.cancel()
+    statuses = [line for line in systemd.lines() if line.startswith("STATUS=")]
+    assert len(statuses) == len(set(statuses)), "an unchanged status is not re-sent"
+
+
+async def test_watchdog_pings_while_the_loop_runs_and_stops_when_it_is_blocked(
+    systemd: FakeSystemd,
+) -> None:
+    notifier = SystemdNotifier()
+    assert notifier.watchdog_s == pytest.approx(0.1)
+    task = asyncio.create_task(notifier.run_watchdog())
+    await asyncio.sleep(0.55)
+    running = len(systemd.times_of("WATCHDOG=1"))
+    assert 4 <= running <= 8, running
+
+    blocked_at = time.monotonic()
+    time.sleep(0.6)  # noqa: ASYNC251 - a stuck callback: the loop cannot run the pinger
+    unblocked_at = time.monotonic()
+    await asyncio.sleep(0.25)
+    task.cancel()
+
+    pings = systemd.times_of("WATCHDOG=1")
+    during = [t for t in pings if blocked_at + 0.05 < t < unblocked_at]
+    assert during == [], "no ping may arrive while the loop is blocked"
+    assert any(t > unblocked_at for t in pings), "pings resume with the loop"
+
+
+async def test_reloading_carries_monotonic_usec(systemd: FakeSystemd) -> None:
+    notifier = SystemdNotifier()
+    notifier.reloading()
+    notifier.ready("reloaded")
+    await _until(lambda: "READY=1" in systemd.lines())
+    lines = systemd.lines()
+    assert "RELOADING=1" in lines
+    usec = next(line for line in lines if line.startswith("MONOTONIC_USEC="))
+    assert int(usec.split("=")[1]) > 0
+
+
+def test_no_socket_means_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")
+    notifier = SystemdNotifier()
+    assert not notifier.enabled and notifier.watchdog_s is None
+    notifier.ready()  # nothing to send to, nothing raised
+    notifier.stopping()
+
+
+def test_watchdog_interval_is_half_of_watchdog_sec_for_this_pid() -> None:
+    assert watchdog_interval({"WATCHDOG_USEC": "30000000"}) == 15.0
+    assert watchdog_interval({}) is None
+    assert watchdog_interval({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"}) is None
+    assert watchdog_interval({"WATCHDOG_USEC": "junk"}) is None
