@@ -493,8 +493,10 @@ class AriPbx:
         args = tuple(model.args)
         kind = args[0] if args else ""
         if call is None:
-            if ev.key in self._recently_ended or ev.channel_id != ev.key:
+            # A dialplan channel may come back after continue (a second Stasis()): a new call.
+            if ev.channel_id != ev.key:
                 return
+            self._recently_ended.pop(ev.key, None)
             call = _Call(
                 ev.key,
                 ev.node,
@@ -545,6 +547,7 @@ class AriPbx:
     async def _on_stasis_end(self, ev: AriEvent, call: _Call | None) -> None:
         if call is None or not call.from_dialplan or ev.channel_id != call.call_id:
             return
+        call.answered = call.answered or ev.raw["channel"].get("state") == "Up"
         await self._end(call, self._at(ev))
 
     async def _on_hangup_request(self, ev: AriEvent, call: _Call | None) -> None:
