@@ -211,8 +211,13 @@ class AriPbx:
         tone_detect: bool = False,
         node: str | None = None,
     ) -> str:
-        client = self._clients[node] if node is not None else self._least_loaded()
         call = self._calls.get(call_id)
+        if call is not None:  # a retry goes where the first try went
+            client = self._clients[call.node]
+        elif node is not None:
+            client = self._client(node)
+        else:
+            client = self._least_loaded()
         if call is None:
             call = _Call(
                 call_id,
@@ -302,7 +307,7 @@ class AriPbx:
     async def create_bridge(
         self, bridge_id: str, kind: BridgeKind = BridgeKind.MIXING, *, node: str | None = None
     ) -> None:
-        client = self._clients[node] if node is not None else self._least_loaded()
+        client = self._client(node) if node is not None else self._least_loaded()
         try:
             await client.rest.create_bridge(bridge_id, BridgeKind(kind).value)
         except AriConflict:
@@ -412,6 +417,12 @@ class AriPbx:
         return out
 
     # --- helpers ---
+
+    def _client(self, node: str) -> AriClient:
+        client = self._clients.get(node)
+        if client is None:
+            raise PbxError(f"no Asterisk node named {node!r} (known: {', '.join(self._clients)})")
+        return client
 
     def _least_loaded(self) -> AriClient:
         connected = [c for c in self._clients.values() if c.status is LinkStatus.CONNECTED]
