@@ -1,0 +1,182 @@
+"""Asterisk's ARI schema (swagger 1.1 resource files), read at runtime to route and check requests.
+
+The double does not carry a copy of Asterisk's JSON: it reads the `ari-api-docs` folder named by
+CCD_ARI_SCHEMA_DIR, or the one found beside the checkout (`../shared/asterisk/ari-api-docs`). Without
+either, it falls back to `ari_routes.json`, a compact route table generated from that schema by
+scripts/gen_ari_routes.py (the facts only: paths, methods, parameters).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ENV_VAR = "CCD_ARI_SCHEMA_DIR"
+_SHARED = Path("shared") / "asterisk" / "ari-api-docs"
+_TABLE = Path(__file__).with_name("ari_routes.json")
+
+# Messages Asterisk's handlers answer with, where they differ from a generic check (transcript 16).
+# (operation nickname, parameter) -> (status, message) for a missing required parameter.
+_MISSING: dict[tuple[str, str], tuple[int, str]] = {
+    ("originate", "endpoint"): (400, "Endpoint must be specified"),
+    ("originateWithId", "endpoint"): (400, "Endpoint must be specified"),
+    ("getChannelVar", "variable"): (400, "Variable name is required"),
+    ("setChannelVar", "variable"): (400, "Variable name is required"),
+    ("getGlobalVar", "variable"): (400, "Variable name is required"),
+    ("setGlobalVar", "variable"): (400, "Variable name is required"),
+    ("play", "media"): (500, "Failed to queue media for playback"),
+    ("playWithId", "media"): (500, "Failed to queue media for playback"),
+    ("sendDTMF", "dtmf"): (400, "DTMF is required"),
+    ("redirect", "endpoint"): (400, "Endpoint parameter not provided"),
+}
+# (operation nickname, parameter) -> message for a value outside allowableValues.
+_INVALID: dict[tuple[str, str], str] = {
+    ("hangup", "reason"): "Invalid reason for hangup provided",
+    ("snoopChannel", "spy"): "Invalid direction specified for spy",
+    ("snoopChannel", "whisper"): "Invalid direction specified for whisper",
+    ("snoopChannelWithId", "spy"): "Invalid direction specified for spy",
+    ("snoopChannelWithId", "whisper"): "Invalid direction specified for whisper",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    kind: str  # "path" | "query" | "body"
+    required: bool
+    multiple: bool
+    allowed: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    method: str
+    path: str  # "/channels/{channelId}/play"
+    nickname: str
+    params: tuple[Param, ...]
+
+
+class RouteError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def locate_schema_dir(start: Path | None = None) -> Path | None:
+    """CCD_ARI_SCHEMA_DIR, else `shared/asterisk/ari-api-docs` in a parent of `start` (or of this file)."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        path = Path(env)
+        if not (path / "channels.json").is_file():
+            raise FileNotFoundError(f"{ENV_VAR}={env}: no channels.json there")
+        return path
+    here = (start or Path(__file__)).resolve()
+    for parent in here.parents:
+        candidate = parent / _SHARED
+        if (candidate / "channels.json").is_file():
+            return candidate
+    return None
+
+
+def _operations_from_docs(folder: Path) -> list[dict[str, Any]]:
+    """Flatten every resource file of a swagger 1.1 folder into plain operation records."""
+    ops: list[dict[str, Any]] = []
+    for file in sorted(folder.glob("*.json")):
+        try:
+            doc = json.loads(file.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{file}: line {exc.lineno}: invalid JSON: {exc.msg}") from exc
+        for api in doc.get("apis", []):
+            for op in api.get("operations", []):
+                params = []
+                for p in op.get("parameters", []):
+                    allowed = p.get("allowableValues") or {}
+                    values = allowed.get("values") if allowed.get("valueType") == "LIST" else None
+                    params.append(
+                        [p["name"], p["paramType"], bool(p.get("required")),
+                         bool(p.get("allowMultiple")), values]
+                    )
+                ops.append({"m": op["httpMethod"], "p": api["path"], "n": op["nickname"],
+                            "a": params})
+    return ops
+
+
+def operations_table(folder: Path) -> list[dict[str, Any]]:
+    """The compact table written to ari_routes.json (used by scripts/gen_ari_routes.py)."""
+    return _operations_from_docs(folder)
+
+
+class AriSchema:
+    """Routes (method, path) to an operation and checks its parameters."""
+
+    def __init__(self, records: list[dict[str, Any]], source: str) -> None:
+        self.source = source
+        self._by_len: dict[int, list[tuple[tuple[str, ...], dict[str, Operation]]]] = {}
+        routes: dict[tuple[str, ...], dict[str, Operation]] = {}
+        for r in records:
+            params = tuple(
+                Param(name, kind, req, multi, tuple(vals) if vals else None)
+                for name, kind, req, multi, vals in r["a"]
+            )
+            segs = tuple(s for s in r["p"].split("/") if s)
+            routes.setdefault(segs, {})[r["m"]] = Operation(r["m"], r["p"], r["n"], params)
+        for segs, methods in routes.items():
+            self._by_len.setdefault(len(segs), []).append((segs, methods))
+        if not routes:
+            raise ValueError(f"{source}: no ARI operations found")
+
+    @classmethod
+    def load(cls, folder: Path | None = None) -> AriSchema:
+        folder = folder or locate_schema_dir()
+        if folder is not None:
+            return cls(_operations_from_docs(folder), str(folder))
+        return cls(json.loads(_TABLE.read_text()), str(_TABLE))
+
+    def resolve(self, method: str, path: str) -> tuple[Operation, dict[str, str]]:
+        """path is relative to /ari ("/channels/abc"). Raises RouteError as Asterisk answers."""
+        if len(path) > 1 and path.endswith("/"):
+            raise RouteError(404, f"ARI URLs do not end with a slash. Try /ari{path.rstrip('/')}")
+        segs = tuple(s for s in path.split("/") if s)
+        best: tuple[int, tuple[str, ...], dict[str, Operation]] | None = None
+        for tmpl, methods in self._by_len.get(len(segs), []):
+            literal = 0
+            for t, s in zip(tmpl, segs, strict=True):
+                if t.startswith("{"):
+                    continue
+                if t != s:
+                    break
+                literal += 1
+            else:
+                if best is None or literal > best[0]:
+                    best = (literal, tmpl, methods)
+        if best is None:
+            raise RouteError(404, "Resource not found")
+        _, tmpl, methods = best
+        op = methods.get(method)
+        if op is None:
+            raise RouteError(405, "Invalid method")
+        args = {t[1:-1]: s for t, s in zip(tmpl, segs, strict=True) if t.startswith("{")}
+        return op, args
+
+    @staticmethod
+    def check(op: Operation, params: dict[str, Any]) -> RouteError | None:
+        """Required parameters and allowableValues, with Asterisk's messages where known."""
+        for p in op.params:
+            value = params.get(p.name)
+            if p.required and (value is None or value == ""):
+                status, message = _MISSING.get((op.nickname, p.name),
+                                               (400, f"Missing parameter {p.name}"))
+                return RouteError(status, message)
+            if value is None or p.allowed is None or not isinstance(value, str):
+                continue
+            values = value.split(",") if p.multiple else [value]
+            for v in values:
+                if v not in p.allowed:
+                    message = _INVALID.get((op.nickname, p.name),
+                                           f"Invalid value '{v}' for parameter {p.name}")
+                    return RouteError(400, message)
+        return None
