@@ -157,35 +157,73 @@ async def measure(url: str, start: date) -> bool:
             conn,
             "SELECT count(*) FROM attempts WHERE campaign_id = $1"
             " AND created_at >= $2::date::timestamptz AND created_at < ($3::date + 1)::timestamptz",
-            cid, *rng,
+            cid,
+            *rng,
         )
         in_range = await conn.fetchval(
             "SELECT count(*) FROM attempts WHERE campaign_id = $1"
             " AND created_at >= $2::date::timestamptz AND created_at < ($3::date + 1)::timestamptz",
-            cid, *rng,
+            cid,
+            *rng,
         )
         print(f"\n{total:,} attempts; campaign {cid}, {d_from} .. {d_to}: {in_range:,} attempts")
         print(f"baseline: SELECT count(*) over those rows: {baseline * 1000:8.1f} ms\n")
         queries = [
-            ("campaign summary, 30 days (function)", True,
-             "SELECT * FROM report_campaign_daily($2, $3) WHERE campaign_id = $1", (cid, *rng)),
-            ("campaign summary, 30 days (view)", True,
-             "SELECT * FROM report_campaign_daily WHERE campaign_id = $1"
-             " AND day BETWEEN $2 AND $3", (cid, *rng)),
-            ("hourly outcomes, 30 days", True,
-             "SELECT * FROM report_hourly_outcomes($2, $3) WHERE campaign_id = $1", (cid, *rng)),
-            ("list penetration, one campaign", True,
-             "SELECT * FROM report_list_penetration WHERE campaign_id = $1", (cid,)),
-            ("agent daily, all agents, 30 days", False,
-             "SELECT * FROM report_agent_daily($1, $2)", rng),
-            ("agent daily, one agent, 30 days", False,
-             "SELECT * FROM report_agent_daily($2, $3) WHERE agent_id = $1", (17, *rng)),
-            ("trunk daily, all trunks, 30 days", False,
-             "SELECT * FROM report_trunk_daily($1, $2)", rng),
-            ("trunk causes, all trunks, 30 days", False,
-             "SELECT * FROM report_trunk_causes($1, $2)", rng),
-            ("queue hourly, one queue, 30 days", False,
-             "SELECT * FROM report_queue_hourly($2, $3) WHERE queue = $1", ("queue-2", *rng)),
+            (
+                "campaign summary, 30 days (function)",
+                True,
+                "SELECT * FROM report_campaign_daily($2, $3) WHERE campaign_id = $1",
+                (cid, *rng),
+            ),
+            (
+                "campaign summary, 30 days (view)",
+                True,
+                "SELECT * FROM report_campaign_daily WHERE campaign_id = $1"
+                " AND day BETWEEN $2 AND $3",
+                (cid, *rng),
+            ),
+            (
+                "hourly outcomes, 30 days",
+                True,
+                "SELECT * FROM report_hourly_outcomes($2, $3) WHERE campaign_id = $1",
+                (cid, *rng),
+            ),
+            (
+                "list penetration, one campaign",
+                True,
+                "SELECT * FROM report_list_penetration WHERE campaign_id = $1",
+                (cid,),
+            ),
+            (
+                "agent daily, all agents, 30 days",
+                False,
+                "SELECT * FROM report_agent_daily($1, $2)",
+                rng,
+            ),
+            (
+                "agent daily, one agent, 30 days",
+                False,
+                "SELECT * FROM report_agent_daily($2, $3) WHERE agent_id = $1",
+                (17, *rng),
+            ),
+            (
+                "trunk daily, all trunks, 30 days",
+                False,
+                "SELECT * FROM report_trunk_daily($1, $2)",
+                rng,
+            ),
+            (
+                "trunk causes, all trunks, 30 days",
+                False,
+                "SELECT * FROM report_trunk_causes($1, $2)",
+                rng,
+            ),
+            (
+                "queue hourly, one queue, 30 days",
+                False,
+                "SELECT * FROM report_queue_hourly($2, $3) WHERE queue = $1",
+                ("queue-2", *rng),
+            ),
         ]
         ok = True
         print(f"{'query':<40} {'rows':>6} {'median ms':>10} {'x baseline':>11}  target")
@@ -205,19 +243,40 @@ async def measure(url: str, start: date) -> bool:
         await conn.close()
 
 
+async def _first_day(url: str) -> date:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("VACUUM ANALYZE attempts")
+        return await conn.fetchval("SELECT min(created_at)::date FROM attempts")  # type: ignore[no-any-return]
+    finally:
+        await conn.close()
+
+
 async def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--attempts", type=int, default=10_000_000)
+    ap.add_argument("--keep", metavar="DB", help="fill database DB and keep it (no measuring)")
+    ap.add_argument("--reuse", metavar="DB", help="measure a database kept by --keep")
     ap.add_argument(
         "--server",
         default=os.environ.get("CCD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
     )
     ns = ap.parse_args()
-    name = f"ccd_bench_reports_{os.getpid()}"
+    start = date.today() - timedelta(days=DAYS)
+    if ns.reuse:
+        url = with_database(ns.server, ns.reuse)
+        await asyncio.to_thread(migrate.upgrade, url)
+        first = await _first_day(url)
+        return 0 if await measure(url, first) else 1
+    name = ns.keep or f"ccd_bench_reports_{os.getpid()}"
     admin = await asyncpg.connect(ns.server)
     await admin.execute(f'CREATE DATABASE "{name}"')
     url = with_database(ns.server, name)
-    start = date.today() - timedelta(days=DAYS)
+    if ns.keep:
+        await asyncio.to_thread(migrate.upgrade, url)
+        await fill(url, ns.attempts, start)
+        await admin.close()
+        return 0
     try:
         await asyncio.to_thread(migrate.upgrade, url)
         t0 = time.perf_counter()

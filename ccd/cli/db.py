@@ -1,15 +1,20 @@
-"""`ccd db`: schema migrations."""
+"""`ccd db`: schema migrations and data retention."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
+import asyncpg
 import typer
 
-from ccd.cli.common import console, run, state
-from ccd.store import migrate
+from ccd.cli.common import EXIT_USAGE, console, fail, run, state, with_conn
+from ccd.store import migrate, retention
 
-app = typer.Typer(help="Database schema: upgrade, downgrade, current revision.", no_args_is_help=True)
+app = typer.Typer(
+    help="Database schema: upgrade, downgrade, current revision; prune old history.",
+    no_args_is_help=True,
+)
 
 
 @app.command()
@@ -37,3 +42,32 @@ def current() -> None:
     rev = run(lambda: migrate.current_revision(url))
     head = migrate.head_revision(url)
     console.print(f"{rev or 'base'} ({'head' if rev == head else f'head is {head}'})")
+
+
+@app.command()
+def prune(
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="age of history to delete: 180d, 26w")
+    ] = "180d",
+    yes: Annotated[bool, typer.Option("--yes", help="delete; without it only count")] = False,
+    batch: Annotated[int, typer.Option(min=1, help="rows per delete transaction")] = 10_000,
+) -> None:
+    """Delete ended attempts, inbound calls, IVR steps and agent state changes older than
+    --older-than. Without --yes it only prints what would go."""
+    try:
+        cutoff = datetime.now(UTC) - retention.parse_age(older_than)
+    except ValueError as exc:
+        fail(f"--older-than {exc}", code=EXIT_USAGE)
+
+    async def go(conn: asyncpg.Connection) -> None:
+        counts = await retention.count_prunable(conn, cutoff)
+        console.print(f"older than {cutoff:%Y-%m-%d %H:%M} UTC:")
+        for table, n in counts.items():
+            console.print(f"  {table:<16} {n:>12,}")
+        if not yes:
+            console.print("dry run: nothing deleted (add --yes to delete)")
+            return
+        deleted = await retention.prune(conn, cutoff, batch=batch)
+        console.print(f"deleted {sum(deleted.values()):,} rows")
+
+    run(lambda: with_conn(go))

@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 from openpyxl import Workbook
@@ -34,6 +34,10 @@ Format = Literal["csv", "xlsx"]
 
 # Ratio columns of the report views hold fractions; Excel shows them as percentages.
 _PERCENT = re.compile(r"(rate|rate_30d|occupancy|service_level|share|penetration)$")
+
+
+def is_percent_column(name: str) -> bool:
+    return _PERCENT.search(name) is not None
 _CURSOR_PREFETCH = 5000
 
 
@@ -133,7 +137,7 @@ def _number_format(column: str, value: Any) -> str | None:
         return "yyyy-mm-dd hh:mm:ss"
     if isinstance(value, date):
         return "yyyy-mm-dd"
-    if isinstance(value, Decimal | float) and _PERCENT.search(column):
+    if isinstance(value, Decimal | float) and is_percent_column(column):
         return "0.00%"
     return None
 
@@ -178,6 +182,24 @@ def open_sink(
         part.replace(out)
     finally:
         part.unlink(missing_ok=True)
+
+
+async def use_time_zone(conn: asyncpg.Connection, name: str | None) -> ZoneInfo:
+    """Set the session's TimeZone to `name` (None keeps the server's) and return it: report
+    days and every time written out are in this zone."""
+    if name is not None:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ExportError(f"--tz {name!r}: not a zone name such as Europe/Moscow") from None
+        await conn.execute("SELECT set_config('TimeZone', $1, false)", name)
+    current = await conn.fetchval("SELECT current_setting('TimeZone')")
+    try:
+        return ZoneInfo(current)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ExportError(
+            f"the database's TimeZone {current!r} is not a zone name: pass --tz"
+        ) from None
 
 
 # --- streaming exports of attempts and leads ---
@@ -246,14 +268,14 @@ async def export_rows(
 ) -> int:
     """Write the campaign's attempts or leads to `out` (stdout when None); return the count.
 
-    `since`/`until` bound created_at (until exclusive). Times are shown in the connection's
-    TimeZone.
+    `since`/`until` bound created_at (until exclusive). Times are written in the connection's
+    TimeZone (see use_time_zone).
     """
     query = WHAT[what]
     cid = await campaign_id(conn, campaign)
     lo = since or datetime.min.replace(tzinfo=ZoneInfo("UTC"))
     hi = until or datetime.max.replace(tzinfo=ZoneInfo("UTC"))
-    tz = ZoneInfo(await conn.fetchval("SELECT current_setting('TimeZone')"))
+    tz = await use_time_zone(conn, None)
     if fmt == "csv":
         return await _copy_csv(conn, query, (cid, lo, hi), out)
     columns = await _columns(conn, query)
