@@ -16,12 +16,15 @@ from ccd.telephony.errors import AriAuthError, PbxTimeout, PbxUnavailable
 from ccd.telephony.pbx import (
     AmdResult,
     CallAnswered,
+    CallBridged,
     CallEnded,
     CallRinging,
+    CallUnbridged,
     DtmfReceived,
     LinkStatus,
     Outcome,
     PbxEvent,
+    PlaybackFinished,
     ToneDetected,
 )
 from tests.telephony.waiting import eventually
@@ -289,3 +292,37 @@ async def test_originate_timeout_then_retry_places_one_call(double: AsteriskDoub
         if r.method == "POST" and r.path.endswith("/channels") and r.status == 200
     ]
     assert len(created) == 1
+
+
+async def test_bridge_snoop_and_playback(
+    double: AsteriskDouble, pbx: tuple[AriPbx, Recorder]
+) -> None:
+    p, rec = pbx
+    double.program("74950000009", FarEnd.answer())
+    customer, agent, spy = _call_id(), _call_id(), _call_id()
+    await p.originate(customer, "PJSIP/74950000009@trunk", caller_id="x", timeout_s=30)
+    await p.originate(agent, "PJSIP/agent001", caller_id="x", timeout_s=30)
+    for call_id in (customer, agent):
+        await eventually(lambda c=call_id: any(isinstance(e, CallAnswered) for e in rec.of(c)))
+    playback = await p.play(customer, ["sound:hello-world"])
+    await eventually(
+        lambda: any(
+            isinstance(e, PlaybackFinished) and e.playback_id == playback for e in rec.events
+        )
+    )
+    await p.create_bridge("agent-1")
+    await p.create_bridge("agent-1")  # idempotent
+    await p.add_to_bridge("agent-1", [customer, agent])
+    await eventually(lambda: sum(isinstance(e, CallBridged) for e in rec.events) == 2)
+    await p.snoop(customer, spy, spy="both", whisper="out")
+    await p.hangup(customer)
+    await eventually(lambda: bool(rec.ended(customer)) and bool(rec.ended(spy)))
+    assert any(isinstance(e, CallUnbridged) for e in rec.of(customer))
+    await p.hangup(agent)
+    await p.destroy_bridge("agent-1")
+    await p.destroy_bridge("agent-1")  # already gone: not an error
+    await eventually(lambda: bool(rec.ended(agent)))
+    await p.drain()
+    for call_id in (customer, agent, spy):
+        assert len(rec.ended(call_id)) == 1
+    assert rec.ended(customer)[0].outcome is Outcome.ANSWERED
