@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import asyncpg
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from ccd.cli.common import EXIT_USAGE, console, fail, run, with_conn
@@ -70,7 +71,8 @@ def _show(report: reports.Report, title: str) -> None:
         table.add_column(name, overflow="fold")
     for row in report.rows:
         table.add_row(*(_cell(c, v) for c, v in zip(report.columns, row, strict=True)))
-    console.print(table)
+    # Piped output is not cut to 80 columns: the table keeps its natural width.
+    (console if console.is_terminal else Console(width=4000)).print(table)
 
 
 def _emit(
