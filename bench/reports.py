@@ -148,6 +148,7 @@ async def timed(conn: asyncpg.Connection, sql: str, *args: object) -> tuple[floa
 async def measure(url: str, start: date) -> bool:
     conn = await asyncpg.connect(url)
     try:
+        await conn.execute("SET jit = off")  # as `ccd report` does (see ccd/store/reports.py)
         total = await conn.fetchval("SELECT count(*) FROM attempts")
         cid = 7
         d_from = start + timedelta(days=DAYS - 45)

@@ -311,6 +311,15 @@ RANGE_REPORTS = (
     "report_queue_hourly",
 )
 
+# The campaign reports read only these columns: with them in the (campaign_id, created_at)
+# index, a campaign's day range is an index-only scan (3-4x faster over 10 M attempts, see
+# bench/reports.py). Same name and key as revision 0001's index, which it replaces.
+COVERING = (
+    "CREATE INDEX ix_attempts_campaign_created ON attempts (campaign_id, created_at)"
+    " INCLUDE (answered_at, bridged_at, ended_at, wrapup_ended_at, outcome, disposition)"
+)
+PLAIN = "CREATE INDEX ix_attempts_campaign_created ON attempts (campaign_id, created_at)"
+
 # BRIN: rows arrive in time order, so a few pages per block range index the time columns for
 # reports that span every campaign (trunks, hours, agents) at almost no cost to inserts.
 INDEXES = (
@@ -321,6 +330,8 @@ INDEXES = (
 
 
 def upgrade() -> None:
+    op.execute("DROP INDEX ix_attempts_campaign_created")
+    op.execute(COVERING)
     for sql in INDEXES:
         op.execute(sql)
     for sql in (CAMPAIGN_DAILY, AGENT_DAILY, HOURLY_OUTCOMES, TRUNK_DAILY, TRUNK_CAUSES,
@@ -342,3 +353,5 @@ def downgrade() -> None:
         op.execute(f"DROP FUNCTION {name}")
     for sql in INDEXES:
         op.execute(f"DROP INDEX {sql.split()[2]}")
+    op.execute("DROP INDEX ix_attempts_campaign_created")
+    op.execute(PLAIN)
