@@ -31,7 +31,7 @@ def parse_age(text: str) -> timedelta:
         raise ValueError(f"{text!r}: give an age such as 180d (days) or 26w (weeks)")
     n = int(m.group(1)) * (7 if m.group(2) == "w" else 1)
     if n < 1:
-        raise ValueError(f"{text!r}: the age must be at least 1d")
+        raise ValueError(f"{text!r}: the age must be at least 1d, e.g. 180d")
     return timedelta(days=n)
 
 
@@ -80,18 +80,19 @@ async def prune(
             f"WITH b AS (SELECT t.id FROM {t.table} t WHERE t.id > $2 AND {t.where}"
             f" ORDER BY t.id LIMIT $3),"
             f" gone AS (DELETE FROM {t.table} d USING b WHERE d.id = b.id RETURNING d.id)"
-            f" SELECT count(*) AS n, max(id) AS last FROM gone"
+            f" SELECT (SELECT count(*) FROM b) AS picked, (SELECT count(*) FROM gone) AS n,"
+            f" (SELECT id FROM b ORDER BY id DESC LIMIT 1) AS last"  # no max() for uuid
         )
         last, total = t.start, 0
         while True:
             row = await conn.fetchrow(sql, cutoff, last, batch)
             total += row["n"]
-            if row["n"] == 0:
+            if row["picked"] == 0:
                 break
             last = row["last"]
             if progress is not None:
                 progress(t.table, total)
-            if row["n"] < batch:
+            if row["picked"] < batch:
                 break
         deleted[t.table] = total
         log.info("db.pruned", table=t.table, rows=total, cutoff=cutoff.isoformat())
