@@ -46,6 +46,10 @@ HEADER_GUESSES: dict[str, tuple[str, ...]] = {
     "timezone": ("timezone", "tz", "zone", "часовойпояс", "таймзона"),
 }  # fmt: skip
 CHUNK_ROWS = 10_000
+# Staged rows are moved into leads every FLUSH_ROWS, so the server inserts while the
+# workers parse the next rows; earlier rows are inserted first, so the first occurrence of a
+# number still wins.
+FLUSH_ROWS = 50_000
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this, worker start-up costs more than it saves
 _STAGE = "ccd_import_stage"
 _STAGE_COLUMNS = ("line", "phone", "name", "fields", "priority", "time_zone")
@@ -280,6 +284,13 @@ SELECT count(*) AS loaded, count(*) FILTER (WHERE status = 'blacklisted') AS bla
 """
 
 
+async def _flush(conn: asyncpg.Connection, campaign_id: int) -> tuple[int, int]:
+    """Move the staged rows into leads; returns (loaded, of which blacklisted)."""
+    row = await conn.fetchrow(_INSERT, campaign_id)
+    await conn.execute(f"TRUNCATE {_STAGE}")
+    return row["loaded"], row["blacklisted"]
+
+
 async def import_leads(
     conn: asyncpg.Connection,
     campaign_id: int,
@@ -345,21 +356,25 @@ async def _load(
             " priority smallint, time_zone text) ON COMMIT DROP"
         )
         rules = RowRules(columns, region, campaign_zone, default_priority)
-        staged = 0
+        staged = pending = loaded = blacklisted = 0
         async for records, rejected in _parsed(table, rules, workers):
             rejects.write(rejected)
             if records:
                 await conn.copy_records_to_table(_STAGE, records=records, columns=_STAGE_COLUMNS)
                 staged += len(records)
+                pending += len(records)
+            if pending >= FLUSH_ROWS:
+                n, b = await _flush(conn, campaign_id)
+                loaded, blacklisted, pending = loaded + n, blacklisted + b, 0
             if progress is not None:
                 progress(table.position(), table.total_size)
-        await conn.execute(f"ANALYZE {_STAGE}")
-        row = await conn.fetchrow(_INSERT, campaign_id)
+        n, b = await _flush(conn, campaign_id)
+        loaded, blacklisted = loaded + n, blacklisted + b
     return ImportResult(
         rows=staged + rejects.count,
-        loaded=row["loaded"],
-        duplicates=staged - row["loaded"],
-        blacklisted=row["blacklisted"],
+        loaded=loaded,
+        duplicates=staged - loaded,
+        blacklisted=blacklisted,
         rejected=rejects.count,
         encoding=table.encoding,
         rejects_path=None,

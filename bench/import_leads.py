@@ -1,0 +1,184 @@
+"""Lead import speed: 1 M rows through `ccd campaign load` against a raw COPY of the same rows.
+
+Generates a cp1251, ';'-delimited "Excel export" with realistic Russian and international
+numbers in mixed formats (some invalid, some repeated), then times in the same run:
+  1. the import function in-process (import_leads),
+  2. `ccd campaign load` as a subprocess,
+  3. the baseline: a raw COPY of the already normalised rows straight into `leads`.
+Prints the figures and the ratio import / raw COPY. Target: 1 M rows in <= 20 s.
+
+Database: CCD_DATABASE_URL, else a temporary database on 127.0.0.1:5432 (dropped after).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+
+from ccd.store import migrate
+from ccd.store.db import connect, with_database
+from ccd.store.leads_import import import_leads
+
+LOCAL_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+TARGET_S = 20.0
+RUN = f"bench{os.getpid()}"  # campaign names that cannot clash with an earlier run
+SURNAMES = ["Иванов", "Петрова", "Смирнов", "Кузнецова", "Попов", "Васильева", "Соколов"]
+CITIES = ["Москва", "Санкт-Петербург", "Казань", "Новосибирск", "London", "New York"]
+
+
+def _phone(rng: random.Random) -> str:
+    k = rng.random()
+    d = rng.randrange
+    if k < 0.25:
+        return f"+7 ({rng.choice(['495', '499', '812', '843'])}) {d(200, 999)}-{d(100):02d}-{d(100):02d}"
+    if k < 0.45:
+        return f"8 9{d(10, 99)} {d(100, 999)} {d(100):02d} {d(100):02d}"
+    if k < 0.65:
+        return f"89{d(10, 99)}{d(10_000_000):07d}"
+    if k < 0.75:
+        return f"+79{d(10, 99)}{d(10_000_000):07d}"
+    if k < 0.84:
+        return f"+44 20 7{d(100, 999)} {d(1000, 9999)}"
+    if k < 0.93:
+        return f"+1 ({rng.choice(['212', '310', '415', '646'])}) {d(200, 999)}-{d(1000, 9999)}"
+    if k < 0.97:
+        return f"+49 30 {d(1_000_000, 9_999_999)}"
+    return rng.choice(["12345", "n/a", "+7 000 000", "", "8 800", "тел. нет"])  # invalid
+
+
+def generate(path: Path, rows: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    recent: list[str] = []
+    with path.open("w", encoding="cp1251", newline="") as f:
+        f.write("ФИО;Телефон;Город;Приоритет;Комментарий\r\n")
+        for i in range(rows):
+            if recent and rng.random() < 0.01:
+                phone = rng.choice(recent)  # a repeat
+            else:
+                phone = _phone(rng)
+                if i % 97 == 0:
+                    recent = [*recent[-50:], phone]
+            name = f"{rng.choice(SURNAMES)} {chr(0x410 + rng.randrange(32))}."
+            prio = str(rng.randrange(3)) if rng.random() < 0.3 else ""
+            f.write(f"{name};{phone};{rng.choice(CITIES)};{prio};договор {i}\r\n")
+
+
+async def _new_campaign(conn: asyncpg.Connection, name: str) -> int:
+    return await conn.fetchval(  # type: ignore[no-any-return]
+        "INSERT INTO campaigns (name, mode, time_zone) VALUES ($1, 'POWER', 'Europe/Moscow')"
+        " RETURNING id",
+        name,
+    )
+
+
+async def _raw_copy(url: str, source_campaign: int) -> tuple[int, float]:
+    """COPY the rows the import produced, already normalised, straight into leads."""
+    conn = await asyncpg.connect(url)  # asyncpg's own jsonb codec: binary COPY of JSON text
+    try:
+        target = await _new_campaign(conn, f"{RUN}-raw-copy")
+        rows = await conn.fetch(
+            "SELECT phone, name, fields::text, priority, time_zone, status, source_line"
+            " FROM leads WHERE campaign_id = $1 ORDER BY id",
+            source_campaign,
+        )
+        records = [(target, *r) for r in rows]
+        del rows
+        started = time.perf_counter()
+        async with conn.transaction():
+            await conn.copy_records_to_table(
+                "leads",
+                records=records,
+                columns=("campaign_id", "phone", "name", "fields", "priority", "time_zone",
+                         "status", "source_line"),
+            )  # fmt: skip
+        return len(records), time.perf_counter() - started
+    finally:
+        await conn.close()
+
+
+async def bench(url: str, csv_path: Path) -> None:
+    conn = await connect(url)
+    try:
+        cid = await _new_campaign(conn, f"{RUN}-in-process")
+        await _new_campaign(conn, f"{RUN}-subprocess")
+        started = time.perf_counter()
+        result = await import_leads(conn, cid, csv_path, region="RU")
+        in_process = time.perf_counter() - started
+    finally:
+        await conn.close()
+
+    env = {**os.environ, "CCD_DATABASE_URL": url, "CCD_LOG_LEVEL": "warning"}
+    ccd = [sys.executable, "-m", "ccd", "campaign", "load", f"{RUN}-subprocess", str(csv_path)]
+    started = time.perf_counter()
+    proc = subprocess.run([*ccd, "--region", "RU"], env=env, capture_output=True, text=True)
+    as_subprocess = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"ccd campaign load failed ({proc.returncode}):\n{proc.stderr}")
+
+    copied, raw = await _raw_copy(url, cid)
+    size = csv_path.stat().st_size / 2**20
+    print(f"file: {result.rows} rows, {size:.0f} MB, read as {result.encoding}")
+    print(f"  loaded {result.loaded}, duplicate {result.duplicates}, rejected {result.rejected}")
+    print(
+        f"import_leads in-process : {in_process:6.2f} s  ({result.rows / in_process:,.0f} rows/s)"
+    )
+    print(f"ccd campaign load (proc): {as_subprocess:6.2f} s  "
+          f"({result.rows / as_subprocess:,.0f} rows/s)")  # fmt: skip
+    print(f"raw COPY of {copied} normalised rows (baseline): {raw:6.2f} s")
+    print(f"ratio import / raw COPY: {in_process / raw:.2f}x")
+    per_million = in_process * 1_000_000 / result.rows
+    verdict = "meets" if per_million <= TARGET_S else "MISSES"
+    print(f"1 M rows in {per_million:.1f} s: {verdict} the {TARGET_S:.0f} s target")
+
+
+async def _create_db() -> tuple[str, str]:
+    name = f"ccd_bench_{os.getpid()}"
+    admin = await asyncpg.connect(LOCAL_ADMIN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = with_database(LOCAL_ADMIN, name)
+    await asyncio.to_thread(migrate.upgrade, url)
+    return name, url
+
+
+async def _drop_db(name: str) -> None:
+    admin = await asyncpg.connect(LOCAL_ADMIN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path = Path(tmp) / "leads.csv"
+        started = time.perf_counter()
+        generate(csv_path, args.rows)
+        print(f"generated {args.rows} rows in {time.perf_counter() - started:.1f} s")
+        url = os.environ.get("CCD_DATABASE_URL")
+        temp_db = None
+        if url is None:
+            temp_db, url = asyncio.run(_create_db())
+        try:
+            asyncio.run(bench(url, csv_path))
+        finally:
+            if temp_db is not None:
+                asyncio.run(_drop_db(temp_db))
+
+
+if __name__ == "__main__":
+    main()
