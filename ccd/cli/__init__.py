@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ccd.cli import blacklist, campaign, db, export, inbound, report, routing, user
+from ccd.cli import blacklist, campaign, db, export, inbound, report, routing, simulate, user
 from ccd.cli import run as run_cli
 from ccd.cli.common import state
 
@@ -42,6 +42,8 @@ app.add_typer(report.app, name="report")
 app.add_typer(export.app, name="export")
 app.command("run")(run_cli.run_cmd)
 app.command("demo")(run_cli.demo_cmd)
+app.command("simulate")(simulate.simulate_cmd)
+app.command("erlang")(simulate.erlang_cmd)
 
 
 def main() -> None:

@@ -38,15 +38,19 @@ class Durations:
                                            maxlen=window)  # fmt: skip
         self._refresh_every = max(1, window // _REFRESH_SHARE)
         self._new = 0
+        self.version = 0  # bumps whenever the estimates change
+        self.seen = 0  # real samples added (the prior ones not counted)
         self._rebuild()
 
     def _rebuild(self) -> None:
         self._sorted = np.sort(np.fromiter(self._window, dtype=np.float64))
         self._mean = float(self._sorted.mean())
         self._new = 0
+        self.version += 1
 
     def add(self, x: float) -> None:
         self._window.append(x)
+        self.seen += 1
         self._new += 1
         if self._new >= self._refresh_every:
             self._rebuild()
@@ -55,21 +59,21 @@ class Durations:
     def mean(self) -> float:
         return self._mean
 
-    def _values(self) -> FloatArray:
-        return self._sorted
+    @property
+    def longest(self) -> float:
+        return float(self._sorted[-1])
 
-    def done_within(self, elapsed: FloatArray, h: float) -> FloatArray:
-        """P(X <= e + h | X > e) per elapsed e.
+    def done_within(self, elapsed: FloatArray, h: FloatArray | float) -> FloatArray:
+        """P(X <= e + h | X > e), broadcast over elapsed e and horizon h (h <= 0 gives 0).
 
         Counts of longer samples, with one pseudo-sample that ends at the memoryless rate
         1 - exp(-h / mean): it carries the estimate past the longest sample seen.
         """
-        if h <= 0:
-            return np.zeros(elapsed.shape)
-        s = self._values()
+        h = np.maximum(h, 0.0)
+        s = self._sorted
         beyond_e = len(s) - np.searchsorted(s, elapsed, side="right")
         beyond_eh = len(s) - np.searchsorted(s, elapsed + h, side="right")
-        tail = 1.0 - math.exp(-h / self.mean)
+        tail = 1.0 - np.exp(-h / self._mean)
         return (beyond_e - beyond_eh + tail) / (beyond_e + 1.0)
 
 
@@ -90,6 +94,8 @@ class RingModel:
         self._window: deque[tuple[float, bool]] = deque(prior, maxlen=window)
         self._refresh_every = max(1, window // _REFRESH_SHARE)
         self._new = 0
+        self.version = 0  # bumps whenever the estimates change
+        self.seen = 0  # real samples added (the prior ones not counted)
         self._rebuild()
 
     def _rebuild(self) -> None:
@@ -97,37 +103,45 @@ class RingModel:
         ans = np.sort(np.fromiter((s for s, a in self._window if a), dtype=np.float64))
         self._cache = (every, ans)
         self._new = 0
+        self.version += 1
 
     def add(self, ring_s: float, answered: bool) -> None:
         self._window.append((ring_s, answered))
+        self.seen += 1
         self._new += 1
         if self._new >= self._refresh_every:
             self._rebuild()
 
-    def _arrays(self) -> tuple[FloatArray, FloatArray]:
-        return self._cache
-
     @property
     def answer_rate(self) -> float:
-        every, ans = self._arrays()
+        every, ans = self._cache
         return len(ans) / len(every)
 
     @property
     def answer_time(self) -> float:
         """Mean ring seconds of calls a person answered."""
-        _, ans = self._arrays()
+        _, ans = self._cache
         return float(ans.mean()) if len(ans) else 0.0
+
+    @property
+    def longest(self) -> float:
+        return float(self._cache[0][-1])
 
     @property
     def ring_time(self) -> float:
         """Mean ring seconds of every call, answered or not."""
-        every, _ = self._arrays()
+        every, _ = self._cache
         return float(every.mean())
 
-    def answer_given_ringing(self, elapsed: FloatArray) -> FloatArray:
-        """P(a person will answer | the call has rung e seconds without an answer)."""
-        every, ans = self._arrays()
+    def answer_within(self, elapsed: FloatArray, h: FloatArray) -> FloatArray:
+        """P(a person answers within the next h s | rung e s unanswered), broadcast over e, h.
+
+        One pseudo-call answering at the overall rate keeps long-ringing calls above zero.
+        """
+        every, ans = self._cache
         still = len(every) - np.searchsorted(every, elapsed, side="right")
-        will = len(ans) - np.searchsorted(ans, elapsed, side="right")
-        p = len(ans) / len(every)
-        return (will + p) / (still + 1.0)
+        will = np.searchsorted(ans, elapsed + h, side="right") - np.searchsorted(
+            ans, elapsed, side="right"
+        )
+        overall = np.searchsorted(ans, h, side="right") / len(every)
+        return (will + overall) / (still + 1.0)

@@ -23,23 +23,22 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.special import ndtr
 
 from ccd.pacing.base import DROP_AFTER_S, PacingSnapshot, clamp_calls
 from ccd.pacing.erlang import prob_wait_longer
 from ccd.pacing.estimate import Durations, FloatArray, RingModel
 
-_SQRT2 = math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_SQRT2 = math.sqrt(2.0)
 _CURVE_POINTS = 400
-
-
-def expected_overflow(mean: float, var: float) -> float:
-    """E[max(X, 0)] for X ~ Normal(mean, var)."""
-    if var <= 1e-12:
-        return max(mean, 0.0)
-    sd = math.sqrt(var)
-    z = mean / sd
-    return sd * _INV_SQRT_2PI * math.exp(-0.5 * z * z) + mean * 0.5 * (1.0 + math.erf(z / _SQRT2))
+# Warm-up pacing from Erlang C waits for this many ring outcomes and finished calls.
+_MEASURED_RINGS = 50
+_MEASURED_CALLS = 10
+# Seconds ahead at which answers and free agents are balanced; the last covers ring times.
+_HORIZONS = np.array([1.0, 4.0, 8.0, 14.0, 24.0])
+_ZERO = np.zeros(len(_HORIZONS))
+_COUNTS = np.arange(100_000, dtype=np.float64)  # candidate numbers of new calls
 
 
 class ErlangPacer:
@@ -48,7 +47,7 @@ class ErlangPacer:
         target_abandon: float = 0.03,
         max_ratio: float = 3.0,
         margin: float = 0.85,
-        learning_rate: float = 0.1,
+        learning_rate: float = 0.25,
         prior_answer: float = 0.25,
         prior_talk_s: float = 120.0,
         prior_wrap_s: float = 15.0,
@@ -65,8 +64,12 @@ class ErlangPacer:
             raise ValueError(f"learning_rate must be in (0, 1], got {learning_rate}")
         if not 0.0 < prior_answer <= 1.0:
             raise ValueError(f"prior_answer must be in (0, 1], got {prior_answer}")
-        for name, v in (("prior_talk_s", prior_talk_s), ("prior_wrap_s", prior_wrap_s),
-                        ("prior_ring_s", prior_ring_s), ("prior_give_up_s", prior_give_up_s)):
+        for name, v in (
+            ("prior_talk_s", prior_talk_s),
+            ("prior_wrap_s", prior_wrap_s),
+            ("prior_ring_s", prior_ring_s),
+            ("prior_give_up_s", prior_give_up_s),
+        ):
             if not v > 0:
                 raise ValueError(f"{name} must be > 0, got {v}")  # fmt: skip
         self.target = target_abandon
@@ -78,8 +81,10 @@ class ErlangPacer:
         self.ring = RingModel(prior_answer, prior_ring_s, prior_give_up_s)
         self.answered = 0
         self.dropped = 0
-        self._log_risk = math.log(target_abandon)
+        # the balance model underestimates drops; start cautious and let feedback raise it
+        self._log_risk = math.log(target_abandon / 4)
         self._curves: dict[tuple[int, int], tuple[FloatArray, FloatArray]] = {}
+        self._tables_cache: _Tables | None = None
 
     # -- feedback ---------------------------------------------------------------------------
 
@@ -87,7 +92,7 @@ class ErlangPacer:
     def risk(self) -> float:
         """The drop rate per answer currently allowed, after the drop-budget guard."""
         slack = self.target * self.answered - self.dropped
-        budget = min(max((slack - 0.5) / 2.5, 0.0), 1.0)
+        budget = min(max((slack - 1.0) / 3.0, 0.0), 1.0)
         return math.exp(self._log_risk) * budget
 
     def record_answer(self, dropped: bool, now: float) -> None:
@@ -112,17 +117,25 @@ class ErlangPacer:
             return 0
         power = snap.ready - len(snap.ringing) - snap.waiting
         risk = self.risk
-        if risk <= 0.0:
-            return clamp_calls(min(power, room), snap)
-        p = self.ring.answer_rate
-        want = max(power, self._balance(snap, p, risk, room), self._plan(snap, p, risk))
+        if risk > 0.0:
+            want = max(power, self._balance(snap, risk, room))
+        elif self.answered * self.target < 1.0 and self._measured():
+            # warm-up, no drop budget yet: Erlang C's steady rate at the target (safe for
+            # Poisson arrivals) from measured rates, until feedback has calibrated the balance
+            want = max(power, self._plan(snap))
+        else:
+            want = power  # the budget is spent: no overdial until answers earn it back
         return clamp_calls(min(want, room), snap)
 
-    def _plan(self, snap: PacingSnapshot, p: float, risk: float) -> int:
-        agents = snap.agents
+    def _measured(self) -> bool:
+        """Enough of this campaign's own calls seen that the estimates are not the priors."""
+        return self.ring.seen >= _MEASURED_RINGS and self.talk.seen >= _MEASURED_CALLS
+
+    def _plan(self, snap: PacingSnapshot) -> int:
+        """Calls to keep ringing for Erlang C's answered-call rate at the abandon target."""
         handle = self.talk.mean + self.wrap.mean
-        load = self._max_load(agents, handle, risk)
-        ringing = load / handle / p * self.ring.ring_time
+        load = self._max_load(snap.agents, handle, self.target)
+        ringing = load / handle / self.ring.answer_rate * self.ring.ring_time
         return math.floor(ringing) - len(snap.ringing) - snap.waiting
 
     def _max_load(self, agents: int, handle: float, risk: float) -> float:
@@ -138,41 +151,85 @@ class ErlangPacer:
         loads, wait = curve
         return float(loads[max(int(np.searchsorted(wait, risk, side="right")) - 1, 0)])
 
-    def _balance(self, snap: PacingSnapshot, p: float, risk: float, room: int) -> int:
-        horizon = self.ring.answer_time + DROP_AFTER_S
-        supply = float(snap.ready)
-        supply_var = 0.0
-        if snap.talking:
-            f = self.talk.done_within(np.asarray(snap.talking), horizon - self.wrap.mean)
-            supply += float(f.sum())
-            supply_var += float((f * (1.0 - f)).sum())
-        if snap.wrapping:
-            f = self.wrap.done_within(np.asarray(snap.wrapping), horizon)
-            supply += float(f.sum())
-            supply_var += float((f * (1.0 - f)).sum())
-        demand = float(snap.waiting)
-        demand_var = 0.0
-        if snap.ringing:
-            q = self.ring.answer_given_ringing(np.asarray(snap.ringing))
-            demand += float(q.sum())
-            demand_var += float((q * (1.0 - q)).sum())
+    def _tables(self) -> _Tables:
+        version = (self.talk.version, self.wrap.version, self.ring.version)
+        if self._tables_cache is None or self._tables_cache.version != version:
+            self._tables_cache = _Tables(version, self.talk, self.wrap, self.ring)
+        return self._tables_cache
 
-        def ok(n: int) -> bool:
-            mean = demand + n * p
-            if mean <= 0.0:
-                return True
-            over = expected_overflow(mean - supply, demand_var + supply_var + n * p * (1 - p))
-            return over <= risk * mean
+    def _balance(self, snap: PacingSnapshot, risk: float, room: int) -> int:
+        """Most new calls whose expected drops per expected answer stay <= risk.
 
-        if not ok(1):
-            return 0
-        lo, hi = 1, room  # ok(lo) holds; find the largest n <= room that stays ok
-        if ok(hi):
-            return hi
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if ok(mid):
-                lo = mid
-            else:
-                hi = mid
-        return lo
+        At each horizon τ: answers by τ (waiting, ringing, new) against agents free by
+        τ + 2 s; the worst horizon's expected overflow counts as the expected drops.
+        """
+        tb = self._tables()
+        rows = [min(int(e), tb.talk_last) for e in snap.talking]
+        rows += [tb.wrap_first + min(int(e), tb.wrap_last) for e in snap.wrapping]
+        rows += [tb.ring_first + min(int(e), tb.ring_last) for e in snap.ringing]
+        if rows:
+            free, var, ringing = tb.table[rows].sum(axis=0)
+        else:
+            free = var = ringing = _ZERO
+        shortfall = snap.waiting + ringing - snap.ready - free  # answers minus agents, by τ
+        new, new_var = tb.new_call
+        answers = snap.waiting + ringing[-1]
+        if not _one_more_ok(shortfall, var, new, new_var, risk * (answers + new[-1])):
+            return 0  # the usual case between bursts, decided without the grid below
+        enough = (4.0 + 4.0 * math.sqrt(var[-1]) - shortfall[-1]) / max(new[-1], 1e-3)
+        n = _COUNTS[: min(room, max(int(enough), 1)) + 1]
+        mean = shortfall[:, None] + new[:, None] * n
+        sd = np.sqrt(var[:, None] + new_var[:, None] * n + 1e-18)
+        z = mean / sd
+        overflow = sd * _INV_SQRT_2PI * np.exp(-0.5 * z * z) + mean * ndtr(z)
+        ok = overflow.max(axis=0) <= risk * (answers + new[-1] * n + 1e-9)
+        # drops per answer rise with n: the count of leading ok candidates, less n = 0
+        return int(np.argmin(ok)) - 1 if not ok.all() else len(n) - 1
+
+
+def _one_more_ok(
+    shortfall: FloatArray, var: FloatArray, new: FloatArray, new_var: FloatArray, allowed: float
+) -> bool:
+    """Whether one new call keeps the expected overflow at every horizon within `allowed`."""
+    for k in range(len(shortfall)):
+        mean = float(shortfall[k] + new[k])
+        sd = math.sqrt(float(var[k] + new_var[k]) + 1e-18)
+        z = mean / sd
+        over = sd * _INV_SQRT_2PI * math.exp(-0.5 * z * z) + mean * 0.5 * math.erfc(-z / _SQRT2)
+        if over > allowed:
+            return False
+    return True
+
+
+class _Tables:
+    """Per-second lookup rows of the estimates the balance sums, rebuilt when they change.
+
+    Row e of each part holds, per horizon τ, three channels: P(free by τ + 2 s) for an
+    agent talking or wrapping for e s (with its variance p(1 - p)), and for a call ringing
+    e s the probability q that a person answers within τ, as (0, q(1 - q), q).
+    """
+
+    def __init__(self, version: tuple[int, int, int], talk: Durations, wrap: Durations,
+                 ring: RingModel) -> None:  # fmt: skip
+        self.version = version
+        reach = _HORIZONS + DROP_AFTER_S
+        e = np.arange(math.ceil(talk.longest) + 2, dtype=np.float64)[:, None]
+        f_talk = talk.done_within(e, reach - wrap.mean)
+        e = np.arange(math.ceil(wrap.longest) + 2, dtype=np.float64)[:, None]
+        f_wrap = wrap.done_within(e, reach)
+        e = np.arange(math.ceil(ring.longest) + 2, dtype=np.float64)[:, None]
+        q = ring.answer_within(e, _HORIZONS)
+        zero = np.zeros_like(q)
+        self.table = np.concatenate(
+            [
+                np.stack([f_talk, f_talk * (1 - f_talk), np.zeros_like(f_talk)], axis=1),
+                np.stack([f_wrap, f_wrap * (1 - f_wrap), np.zeros_like(f_wrap)], axis=1),
+                np.stack([zero, q * (1 - q), q], axis=1),
+            ]
+        )
+        self.talk_last = len(f_talk) - 1
+        self.wrap_first = len(f_talk)
+        self.wrap_last = len(f_wrap) - 1
+        self.ring_first = len(f_talk) + len(f_wrap)
+        self.ring_last = len(q) - 1
+        self.new_call = (q[0], q[0] * (1 - q[0]))

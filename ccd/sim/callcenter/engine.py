@@ -49,6 +49,7 @@ class SimResult:
     wrap_s: float
     idle_s: float  # agents ready with nothing to do
     staffed_s: float  # logged in and not on a break
+    events: int  # events the simulation processed, pacer ticks included
     timeline: tuple[Bucket, ...]
 
     @property
@@ -318,6 +319,7 @@ class _Day:
             wrap_s=s[_WRAP],
             idle_s=s[_READY],
             staffed_s=s[_READY] + s[_TALK] + s[_WRAP],
+            events=self.seq + int(self.end),
             timeline=tuple(timeline),
         )
 

@@ -17,7 +17,9 @@ class Shift:
         if self.agents < 1:
             raise ValueError(f"shift agents must be >= 1, got {self.agents}")
         if not 0 <= self.start_h < self.end_h:
-            raise ValueError(f"shift must have 0 <= start_h < end_h, got {self.start_h}..{self.end_h}")
+            raise ValueError(
+                f"shift must have 0 <= start_h < end_h, got {self.start_h}..{self.end_h}"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,177 @@
+"""The pacer contract, checked over many random snapshots, and each pacer's own rules."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+
+import pytest
+
+from ccd.pacing import PACERS, Pacer, PacingSnapshot, create_pacer
+from ccd.pacing.predictive import ErlangPacer
+from ccd.pacing.vicidial import VicidialPacer
+
+CONFIGS: list[tuple[str, dict[str, float]]] = [
+    ("power", {}),
+    ("ratio", {"ratio": 2.0}),
+    ("ratio", {"ratio": 3.5}),
+    ("vicidial", {}),
+    ("vicidial", {"max_level": 4.0}),
+    ("erlang", {}),
+    ("erlang", {"target_abandon": 0.05, "max_ratio": 2.0}),
+]
+
+
+def random_snapshot(rng: random.Random, now: float) -> PacingSnapshot:
+    agents = rng.choice([0, 1, 2, 5, 20, 100])
+    ready = rng.randint(0, agents)
+    talking = rng.randint(0, agents - ready)
+    wrapping = agents - ready - talking
+    ringing = rng.randint(0, 4 * agents + 3)
+    return PacingSnapshot(
+        now=now,
+        ready=ready,
+        talking=tuple(rng.uniform(0, 900) for _ in range(talking)),
+        wrapping=tuple(rng.uniform(0, 60) for _ in range(wrapping)),
+        ringing=tuple(rng.uniform(0, 30) for _ in range(ringing)),
+        waiting=rng.randint(0, 3),
+        lines_free=rng.choice([0, 1, 3, 10, 1000]),
+    )
+
+
+def feed(pacer: Pacer, rng: random.Random, now: float) -> None:
+    """Random outcomes, including a bad streak of drops, as the engine would report them."""
+    for _ in range(rng.randint(0, 5)):
+        pacer.record_ring(rng.uniform(1, 30), rng.random() < 0.3, now)
+    for _ in range(rng.randint(0, 3)):
+        pacer.record_answer(rng.random() < 0.1, now)
+    if rng.random() < 0.3:
+        pacer.record_call(rng.lognormvariate(4.5, 0.8), rng.uniform(2, 40), now)
+
+
+@pytest.mark.parametrize(("name", "params"), CONFIGS)
+def test_invariants_over_random_snapshots(name: str, params: dict[str, float]) -> None:
+    rng = random.Random(f"{name}{params}")
+    pacer = create_pacer(name, **params)
+    max_ratio = params.get("max_ratio", params.get("max_level", 3.0))
+    for step in range(3000):
+        now = step * 1.0
+        snap = random_snapshot(rng, now)
+        n = pacer.calls_to_place(snap)
+        assert isinstance(n, int)
+        assert 0 <= n <= snap.lines_free, (snap, n)
+        if name == "ratio":  # ratio calls in progress per free agent
+            pending = len(snap.ringing) + snap.waiting
+            assert pending + n <= max(round(params["ratio"] * snap.ready), pending)
+        else:  # lines per staffed agent, counting what is already in progress
+            assert snap.lines_used + n <= max(math.floor(max_ratio * snap.agents), snap.lines_used)
+        if name == "power":
+            assert n <= snap.ready
+        if snap.agents == 0:
+            assert n == 0
+        feed(pacer, rng, now)
+
+
+def test_power_places_one_call_per_uncovered_free_agent() -> None:
+    snap = PacingSnapshot(0.0, 3, (10.0,), (), (4.0,), 0, 100)
+    assert create_pacer("power").calls_to_place(snap) == 2
+    assert create_pacer("power").calls_to_place(dataclasses.replace(snap, lines_free=1)) == 1
+
+
+def test_ratio_keeps_ratio_calls_per_free_agent() -> None:
+    snap = PacingSnapshot(0.0, 3, (), (), (1.0, 2.0), 1, 100)
+    assert create_pacer("ratio", ratio=2.0).calls_to_place(snap) == 3  # 6 - 2 ringing - 1 waiting
+
+
+def test_vicidial_cycle_and_level() -> None:
+    p = VicidialPacer()
+    idle = PacingSnapshot(0.0, 10, (), (), (), 0, 1000)
+    assert p.calls_to_place(idle) == 10  # L = 1: one call per active agent
+    assert p.calls_to_place(dataclasses.replace(idle, now=1.0)) == 0  # within the 2.5 s cycle
+    for t in range(2, 16):
+        p.calls_to_place(dataclasses.replace(idle, now=float(t)))
+    assert p.level == 2.0  # all agents idle: L × (1 + 10/10)
+    for t in range(16, 31):
+        p.calls_to_place(dataclasses.replace(idle, now=float(t)))
+    assert p.level == 3.0  # clamped at max level
+    for i in range(60):  # the day over the drop limit: 4 drops in 60 answers
+        p.record_answer(i < 4, 31.0)
+    p.calls_to_place(dataclasses.replace(idle, now=45.0))
+    assert p.level == 1.5
+
+
+def test_vicidial_halves_on_a_bad_minute() -> None:
+    p = VicidialPacer()
+    idle = PacingSnapshot(0.0, 10, (), (), (), 0, 1000)
+    for _ in range(2000):
+        p.record_answer(False, 0.0)  # a good day so far, under the drop limit...
+    for t in range(0, 91):
+        p.calls_to_place(dataclasses.replace(idle, now=float(t)))
+    assert p.level == 3.0
+    for i in range(30):
+        p.record_answer(i % 3 != 0, 95.0)  # ...then 20 of the minute's 30 answers dropped
+    p.calls_to_place(dataclasses.replace(idle, now=105.0))
+    assert p.level == 1.5
+
+
+def test_erlang_cold_start_is_power_dialing() -> None:
+    """No drop budget yet (nothing answered): never more calls than free agents."""
+    p = ErlangPacer()
+    snap = PacingSnapshot(0.0, 4, (100.0,) * 6, (), (), 0, 1000)
+    assert p.calls_to_place(snap) == 4
+
+
+def test_erlang_overdials_once_it_has_budget() -> None:
+    p = ErlangPacer()
+    for i in range(400):
+        p.record_ring(8.0 if i % 4 == 0 else 25.0, i % 4 == 0, float(i))
+        p.record_answer(False, float(i))
+        p.record_call(120.0, 10.0, float(i))
+    snap = PacingSnapshot(500.0, 4, (100.0,) * 16, (), (), 0, 1000)
+    n = p.calls_to_place(snap)
+    assert n > 4  # 1 in 4 answers: more calls than free agents
+    assert n <= 3.0 * 20 - 16
+    # drops push it back
+    for _ in range(30):
+        p.record_answer(True, 600.0)
+    assert p.calls_to_place(dataclasses.replace(snap, now=601.0)) <= 4
+
+
+def test_erlang_counts_agents_about_to_free_up() -> None:
+    p = ErlangPacer()
+    for i in range(400):
+        p.record_ring(8.0 if i % 2 == 0 else 25.0, i % 2 == 0, float(i))
+        p.record_answer(False, float(i))
+        p.record_call(120.0 + i % 60, 10.0, float(i))
+    long_done = PacingSnapshot(500.0, 0, (175.0,) * 10, (9.0,) * 10, (), 0, 1000)
+    just_started = PacingSnapshot(500.0, 0, (1.0,) * 10, (0.5,) * 10, (), 0, 1000)
+    assert p.calls_to_place(long_done) > p.calls_to_place(just_started)
+    ringing = dataclasses.replace(long_done, ringing=(2.0,) * 8)
+    assert p.calls_to_place(ringing) < p.calls_to_place(long_done)
+
+
+def test_create_pacer_names_what_is_wrong() -> None:
+    assert set(PACERS) >= {"power", "ratio", "vicidial", "erlang"}
+    with pytest.raises(ValueError, match="unknown pacer 'magic'.*erlang"):
+        create_pacer("magic")
+    with pytest.raises(ValueError, match="'speed'.*max_ratio"):
+        create_pacer("erlang", speed=2)
+    with pytest.raises(ValueError, match="ratio must be between"):
+        create_pacer("ratio", ratio=0.5)
+    with pytest.raises(ValueError, match="'ratio'.*number"):
+        create_pacer("ratio", ratio="2")
+    with pytest.raises(ValueError, match="target_abandon"):
+        create_pacer("erlang", target_abandon=0.0)
+    with pytest.raises(ValueError, match="power.*'ratio'"):
+        create_pacer("power", ratio=2.0)
+
+
+def test_snapshot_is_frozen_with_the_agreed_fields() -> None:
+    snap = PacingSnapshot(1.0, 2, (3.0,), (4.0,), (5.0, 6.0), 1, 7)
+    assert [f.name for f in dataclasses.fields(snap)] == [
+        "now", "ready", "talking", "wrapping", "ringing", "waiting", "lines_free",
+    ]  # fmt: skip
+    assert snap.agents == 4 and snap.lines_used == 4
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snap.ready = 3  # type: ignore[misc]
