@@ -39,7 +39,8 @@ def _phone(rng: random.Random) -> str:
     k = rng.random()
     d = rng.randrange
     if k < 0.25:
-        return f"+7 ({rng.choice(['495', '499', '812', '843'])}) {d(200, 999)}-{d(100):02d}-{d(100):02d}"
+        area = rng.choice(["495", "499", "812", "843"])
+        return f"+7 ({area}) {d(200, 999)}-{d(100):02d}-{d(100):02d}"
     if k < 0.45:
         return f"8 9{d(10, 99)} {d(100, 999)} {d(100):02d} {d(100):02d}"
     if k < 0.65:
@@ -105,7 +106,7 @@ async def _raw_copy(url: str, source_campaign: int) -> tuple[int, float]:
         await conn.close()
 
 
-async def bench(url: str, csv_path: Path) -> None:
+async def bench(url: str, csv_path: Path, size: float) -> None:
     conn = await connect(url)
     try:
         cid = await _new_campaign(conn, f"{RUN}-in-process")
@@ -119,13 +120,14 @@ async def bench(url: str, csv_path: Path) -> None:
     env = {**os.environ, "CCD_DATABASE_URL": url, "CCD_LOG_LEVEL": "warning"}
     ccd = [sys.executable, "-m", "ccd", "campaign", "load", f"{RUN}-subprocess", str(csv_path)]
     started = time.perf_counter()
-    proc = subprocess.run([*ccd, "--region", "RU"], env=env, capture_output=True, text=True)
+    proc = await asyncio.to_thread(
+        subprocess.run, [*ccd, "--region", "RU"], env=env, capture_output=True, text=True
+    )
     as_subprocess = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"ccd campaign load failed ({proc.returncode}):\n{proc.stderr}")
 
     copied, raw = await _raw_copy(url, cid)
-    size = csv_path.stat().st_size / 2**20
     print(f"file: {result.rows} rows, {size:.0f} MB, read as {result.encoding}")
     print(f"  loaded {result.loaded}, duplicate {result.duplicates}, rejected {result.rejected}")
     print(
@@ -174,7 +176,7 @@ def main() -> None:
         if url is None:
             temp_db, url = asyncio.run(_create_db())
         try:
-            asyncio.run(bench(url, csv_path))
+            asyncio.run(bench(url, csv_path, csv_path.stat().st_size / 2**20))
         finally:
             if temp_db is not None:
                 asyncio.run(_drop_db(temp_db))
