@@ -9,14 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import asyncpg
 import typer
 from rich.table import Table
 
-from ccd.cli.common import EXIT_USAGE, console, err_console, fail, run, state
+from ccd.cli.common import EXIT_USAGE, console, err_console, fail, run, with_conn
 from ccd.inbound.flow import FlowError, load_flow
 from ccd.inbound.settings import flows_dir
 from ccd.store import inbound as store
-from ccd.store.db import connect
 
 app = typer.Typer(help="Inbound lines: which IVR flow answers which DID.", no_args_is_help=True)
 route_app = typer.Typer(help="DID -> flow routes.", no_args_is_help=True)
@@ -47,19 +47,15 @@ def route_add(
     except FlowError as exc:
         fail(f"flow {flow!r} is not usable:\n{exc}", code=EXIT_USAGE)
 
-    async def go() -> None:
-        conn = await connect(state.db_url())
-        try:
-            campaign_id = None
-            if campaign is not None:
-                campaign_id = await store.campaign_id_by_name(conn, campaign)
-                if campaign_id is None:
-                    fail(f"no campaign named {campaign!r}", code=EXIT_USAGE)
-            await store.add_route(conn, did, flow, campaign_id)
-        finally:
-            await conn.close()
+    async def go(conn: asyncpg.Connection) -> None:
+        campaign_id = None
+        if campaign is not None:
+            campaign_id = await store.campaign_id_by_name(conn, campaign)
+            if campaign_id is None:
+                fail(f"no campaign named {campaign!r}", code=EXIT_USAGE)
+        await store.add_route(conn, did, flow, campaign_id)
 
-    run(go)
+    run(lambda: with_conn(go))
     console.print(f"{did} -> {flow}")
 
 
@@ -67,15 +63,8 @@ def route_add(
 def route_list() -> None:
     """Show every DID route."""
 
-    async def go() -> list[store.InboundRoute]:
-        conn = await connect(state.db_url())
-        try:
-            return await store.list_routes(conn)
-        finally:
-            await conn.close()
-
     table = Table("DID", "flow", "campaign id")
-    for r in run(go):
+    for r in run(lambda: with_conn(store.list_routes)):
         table.add_row(r.did, r.flow, "" if r.campaign_id is None else str(r.campaign_id))
     console.print(table)
 
@@ -84,14 +73,7 @@ def route_list() -> None:
 def route_remove(did: Annotated[str, typer.Argument()]) -> None:
     """Remove the route of DID; its calls then get no flow (they are hung up)."""
 
-    async def go() -> bool:
-        conn = await connect(state.db_url())
-        try:
-            return await store.remove_route(conn, did)
-        finally:
-            await conn.close()
-
-    if not run(go):
+    if not run(lambda: with_conn(lambda conn: store.remove_route(conn, did))):
         fail(f"no route for {did}", code=EXIT_USAGE)
     console.print(f"removed {did}")
 

@@ -1,0 +1,145 @@
+"""InboundService: starts a CallRunner for every inbound call and routes its events to it.
+
+It implements the inbound part of PbxHandler. The daemon's one Pbx handler dispatches to it
+every event whose call_id `owns()` reports True: the calls it runs, and any channel id that
+Asterisk assigned (`1795333756.44`), since a dialplan call's first event, CallEntered, comes
+before anyone owns it. Of those it starts a flow only for args[0] == "inbound" (dialplan
+`Stasis(ccd,inbound,${EXTEN})`) and ignores the rest. With the outbound engine:
+`engine_router.add_handler(inbound.owns, inbound)`. The DID is args[1] (else the channel's
+extension); the flow comes from inbound_routes, flows from the flows directory loaded at
+start. Handlers never block: events are put into the call's queue and the runner's own
+task consumes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping
+
+import asyncpg
+
+from ccd.dialer.clock import Clock, SystemClock
+from ccd.inbound.acd import Acd
+from ccd.inbound.agents_port import AgentsPort
+from ccd.inbound.flow import Flow
+from ccd.inbound.runner import CallRunner, Deps, RunnerConfig
+from ccd.log import get_logger
+from ccd.store import inbound as store
+from ccd.telephony.pbx import CallEntered, Pbx, PbxEvent
+
+log = get_logger(__name__)
+
+ARG_INBOUND = "inbound"
+# Channels that entered from the dialplan carry Asterisk's uniqueid; ours never look like it.
+_ASTERISK_ID = re.compile(r"^\d+\.\d+$")
+
+
+class InboundService:
+    def __init__(
+        self,
+        pbx: Pbx,
+        pool: asyncpg.Pool,
+        agents: AgentsPort,
+        flows: Mapping[str, Flow],
+        *,
+        acd: Acd | None = None,
+        clock: Clock | None = None,
+        config: RunnerConfig | None = None,
+    ) -> None:
+        self._flows = dict(flows)
+        self._deps = Deps(
+            pbx=pbx,
+            pool=pool,
+            acd=acd or Acd(agents),
+            agents=agents,
+            clock=clock or SystemClock(),
+            config=config or RunnerConfig(),
+        )
+        self._calls: dict[str, CallRunner] = {}
+        self._tasks: set[asyncio.Task[str]] = set()
+        self._watchers: dict[str, asyncio.Future[str]] = {}
+        self.outcomes: dict[str, int] = {}
+
+    @property
+    def acd(self) -> Acd:
+        return self._deps.acd
+
+    def owns(self, call_id: str) -> bool:
+        return call_id in self._calls or _ASTERISK_ID.match(call_id) is not None
+
+    def live_calls(self) -> list[str]:
+        return list(self._calls)
+
+    def set_flows(self, flows: Mapping[str, Flow]) -> None:
+        """Swap in reloaded flows; calls already running keep the flow they started with."""
+        self._flows = dict(flows)
+
+    # --- PbxHandler (inbound part) ---
+
+    async def on_pbx_event(self, event: PbxEvent) -> None:
+        if isinstance(event, CallEntered):
+            if event.args and event.args[0] == ARG_INBOUND and event.call_id not in self._calls:
+                await self._start(event)
+            return
+        runner = self._calls.get(event.call_id)
+        if runner is not None:
+            runner.inbox.put_nowait(event)
+
+    async def on_pbx_reconnected(self, node: str, live_call_ids: frozenset[str]) -> None:
+        """Nothing to settle here: the Pbx ends calls lost meanwhile with CallEnded(lost=True),
+        which reaches their runners like any hangup."""
+
+    async def outcome_of(self, call_id: str) -> str:
+        """Wait until the call (known yet or not) has ended and been recorded; its outcome."""
+        fut = self._watchers.get(call_id)
+        if fut is None:
+            fut = self._watchers[call_id] = asyncio.get_running_loop().create_future()
+        return await asyncio.shield(fut)
+
+    # --- life cycle ---
+
+    async def drain(self) -> None:
+        """Wait until every running call has finished (tests, benchmarks, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._deps.acd.close()
+
+    async def _start(self, ev: CallEntered) -> None:
+        did = ev.args[1] if len(ev.args) > 1 and ev.args[1] else ev.did
+        route = await store.route_for(self._deps.pool, did)
+        flow = self._flows.get(route.flow) if route is not None else None
+        await store.call_started(
+            self._deps.pool, ev.call_id, node=ev.node, did=did, caller=ev.caller_number,
+            flow=route.flow if route else None, campaign_id=route.campaign_id if route else None,
+            at=ev.at,
+        )  # fmt: skip
+        runner = CallRunner(
+            self._deps, call_id=ev.call_id, node=ev.node, did=did, caller=ev.caller_number,
+            flow=flow, campaign_id=route.campaign_id if route else None,
+        )  # fmt: skip
+        self._calls[ev.call_id] = runner
+        if flow is None:
+            log.warning("inbound.no_flow", call_id=ev.call_id, did=did,
+                        flow=route.flow if route else None)  # fmt: skip
+        log.info("inbound.entered", call_id=ev.call_id, did=did, caller=ev.caller_number,
+                 flow=flow.name if flow else None)  # fmt: skip
+        task = asyncio.create_task(self._run(runner, known=flow is not None), name=ev.call_id)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, runner: CallRunner, *, known: bool) -> str:
+        try:
+            outcome = await runner.run() if known else await runner.reject()
+        finally:
+            self._calls.pop(runner.call_id, None)
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        fut = self._watchers.pop(runner.call_id, None)
+        if fut is not None and not fut.done():
+            fut.set_result(outcome)
+        return outcome

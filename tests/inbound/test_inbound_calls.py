@@ -1,0 +1,208 @@
+"""Inbound calls end to end: AriPbx + AgentService + InboundService on the Asterisk double."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from ccd.dialer.clock import ManualClock
+from ccd.domain.agents import AgentState
+from ccd.inbound.agents_port import reservation_id
+from ccd.telephony.pbx import CallBridged
+from tests.dialer.helpers import make_campaign
+from tests.inbound.harness import city_flow, rig
+
+
+def plays(r, call: str) -> list[str]:
+    """Media played to the call, in order."""
+    return [q.query.get("media", "") for q in r.double.requests
+            if q.method == "POST" and q.path.startswith(f"/ari/channels/{call}/play")]  # fmt: skip
+
+
+@pytest.fixture
+def flow(tmp_path: Path):
+    f = city_flow(tmp_path)
+    return {f.name: f}
+
+
+async def test_menu_1_queue_agent_answers(pool: asyncpg.Pool, flow) -> None:
+    async with rig(pool, flow) as r:
+        agent_id = await r.agent("agent101")
+        call = await r.call(dtmf="1", dtmf_at=0.2, hangup_after=2.0)
+        row = await r.ended(call)
+        assert row["outcome"] == "answered"
+        assert row["agent_id"] == agent_id and row["queue"] == "support"
+        assert row["queued_at"] <= row["answered_at"] < row["ended_at"]
+        assert row["did"] == "5550013" and row["caller"] == "+74951112233"
+        steps = await r.steps(call)
+        assert ("hours", "hours", None, "open") in steps
+        assert ("menu", "menu", "1", "support") in steps
+        assert ("support", "agent", str(agent_id), "answered") in steps
+        session = r.agents.session(agent_id)
+        assert session is not None and session.state is AgentState.WRAP_UP
+        assert session.attempt_id == reservation_id(call)
+        # the caller really was in the agent's bridge
+        bridged = [q for q in r.double.requests
+                   if q.path.endswith(f"/bridges/agent-{agent_id}/addChannel")]  # fmt: skip
+        assert bridged
+
+
+async def test_invalid_digit_twice_goodbye(pool: asyncpg.Pool, flow) -> None:
+    async with rig(pool, flow) as r:
+        call = await r.call(dtmf="97", dtmf_at=0.2)
+        row = await r.ended(call)
+        assert row["outcome"] == "hangup"
+        steps = await r.steps(call)
+        menu = [s for s in steps if s[0] == "menu"]
+        assert menu == [
+            ("menu", "menu", "9", "invalid"),
+            ("menu", "menu", "7", "invalid -> goodbye"),
+        ]
+        assert steps[-1][:2] == ("goodbye", "hangup")
+
+
+async def test_timeout_reprompts_then_input(pool: asyncpg.Pool, flow) -> None:
+    async with rig(pool, flow) as r:
+        # nothing for the first 0.6 s window: one re-prompt, then "3" (callback) arrives
+        await make_campaign(pool, "callbacks", mode="MANUAL")
+        call = await r.call(dtmf="3", dtmf_at=2.2)
+        row = await r.ended(call)
+        steps = await r.steps(call)
+        menu = [s for s in steps if s[0] == "menu"]
+        assert menu[0] == ("menu", "menu", None, "timeout")
+        assert menu[-1] == ("menu", "menu", "3", "callback")
+        assert row["outcome"] == "callback"
+        assert plays(r, call).count("sound:ccd/main-menu") == 2
+
+
+async def test_silence_until_fallback(pool: asyncpg.Pool, flow) -> None:
+    async with rig(pool, flow) as r:
+        call = await r.call()
+        row = await r.ended(call)
+        assert row["outcome"] == "hangup"
+        menu = [s for s in await r.steps(call) if s[0] == "menu"]
+        assert menu == [
+            ("menu", "menu", None, "timeout"),
+            ("menu", "menu", None, "timeout -> goodbye"),
+        ]
+
+
+async def test_collect_account_number_with_terminator(pool: asyncpg.Pool, flow) -> None:
+    async with rig(pool, flow) as r:
+        # "2" picks the account entry; the digits that follow interrupt its prompt
+        call = await r.call(dtmf="2123456#", dtmf_at=0.2)
+        row = await r.ended(call)
+        assert row["variables"] == {"account": "123456"}
+        steps = await r.steps(call)
+        assert ("account", "collect", "123456", "ok") in steps
+        assert "digits:123456" in plays(r, call)
+        assert row["outcome"] == "hangup"
+
+
+async def test_closed_hours_branch(pool: asyncpg.Pool, flow) -> None:
+    holiday = ManualClock(datetime(2026, 12, 31, 9, 0, tzinfo=UTC))  # 12:00 in Moscow, a holiday
+    async with rig(pool, flow, clock=holiday) as r:
+        call = await r.call(dtmf="1", dtmf_at=0.2)
+        row = await r.ended(call)
+        steps = await r.steps(call)
+        assert steps[0] == ("hours", "hours", None, "closed")
+        assert steps[1][:2] == ("closed", "hangup")
+        assert row["outcome"] == "hangup" and row["queue"] is None
+
+
+async def test_caller_abandons_in_queue(pool: asyncpg.Pool, flow) -> None:
+    async with rig(pool, flow) as r:
+        call = await r.call(dtmf="1", dtmf_at=0.2, hangup_after=2.5)
+        row = await r.ended(call)
+        assert row["outcome"] == "abandoned_queue"
+        waited = (row["dequeued_at"] - row["queued_at"]).total_seconds()
+        assert 1.0 < waited < 3.0
+        results = [s[3] for s in await r.steps(call) if s[0] == "support"]
+        assert results[-1].startswith("abandoned after ")
+        assert any(s[1] == "announce" for s in await r.steps(call))  # position announced
+
+
+async def test_overflow_after_max_wait(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    f = city_flow(tmp_path, max_wait_s=1.0)
+    async with rig(pool, {f.name: f}) as r:
+        call = await r.call(dtmf="1", dtmf_at=0.2)
+        row = await r.ended(call)
+        assert row["outcome"] == "overflowed"
+        steps = await r.steps(call)
+        assert ("support", "queue", None, "max wait -> overflowed") in steps
+        assert [s[0] for s in steps][-2:] == ["overflowed", "goodbye"]
+        assert r.inbound.acd.waiting() == []
+
+
+async def test_three_callers_served_in_arrival_order(pool: asyncpg.Pool, flow) -> None:
+    async with rig(pool, flow) as r:
+        agent_id = await r.agent("agent102")
+        await r.agents.pause(agent_id, "lunch")
+        calls = []
+        for _ in range(3):
+            calls.append(await r.call(dtmf="1", dtmf_at=0.1, hangup_after=6.0))
+            await asyncio.sleep(0.3)  # distinct arrival times
+        # all three are waiting; each of them is served by the same agent in turn
+        order: list[str] = []
+        r.router.extra.append(
+            lambda ev: order.append(ev.call_id)
+            if isinstance(ev, CallBridged) and ev.bridge_id == f"agent-{agent_id}" else None
+        )  # fmt: skip
+        await asyncio.sleep(0.5)
+        assert [r.inbound.acd.position(e) for e in r.inbound.acd.waiting("support")] == [1, 2, 3]
+        await r.agents.ready(agent_id)
+        for call in calls:
+            while r.agents.session(agent_id).state is not AgentState.TALKING:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            await r.pbx.hangup(call)  # the agent ends the talk
+            await r.ended(call)
+            await r.agents.dispose(agent_id, reservation_id(call))
+        assert [c for c in order if c in calls] == calls
+        rows = await pool.fetch("SELECT id, outcome FROM inbound_calls ORDER BY queued_at")
+        assert [(x["id"], x["outcome"]) for x in rows] == [(c, "answered") for c in calls]
+
+
+async def test_blended_agent_gets_inbound_before_outbound(pool: asyncpg.Pool, flow) -> None:
+    """Against the real AgentService with a stand-in outbound claimant (its ready subscriber)."""
+    async with rig(pool, flow) as r:
+        agent_id = await r.agent("agent103")
+        await r.agents.pause(agent_id, "coaching")
+        offered_to_outbound: list[int] = []
+        r.agents.subscribe_ready(lambda s: offered_to_outbound.append(s.agent_id))
+        call = await r.call(dtmf="1", dtmf_at=0.1, hangup_after=3.0)
+        while not r.inbound.acd.waiting("support"):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        await r.agents.ready(agent_id)
+        # the inbound caller reserved the agent before the outbound side heard of them
+        session = r.agents.session(agent_id)
+        assert session.state in (AgentState.RESERVED, AgentState.TALKING)
+        assert session.attempt_id == reservation_id(call)
+        assert r.agents.ready_count(None) == 0
+        row = await r.ended(call)
+        assert row["outcome"] == "answered" and row["agent_id"] == agent_id
+        assert offered_to_outbound == []
+        await r.agents.dispose(agent_id, reservation_id(call))
+        assert offered_to_outbound == [agent_id]  # free again: now outbound may have them
+
+
+async def test_callback_request_creates_lead(pool: asyncpg.Pool, flow) -> None:
+    campaign_id = await make_campaign(pool, "callbacks", mode="MANUAL")
+    async with rig(pool, flow) as r:
+        call = await r.call(caller="84951234567", dtmf="3", dtmf_at=0.2)
+        row = await r.ended(call)
+        assert row["outcome"] == "callback"
+        lead = await pool.fetchrow("SELECT * FROM leads WHERE campaign_id = $1", campaign_id)
+        assert lead["phone"] == "+74951234567" and lead["status"] == "callback"
+        assert ("callback", "callback", "+74951234567", f"lead {lead['id']}") in await r.steps(call)
+
+
+async def test_unrouted_did_is_recorded_failed(pool: asyncpg.Pool, flow) -> None:
+    async with rig(pool, flow) as r:
+        await pool.execute("DELETE FROM inbound_routes")
+        call = await r.call(dtmf="1")
+        row = await r.ended(call)
+        assert row["outcome"] == "failed" and row["flow"] is None
