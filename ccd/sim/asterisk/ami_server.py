@@ -254,18 +254,22 @@ class AmiServer:
                        else "Originate failed"))
 
         try:
+            self.pbx.parse_endpoint(dial)
+        except AriError:
+            reply("Error", ("Message", "Originate failed"))
+            return
+        if is_async:  # 31: the reply comes before any event of the new channel
+            reply("Success", ("Message", "Originate successfully queued"))
+        try:
             self.pbx.originate(
                 dial, channel_id=(f.get("channelid") or [None])[0],
                 other_id=(f.get("otherchannelid") or [None])[0],
                 caller_id=(f.get("callerid") or [None])[0], timeout=timeout_ms / 1000,
                 context=context if exten else None, exten=exten, variables=variables,
                 origin="ami", on_result=result, ami_app=(app, data) if not exten else None)
-        except AriError as exc:
-            reply("Error", ("Message", "Originate failed" if exc.status != 409
-                            else "Channel with given unique ID already exists"))
-            return
-        if is_async:
-            reply("Success", ("Message", "Originate successfully queued"))
+        except AriError as exc:  # a duplicate ChannelId
+            if not is_async:
+                reply("Error", ("Message", exc.body["message"]))
 
     def _find(self, name: str) -> Channel | None:
         for ch in self.pbx.channels.values():

@@ -291,14 +291,14 @@ class AriServer:
                 channel_id=args.get("channelId") or params.get("channelId") or None,
                 other_id=params.get("otherChannelId") or None,
                 caller_id=params.get("callerId"), timeout=timeout,
-                context=params.get("context") if not app else None, exten=exten,
+                context=(params.get("context") or "default") if not app else None, exten=exten,
                 variables={str(k): str(v) for k, v in variables.items()}
                 if isinstance(variables, dict) else None,
                 formats=params.get("formats"))
         except AriError as exc:
             if exc.status == 409:
-                self._leaky_409.add(request.protocol)
-            elif exc.status == 500 and request.protocol in self._leaky_409:
+                self._leaky_409.add(request.transport)
+            elif exc.status == 500 and request.transport in self._leaky_409:
                 raise AriError(409, "Channel with given unique ID already exists") from exc
             raise
         return _json(200, created)

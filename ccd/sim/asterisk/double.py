@@ -94,6 +94,11 @@ class AsteriskDouble:
         """Sound names that fail at once when played (sound:<name>)."""
         return self.pbx.media.missing_sounds
 
+    @property
+    def sound_durations(self) -> dict[str, float]:
+        """Nominal seconds per sound name (default 1 s; digits 0.5 s each)."""
+        return self.pbx.media.sound_seconds
+
     async def start(self) -> None:
         self._runner = web.AppRunner(self.ari.app(), handle_signals=False)
         await self._runner.setup()

@@ -28,6 +28,7 @@ class FarEnd:
     dtmf_at: float = 1.0  # seconds after answer (inbound: after entering Stasis)
     tone: str | None = None  # "CNG" | "CED": fax tones after answer
     amd: str = "HUMAN"  # what AMD() concludes on this far end
+    indication: bool = False  # busy signalled as an indication (dialplan Busy()), not a hangup
 
     @classmethod
     def answer(cls, after: float = 0.0, hangup_after: float | None = None, dtmf: str = "",
@@ -47,8 +48,10 @@ class FarEnd:
         return cls("answer", after, hangup_after, tone=tone, amd="NOTSURE")
 
     @classmethod
-    def busy(cls, after: float = 0.0, sip: int | None = 486) -> FarEnd:
-        return cls("busy", after, sip=sip)
+    def busy(cls, after: float = 0.0, sip: int | None = 486, indication: bool = False) -> FarEnd:
+        """indication=True: a Local far end running Busy() instead of Hangup(17); Asterisk then
+        reports Dial BUSY with cause 0 on the originated channel (32)."""
+        return cls("busy", after, sip=sip, indication=indication)
 
     @classmethod
     def congestion(cls, after: float = 0.0, sip: int | None = 503) -> FarEnd:

@@ -22,6 +22,7 @@ class Media:
         self.pbx = pbx
         self.playbacks: dict[str, Playback] = {}
         self.missing_sounds: set[str] = set()
+        self.sound_seconds: dict[str, float] = {}  # per-sound durations overriding SOUND_SECONDS
         self._owner: dict[str, Channel | Bridge] = {}
 
     def duration(self, uri: str) -> float | None:
@@ -30,7 +31,7 @@ class Media:
         if uri.startswith("sound:") and uri[6:] in self.missing_sounds:
             return 0.0
         if uri.startswith(_ONE_FILE):
-            return SOUND_SECONDS
+            return self.sound_seconds.get(uri.split(":", 1)[1], SOUND_SECONDS)
         for prefix in _PER_CHAR:
             if uri.startswith(prefix):
                 return DIGIT_SECONDS * max(1, len(uri) - len(prefix))

@@ -32,8 +32,22 @@ DTMF_SPACING = 0.35  # SendDTMF(...,250): one digit every ~0.35 s (08)
 TONE_FIRST, CNG_PERIOD = 0.94, 3.5  # first detector hit after the tone starts; CNG cadence (15)
 BRIDGE_TYPES = {"mixing", "holding", "dtmf_events", "proxy_media", "video_sfu", "video_single",
                 "sdp_label"}
-QOS_VARS = ("RTPAUDIOQOS", "RTPAUDIOQOSJITTER", "RTPAUDIOQOSLOSS", "RTPAUDIOQOSRTT",
-            "RTPAUDIOQOSMES")
+# Variables a PJSIP channel reports when its RTP ends (13b, 19b), with quiet-call values.
+QOS_VARS = {
+    "RTPAUDIOQOS": "ssrc=0;themssrc=0;lp=0;rxjitter=0.000000;rxcount=0;txjitter=0.000000;"
+                   "txcount=0;rlp=0;rtt=0.000000;rxmes=0.000000;txmes=0.000000",
+    "RTPAUDIOQOSJITTER": "minrxjitter=000.000000;maxrxjitter=000.000000;avgrxjitter=000.000000;"
+                         "stdevrxjitter=000.000000;mintxjitter=000.000000;"
+                         "maxtxjitter=000.000000;avgtxjitter=000.000000;stdevtxjitter=000.000000;",
+    "RTPAUDIOQOSLOSS": "minrxlost=000.000000;maxrxlost=000.000000;avgrxlost=000.000000;"
+                       "stdevrxlost=000.000000;mintxlost=000.000000;maxtxlost=000.000000;"
+                       "avgtxlost=000.000000;stdevtxlost=000.000000;",
+    "RTPAUDIOQOSRTT": "minrtt=000.000000;maxrtt=000.000000;avgrtt=000.000000;"
+                      "stdevrtt=000.000000;",
+    "RTPAUDIOQOSMES": "minrxmes=000.000000;maxrxmes=000.000000;avgrxmes=000.000000;"
+                      "stdevrxmes=000.000000;mintxmes=000.000000;maxtxmes=000.000000;"
+                      "avgtxmes=000.000000;stdevtxmes=000.000000;",
+}
 # Result callback of an AMI originate: (channel, answered, reason)
 OriginateResult = Callable[[Channel, bool, int], None]
 
@@ -77,7 +91,7 @@ class Pbx:
         self.default_far_end = FarEnd.no_answer()
         self.channels: dict[str, Channel] = {}
         self.bridges: dict[str, Bridge] = {}
-        self.global_vars: dict[str, str] = {}
+        self.global_vars: dict[str, str] = {"ASTETCDIR": "/etc/asterisk"}
         self.trunk_load: dict[str, int] = {}
         self.media = Media(self)
         self._seq = itertools.count()
@@ -199,7 +213,8 @@ class Pbx:
                          app_data="(Outgoing Line)", caller=caller, connected=caller,
                          protocol_id=str(uuid.uuid4()))
         ch.uniqueid = cid
-        ch.origin = origin
+        # Without app= the channel reaches Stasis (if ever) from the dialplan (14).
+        ch.origin = "dialplan" if origin == "ari" and app is None else origin
         ch.dialstring = target.dialstring
         ch.app_args = app_args
         ch.ami_app = ami_app
@@ -284,6 +299,16 @@ class Pbx:
 
     def _fail(self, ch: Channel, far: FarEnd, on_result: OriginateResult | None) -> None:
         cause, dialstatus = FAILURES[far.kind]
+        if ch.peer is not None and far.indication:  # 32: Busy() -> Reason 5, cause 0 on ;1
+            self._state(ch.peer, "Busy")
+            self._dial(ch, dialstatus)
+            self._hangup_request(ch.peer, 0)
+            self._hangup_request(ch.peer, 16, soft=True)
+            if on_result is not None:
+                on_result(ch, False, 5)
+            self._destroy(ch, 0)
+            self._destroy(ch.peer, cause)
+            return
         if ch.peer is not None:  # 03/04/06/07: the Local far end runs Hangup(cause)
             self._hangup_request(ch.peer, 16, soft=True)
             self._hangup_request(ch, cause)
@@ -471,10 +496,10 @@ class Pbx:
             self._destroy(peer, cause)
         else:  # 13b/19b: SIP BYE, RTP QoS variables first, HangupRequest without a cause
             other = self._bridge_peer(ch)
-            for name in QOS_VARS:
-                self._varset(ch, name, "")
+            for name, value in QOS_VARS.items():
+                self._varset(ch, name, value)
                 if other is not None:
-                    self._varset(other, f"{name}BRIDGED", "")
+                    self._varset(other, f"{name}BRIDGED", value)
             self._hangup_request(ch, None)
         self._leave_call(ch, hangup=True)
         self._end_snoops(ch)
