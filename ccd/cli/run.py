@@ -95,9 +95,12 @@ def demo_cmd(
 ) -> None:
     """A simulated call center: embedded PostgreSQL, simulated PBX, a predictive campaign."""
     from ccd.sim.demo import DemoOptions, run_demo
+    from ccd.store import migrate
 
+    url = state.db_url()
+    migrate.upgrade(url)
     opts = DemoOptions(leads=leads, agents=agents, speed=speed, max_seconds=max_seconds)
-    run(lambda: run_demo(state.db_url(), opts, console))
+    run(lambda: run_demo(url, opts, console))
 
 
 @agent_app.command("add")

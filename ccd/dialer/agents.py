@@ -37,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -56,6 +56,14 @@ _LEG_PREFIX = "agent-"
 
 class AgentError(Exception):
     """A command that cannot be done for this agent now; the message says why."""
+
+
+async def quietly(command: Awaitable[None], what: str, **fields: object) -> None:
+    """Run a clean-up command (hangup, destroy) whose failure must not stop the clean-up."""
+    try:
+        await command
+    except PbxError as exc:
+        log.warning("pbx.cleanup_failed", what=what, error=str(exc), **fields)
 
 
 def bridge_id_for(agent_id: int) -> str:
@@ -163,7 +171,7 @@ class AgentService:
             await self._pbx.add_to_bridge(session.bridge_id, [leg_id])
         except (TimeoutError, PbxError) as exc:
             session.leg_id = None
-            await self._pbx.hangup(leg_id)
+            await quietly(self._pbx.hangup(leg_id), "hangup", call_id=leg_id)
             raise AgentError(
                 f"agent {agent_id}: phone {row.endpoint} not connected: {exc}"
             ) from exc
@@ -188,8 +196,8 @@ class AgentService:
         await self._transition(session, AgentEvent.LOGOUT, reason=reason)
         for cid in (call_id, leg_id):
             if cid is not None:
-                await self._pbx.hangup(cid)
-        await self._pbx.destroy_bridge(session.bridge_id)
+                await quietly(self._pbx.hangup(cid), "hangup", call_id=cid)
+        await quietly(self._pbx.destroy_bridge(session.bridge_id), "destroy_bridge")
 
     async def ready(self, agent_id: int) -> None:
         session = self._require(agent_id)
@@ -292,7 +300,7 @@ class AgentService:
         stale = AgentSession(row.id, row.login, row.name, row.endpoint, row.campaign_ids,
                              state=row.state)  # fmt: skip
         await self._transition(stale, AgentEvent.LOGOUT, reason=reason)
-        await self._pbx.destroy_bridge(stale.bridge_id)
+        await quietly(self._pbx.destroy_bridge(stale.bridge_id), "destroy_bridge")
 
     # --- Pbx events of agent legs ---
 
@@ -329,8 +337,8 @@ class AgentService:
         )
         if on_call is not None:
             # The customer is alone in the bridge; the call's own handling ends the attempt.
-            await self._pbx.hangup(on_call)
-        await self._pbx.destroy_bridge(session.bridge_id)
+            await quietly(self._pbx.hangup(on_call), "hangup", call_id=on_call)
+        await quietly(self._pbx.destroy_bridge(session.bridge_id), "destroy_bridge")
 
     # --- the one transition function ---
 

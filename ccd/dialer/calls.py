@@ -23,10 +23,11 @@ from typing import Protocol
 
 import asyncpg
 
-from ccd.dialer.agents import AgentError, AgentService, bridge_id_for
+from ccd.dialer.agents import AgentError, AgentService, bridge_id_for, quietly
 from ccd.dialer.campaign import CampaignConfig
 from ccd.dialer.clock import Clock
 from ccd.dialer.trunks import TrunkTable
+from ccd.domain.agents import AgentState
 from ccd.domain.dispositions import Disposition, DispositionSource, apply_disposition
 from ccd.domain.outcomes import WRAPUP_TIMEOUT_DISPOSITION, auto_disposition
 from ccd.log import get_logger
@@ -153,8 +154,13 @@ class CallManager:
 
     # --- placing calls ---
 
+    def pbx_up(self) -> bool:
+        """At least one Asterisk node is connected (no point dialing otherwise)."""
+        return any(s == "CONNECTED" for s in self._pbx.link_status().values())
+
     async def place(self, call: LiveAttempt, endpoint: str) -> bool:
-        """Originate one claimed attempt; False when it could not be placed (then ended)."""
+        """Originate one claimed attempt; False when it was certainly not sent (no node up):
+        then the caller gives the lead back. A failure Asterisk reported ends the attempt."""
         self._live[call.attempt_id] = call
         self._idle.clear()
         c = call.campaign
@@ -177,10 +183,15 @@ class CallManager:
             # It may have gone out: its events (or the reconnect's lost report) will end it.
             log.warning("attempt.originate_timeout", attempt_id=call.attempt_id)
             return True
-        except (PbxUnavailable, PbxError) as exc:
+        except PbxUnavailable as exc:
+            # Certainly not sent: the caller gives the lead back, no attempt is counted.
+            log.warning("attempt.not_sent", attempt_id=call.attempt_id, error=str(exc))
+            self._forget(call)
+            return False
+        except PbxError as exc:
             log.warning("attempt.originate_failed", attempt_id=call.attempt_id, error=str(exc))
             await self._end(call, outcome="FAILED", event=None)
-            return False
+            return True
 
     # --- events (one call's events arrive in order, one at a time) ---
 
@@ -228,7 +239,7 @@ class CallManager:
                 log.warning("attempt.amd_timeout", attempt_id=call.attempt_id)
             if call.amd_status == "MACHINE":
                 call.verdict = "MACHINE"
-                await self._pbx.hangup(call.attempt_id)
+                await quietly(self._pbx.hangup(call.attempt_id), "hangup", call_id=call.attempt_id)
                 return
             # The 2 s to reach an agent count from when we know it is a person.
             call.answered_mono = time.monotonic()
@@ -267,13 +278,13 @@ class CallManager:
             await asyncio.wait_for(call.playback_done.wait(), SAFE_HARBOR_MAX_S)
         except (PbxError, TimeoutError) as exc:
             log.warning("attempt.safe_harbor_failed", attempt_id=call.attempt_id, error=str(exc))
-        await self._pbx.hangup(call.attempt_id)
+        await quietly(self._pbx.hangup(call.attempt_id), "hangup", call_id=call.attempt_id)
 
     async def _tone(self, call: LiveAttempt, event: ToneDetected) -> None:
         call.tone = event.tone
         if event.tone == "fax" and call.verdict is None:
             call.verdict = "FAX"
-            await self._pbx.hangup(call.attempt_id)
+            await quietly(self._pbx.hangup(call.attempt_id), "hangup", call_id=call.attempt_id)
 
     async def _bridged(self, call: LiveAttempt, event: CallBridged) -> None:
         if call.agent_id is None or call.bridged_mono is not None:
@@ -287,6 +298,7 @@ class CallManager:
             self.bridge_latencies.append(call.bridged_mono - call.answered_mono)
         await self._agents.bridged(call.agent_id, call.attempt_id)
         call.listener.on_answer(False)
+        await attempt_store.mark_bridged(self._pool, call.attempt_id, call.agent_id, event.at)
 
     # --- the end of a call ---
 
@@ -295,19 +307,15 @@ class CallManager:
     ) -> None:
         if call.ended:
             return
-        call.ended = True
+        self._forget(call)
         call.ended_mono = time.monotonic()
-        self._live.pop(call.attempt_id, None)
-        if not self._live:
-            self._idle.set()
-        self._trunks.release(call.trunk_id)
         if call.connect_task is not None and not call.connect_task.done():
             call.connect_task.cancel()
         if event is not None and event.lost:
             outcome = "LOST"
         if outcome is None:
             assert event is not None
-            outcome = call.verdict or event.outcome.value
+            outcome = call.verdict or ("LOST" if _cut_by_shutdown(event) else event.outcome.value)
         if call.answered_mono is None and outcome != "LOST":
             call.listener.on_ring(call.ended_mono - (call.ringing_since or call.started), False)
         bridged = call.bridged_mono is not None
@@ -315,9 +323,15 @@ class CallManager:
             await self._agents.release(call.reserved_agent, call.attempt_id)
         elif call.agent_id is not None and not bridged:
             await self._agents.release(call.agent_id, call.attempt_id)
-        owes = bridged and call.verdict is None and outcome != "LOST"
-        if bridged and call.agent_id is not None:
-            owes = await self._agents.call_ended(call.agent_id, call.attempt_id) and owes
+        session = self._agents.session(call.agent_id) if call.agent_id is not None else None
+        owes = (
+            bridged
+            and call.verdict is None
+            and outcome != "LOST"
+            and session is not None
+            and session.state is AgentState.TALKING
+            and session.attempt_id == call.attempt_id
+        )
         now = self._clock.now()
         facts = attempt_store.EndFacts(
             at=event.at if event is not None else now,
@@ -339,6 +353,8 @@ class CallManager:
             self._wrapups[call.attempt_id] = (call, self._spawn(self._wrapup_timer(call)))
         await attempt_store.finish(self._pool, call.attempt_id, facts, dispo)
         call.end_written.set()
+        if bridged and call.agent_id is not None:
+            await self._agents.call_ended(call.agent_id, call.attempt_id)
         log.info(
             "attempt.ended", attempt_id=call.attempt_id, outcome=outcome,
             disposition=dispo.disposition.value if dispo else None, cause=facts.cause,
@@ -346,6 +362,13 @@ class CallManager:
         if not owes and bridged and call.agent_id is not None:
             await self._agents.dispose(call.agent_id, call.attempt_id)
         call.listener.on_call_gone(call)
+
+    def _forget(self, call: LiveAttempt) -> None:
+        call.ended = True
+        self._live.pop(call.attempt_id, None)
+        if not self._live:
+            self._idle.set()
+        self._trunks.release(call.trunk_id)
 
     def _auto(
         self, call: LiveAttempt, outcome: str, bridged: bool, now: datetime
@@ -453,3 +476,10 @@ class CallManager:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("call.task_failed", error=repr(task.exception()))
+
+
+def _cut_by_shutdown(event: CallEnded) -> bool:
+    """Asterisk stopping hangs its calls up with cause 0 before the link drops (transcripts 20,
+    20b); a call in our application otherwise never ends with cause 0 unless Busy()/Congestion()
+    said so in the Dial status."""
+    return event.cause == 0 and event.dial_status in (None, "", "ANSWER", "RINGING")

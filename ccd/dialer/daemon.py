@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from ccd.dialer.agents import AgentService
+from ccd.dialer.agents import AgentService, quietly
 from ccd.dialer.calls import CallManager
 from ccd.dialer.campaign import CampaignConfig
 from ccd.dialer.clock import Clock, SystemClock
@@ -21,6 +21,7 @@ from ccd.dialer.reconcile import InstanceLock, Reconciler
 from ccd.dialer.runner import CampaignRunner, CampaignSupervisor
 from ccd.dialer.trunks import TrunkTable
 from ccd.log import get_logger
+from ccd.pacing import DROP_AFTER_S
 from ccd.telephony.pbx import Pbx
 
 log = get_logger(__name__)
@@ -36,6 +37,7 @@ class EngineConfig:
     idle_wait_s: float = 1.0  # a runner with nothing to do looks again after this
     drain_timeout_s: float = 30.0  # shutdown: how long live calls get to finish
     login_timeout_s: float = 30.0
+    drop_after_s: float = DROP_AFTER_S  # answered call with no agent this long: safe harbor
 
 
 class Engine:
@@ -61,6 +63,7 @@ class Engine:
         self.calls = CallManager(
             pool, pbx, self.agents, self.trunks, self.clock,
             instance_id=self.instance.instance_id, wrapup_timeout_s=cfg.wrapup_timeout_s,
+            drop_after_s=cfg.drop_after_s,
         )  # fmt: skip
         self.router = EngineRouter(self.agents, self.calls)
         self.reconciler = Reconciler(
@@ -97,7 +100,7 @@ class Engine:
         await self.supervisor.stop()
         if not await self.calls.drained(self.config.drain_timeout_s):
             for call in self.calls.live():
-                await self.pbx.hangup(call.attempt_id)
+                await quietly(self.pbx.hangup(call.attempt_id), "hangup", call_id=call.attempt_id)
             await self.calls.drained(5.0)
         if self._periodic is not None:
             self._periodic.cancel()

@@ -29,7 +29,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from ccd.dialer.agents import AgentService, agent_of_leg
+from ccd.dialer.agents import AgentService, agent_of_leg, quietly
 from ccd.dialer.calls import INSTANCE_VAR, CallManager
 from ccd.dialer.clock import Clock
 from ccd.domain.dispositions import DispositionSource
@@ -146,7 +146,7 @@ class Reconciler:
                 continue
             if attempt_id in live:
                 if await self._owner_dead(attempt_id):
-                    await self._pbx.hangup(attempt_id)
+                    await quietly(self._pbx.hangup(attempt_id), "hangup", call_id=attempt_id)
                     report.hung_up += 1
                     await self._end_lost(attempt_id)
                     report.lost += 1
@@ -189,7 +189,7 @@ class Reconciler:
             if session is not None and session.leg_id == call_id:
                 continue
             if await self._owner_dead(call_id):
-                await self._pbx.hangup(call_id)
+                await quietly(self._pbx.hangup(call_id), "hangup", call_id=call_id)
                 report.hung_up += 1
             else:
                 live_owned.add(agent_id)

@@ -138,6 +138,8 @@ class CampaignRunner:
         )
 
     def _wanted(self) -> int:
+        if not self._calls.pbx_up():
+            return 0
         mode = self.campaign.mode
         if mode is CampaignMode.POWER:
             n = self._agents.ready_count(self.campaign.id)
@@ -193,7 +195,12 @@ class CampaignRunner:
             self._pool, [(c.attempt_id, c.trunk_id) for c, _ in calls], self._clock.now()
         )
         results = await asyncio.gather(*(self._calls.place(c, ep) for c, ep in calls))
-        placed = sum(results)
+        unsent = [c for (c, _), sent in zip(calls, results, strict=True) if not sent]
+        for c in unsent:
+            if c.reserved_agent is not None:
+                await self._agents.release(c.reserved_agent, c.attempt_id)
+        await unclaim(self._pool, [c.lead for c in unsent])
+        placed = len(calls) - len(unsent)
         self.placed += placed
         return placed
 

@@ -91,12 +91,12 @@ async def mark_bridged(
 _FINISH = """
 WITH a AS (
     UPDATE attempts SET
-        state = 'ended', ended_at = $2, outcome = $3, node = coalesce($4, node),
+        state = 'ended', ended_at = $2::timestamptz, outcome = $3, node = coalesce($4, node),
         cause = $5, sip_code = $6, dial_status = $7, amd_status = $8, amd_cause = $9,
         tone = $10, answered_at = coalesce(answered_at, $11),
         agent_id = coalesce($17, agent_id), bridged_at = coalesce($18, bridged_at),
         disposition = $12, disposition_source = $13,
-        disposition_at = CASE WHEN $12::text IS NULL THEN NULL ELSE $2 END
+        disposition_at = CASE WHEN $12::text IS NULL THEN NULL ELSE $2::timestamptz END
     WHERE id = $1 AND ended_at IS NULL
     RETURNING lead_id, phone
 ),
@@ -177,7 +177,8 @@ async def dispose(
         )
         done = await conn.fetchval(
             """
-            UPDATE attempts SET disposition = $2, disposition_source = $3, disposition_at = $4,
+            UPDATE attempts SET disposition = $2, disposition_source = $3,
+                disposition_at = $4::timestamptz,
                 callback_at = $5, note = coalesce($6, note),
                 wrapup_ended_at = CASE WHEN bridged_at IS NULL THEN NULL ELSE $4 END
             WHERE id = $1 AND ended_at IS NOT NULL

@@ -122,14 +122,14 @@ async def claim_lead(
 
 
 async def unclaim(conn: asyncpg.Connection | asyncpg.Pool, leads: list[ClaimedLead]) -> None:
-    """Give back leads that were claimed but never dialed (no trunk free): no attempt counted."""
+    """Give back leads claimed but never dialed (no trunk, no PBX): no attempt is counted."""
     if not leads:
         return
     await conn.execute(
         """
         WITH gone AS (
             DELETE FROM attempts a USING unnest($1::uuid[]) AS x(id)
-            WHERE a.id = x.id AND a.state = 'pending'
+            WHERE a.id = x.id AND a.state IN ('pending', 'dialing')
             RETURNING a.lead_id
         )
         UPDATE leads l SET status = p.prior, attempts = l.attempts - 1

@@ -1,0 +1,197 @@
+"""Outbound engine throughput against the Asterisk double in fast mode.
+
+Prints:
+  baseline  - calls/s the double + AriPbx complete with no engine at all (originate -> CallEnded)
+  engine    - attempts/s end to end: claim -> attempt rows -> originate -> events -> disposition
+              row, over a campaign of busy numbers (the fastest real outcome)
+  ratio     - engine / baseline
+  latency   - answer -> confirmed in the agent's bridge, p50 / p99, over answered calls with
+              enough agents that nobody waits
+
+Usage: python bench/engine_throughput.py [--leads 5000] [--answered 1000] [--agents 100]
+PostgreSQL: CCD_TEST_PG (default postgresql://postgres@127.0.0.1:5432/postgres); a scratch
+database is created and dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import time
+import uuid
+
+import asyncpg
+
+from ccd.config import AsteriskNode
+from ccd.dialer.daemon import Engine, EngineConfig
+from ccd.domain.agents import AgentState
+from ccd.log import configure_logging
+from ccd.sim.asterisk import AsteriskDouble, FarEnd
+from ccd.store import migrate
+from ccd.store.agents import add_agent
+from ccd.store.db import create_pool, with_database
+from ccd.telephony.ari_pbx import AriPbx
+from ccd.telephony.pbx import CallEnded, PbxEvent
+
+ADMIN = os.environ.get("CCD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+TRUNK = "bench-trunk"
+
+
+def _node(double: AsteriskDouble) -> AsteriskNode:
+    return AsteriskNode(name="pbx1", ari_url=double.ari_url, ari_password="ccdsecret")
+
+
+class _Counter:
+    def __init__(self, n: int) -> None:
+        self.left = n
+        self.done = asyncio.Event()
+
+    async def on_pbx_event(self, event: PbxEvent) -> None:
+        if isinstance(event, CallEnded):
+            self.left -= 1
+            if self.left == 0:
+                self.done.set()
+
+    async def on_pbx_reconnected(self, node: str, live_call_ids: frozenset[str]) -> None:
+        pass
+
+
+async def baseline(double: AsteriskDouble, n: int, concurrency: int = 200) -> float:
+    pbx = AriPbx([_node(double)])
+    counter = _Counter(n)
+    pbx.set_handler(counter)
+    await pbx.start()
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with sem:
+            await pbx.originate(
+                str(uuid.uuid4()), f"PJSIP/+7999{i:07d}@{TRUNK}", caller_id="", timeout_s=15
+            )
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    await counter.done.wait()
+    rate = n / (time.perf_counter() - t0)
+    await pbx.close()
+    return rate
+
+
+async def _campaign(pool: asyncpg.Pool, name: str, phones: list[str], ratio: float) -> int:
+    cid = await pool.fetchval(
+        "INSERT INTO campaigns (name, mode, pacer, dial_ratio, max_ratio, dial_timeout_s,"
+        " calling_hours_start, calling_hours_end) VALUES ($1, 'PREDICTIVE', 'ratio', $2, $2, 15,"
+        " '00:00', '23:59:59.999') RETURNING id",
+        name, ratio,
+    )  # fmt: skip
+    await pool.copy_records_to_table(
+        "leads", records=[(cid, p) for p in phones], columns=["campaign_id", "phone"]
+    )
+    await pool.execute("UPDATE leads SET next_attempt_at = now() - interval '1 day'")
+    return cid
+
+
+async def _run(pool: asyncpg.Pool, cid: int, name: str, n: int) -> float:
+    t0 = time.perf_counter()
+    await pool.execute("UPDATE campaigns SET status = 'running' WHERE id = $1;", cid)
+    await pool.execute(
+        "SELECT pg_notify('ccd_campaign', json_build_object('id', $1::int)::text)", cid
+    )
+    # The figure is about rows written, so the database is what is watched.
+    while (  # noqa: ASYNC110
+        await pool.fetchval(
+            "SELECT count(*) FROM attempts WHERE campaign_id = $1 AND disposition IS NOT NULL", cid
+        )
+        < n
+    ):
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - t0
+    await pool.execute("UPDATE campaigns SET status = 'stopped' WHERE id = $1", cid)
+    await pool.execute(
+        "SELECT pg_notify('ccd_campaign', json_build_object('id', $1::int)::text)", cid
+    )
+    return n / elapsed
+
+
+async def main(args: argparse.Namespace) -> None:
+    configure_logging("warning", "console")
+    dbname = f"ccd_bench_{os.getpid()}"
+    admin = await asyncpg.connect(ADMIN)
+    await admin.execute(f'CREATE DATABASE "{dbname}"')
+    url = with_database(ADMIN, dbname)
+    double = AsteriskDouble(time_scale=0.001, trunk_caps={TRUNK: 100_000})
+    await double.start()
+    try:
+        await asyncio.to_thread(migrate.upgrade, url)
+        pool = await create_pool(url, min_size=4, max_size=20)
+        tid = await pool.fetchval(
+            "INSERT INTO trunks (name, kind, dial_template, max_channels) VALUES ($1, 'sip',"
+            " 'PJSIP/{number}@bench-trunk', 100000) RETURNING id",
+            TRUNK,
+        )
+        await pool.execute("INSERT INTO routes (prefix, trunk_id) VALUES ('+', $1)", tid)
+        double.default_far_end = FarEnd.busy(after=0.0)
+
+        base = await baseline(double, args.leads)
+
+        engine = Engine(
+            pool, url, AriPbx([_node(double)]),
+            config=EngineConfig(batch_max=args.batch, idle_wait_s=0.01, wrapup_timeout_s=0.001),
+        )  # fmt: skip
+        await engine.start()
+        agent_ids = [
+            (await add_agent(pool, f"b{i}", f"B{i}", f"PJSIP/agent{1000 + i}"))[0]
+            for i in range(args.agents)
+        ]
+        await asyncio.gather(*(engine.agents.login(a) for a in agent_ids))
+
+        busy = [f"+7495{i:07d}" for i in range(args.leads)]
+        cid = await _campaign(pool, "bench-busy", busy, ratio=args.batch / args.agents)
+        rate = await _run(pool, cid, "bench-busy", args.leads)
+
+        answered = [f"+7496{i:07d}" for i in range(args.answered)]
+        for p in answered:
+            double.program(p, FarEnd.answer(after=0.0, hangup_after=1.0))
+        engine.calls.bridge_latencies.clear()
+        cid2 = await _campaign(pool, "bench-answered", answered, ratio=1.0)
+
+        async def dispose_loop() -> None:
+            while True:
+                for a in agent_ids:
+                    s = engine.agents.session(a)
+                    if s is not None and s.state is AgentState.WRAP_UP:
+                        from ccd.domain.dispositions import Disposition
+
+                        await engine.calls.agent_disposition(a, Disposition.END)
+                await asyncio.sleep(0.001)
+
+        desk = asyncio.create_task(dispose_loop())
+        arate = await _run(pool, cid2, "bench-answered", args.answered)
+        desk.cancel()
+        lat = sorted(engine.calls.bridge_latencies)
+        await engine.stop()
+        await pool.close()
+
+        p50 = statistics.median(lat) * 1000 if lat else float("nan")
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000 if lat else float("nan")
+        print(f"baseline (double + AriPbx, no engine): {base:8.1f} calls/s")
+        print(f"engine, busy numbers, {args.leads} leads:   {rate:8.1f} attempts/s"
+              f"  (ratio to baseline {rate / base:.2f}; target >= 500)")  # fmt: skip
+        print(f"engine, answered -> agent -> END:      {arate:8.1f} attempts/s")
+        print(f"answer -> agent bridge over {len(lat)} calls: p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+              "  (target p99 <= 50 ms)")  # fmt: skip
+    finally:
+        await double.stop()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        await admin.close()
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--leads", type=int, default=5000)
+    p.add_argument("--answered", type=int, default=1000)
+    p.add_argument("--agents", type=int, default=100)
+    p.add_argument("--batch", type=int, default=200)
+    asyncio.run(main(p.parse_args()))

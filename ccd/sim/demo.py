@@ -1,0 +1,281 @@
+"""`ccd demo`: a whole call center in one process, in accelerated time.
+
+The Asterisk protocol double plays the PBX (far ends with a realistic mix of outcomes; agent
+phones that answer), the real engine dials a PREDICTIVE campaign through AriPbx, and simulated
+agents talk (the customer hangs up after a talk time) and set dispositions through the agent
+service, as the HTTP API would. A live table follows the campaign; the report at the end is
+plain SQL, and the database stays there to query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
+
+import asyncpg
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from ccd.config import AsteriskNode
+from ccd.dialer.daemon import Engine, EngineConfig
+from ccd.domain.agents import AgentState
+from ccd.domain.campaigns import CampaignMode, CampaignStatus
+from ccd.domain.dispositions import Disposition
+from ccd.sim.asterisk import AsteriskDouble, FarEnd
+from ccd.store import agents as agent_store
+from ccd.store.campaigns import CampaignSpec, create_campaign, set_status
+from ccd.store.db import create_pool
+
+TRUNK = "demo-trunk"
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    leads: int = 3000
+    agents: int = 12
+    speed: float = 60.0  # simulated seconds per real second
+    max_seconds: float = 100.0  # real seconds
+    seed: int = 7
+
+
+# (weight, far end maker): answer ~30 %, then the usual failures of an outbound list.
+def _far_end(rng: random.Random) -> FarEnd:
+    roll = rng.random()
+    if roll < 0.30:
+        return FarEnd.answer(after=rng.uniform(3, 12), hangup_after=rng.uniform(40, 200))
+    if roll < 0.45:
+        return FarEnd.busy(after=rng.uniform(1, 4))
+    if roll < 0.70:
+        return FarEnd.no_answer()
+    if roll < 0.82:
+        return FarEnd.machine(after=rng.uniform(3, 10), hangup_after=30.0)
+    if roll < 0.86:
+        return FarEnd.fax(after=rng.uniform(1, 4), tone="CED")
+    if roll < 0.93:
+        return FarEnd.unallocated(after=0.5)
+    if roll < 0.97:
+        return FarEnd.congestion(after=0.5)
+    return FarEnd.rejected(after=rng.uniform(2, 6))
+
+
+async def _setup(pool: asyncpg.Pool, opts: DemoOptions, rng: random.Random) -> tuple[int, str]:
+    name = "demo-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    async with pool.acquire() as conn:
+        tid = await conn.fetchval(
+            "INSERT INTO trunks (name, kind, dial_template, max_channels) VALUES ($1, 'sip',"
+            " 'PJSIP/{number}@demo-trunk', 200) ON CONFLICT (name) DO UPDATE SET enabled = true"
+            " RETURNING id",
+            TRUNK,
+        )
+        await conn.execute(
+            "INSERT INTO routes (prefix, trunk_id) VALUES ('+', $1) ON CONFLICT DO NOTHING", tid
+        )
+        spec = CampaignSpec(
+            name=name,
+            mode=CampaignMode.PREDICTIVE,
+            caller_id="+74951230000",
+            dial_timeout_s=20,
+            max_attempts=3,
+            amd=True,
+            fax_detect=True,
+            hours_start=dtime(0, 0),
+            hours_end=dtime(23, 59, 59),
+            safe_harbor_media="sound:ccd-safe-harbor",
+        )
+        cid = await create_campaign(conn, spec)
+        # A fresh number block per run, so far ends and the global blacklist stay apart.
+        base = rng.randrange(1_000_000, 9_000_000) * 1000
+        leads = [(cid, f"+7{base + i:010d}", f"Customer {i + 1}") for i in range(opts.leads)]
+        await conn.copy_records_to_table(
+            "leads", records=leads, columns=["campaign_id", "phone", "name"]
+        )
+        for i in range(opts.agents):
+            login = f"demo{i + 1:02d}"
+            agent_id = await conn.fetchval("SELECT id FROM agents WHERE login = $1", login)
+            if agent_id is None:
+                agent_id, _ = await agent_store.add_agent(
+                    conn, login, f"Demo agent {i + 1}", f"PJSIP/agent{900 + i + 1}"
+                )
+    return cid, name
+
+
+async def _agent_loop(engine: Engine, agent_id: int, rng: random.Random, speed: float) -> None:
+    """A person at a desk: after each call, some wrap-up time, then a disposition."""
+    while True:
+        session = engine.agents.session(agent_id)
+        if session is None or session.state is AgentState.LOGGED_OUT:
+            return
+        if session.state is AgentState.WRAP_UP:
+            await asyncio.sleep(rng.uniform(5, 20) / speed)
+            roll = rng.random()
+            if roll < 0.08:
+                await engine.calls.agent_disposition(
+                    agent_id,
+                    Disposition.CALLBACK,
+                    callback_at=engine.clock.now() + timedelta(days=1),
+                )
+            else:
+                await engine.calls.agent_disposition(agent_id, Disposition.END)
+        else:
+            await asyncio.sleep(0.02)
+
+
+_COUNTS = """
+SELECT count(*) AS attempts,
+       count(*) FILTER (WHERE answered_at IS NOT NULL AND outcome IN ('ANSWERED', 'DROPPED'))
+           AS answered,
+       count(*) FILTER (WHERE outcome = 'DROPPED') AS dropped,
+       count(*) FILTER (WHERE ended_at IS NULL) AS live
+FROM attempts WHERE campaign_id = $1
+"""
+_DISPOS = """
+SELECT coalesce(disposition, '(owed)') AS d, count(*) AS n FROM attempts
+WHERE campaign_id = $1 AND ended_at IS NOT NULL GROUP BY 1 ORDER BY 2 DESC
+"""
+
+
+async def _table(
+    pool: asyncpg.Pool, engine: Engine, cid: int, elapsed: float, speed: float
+) -> Table:
+    c = await pool.fetchrow(_COUNTS, cid)
+    dispos = await pool.fetch(_DISPOS, cid)
+    states = [s.state for s in engine.agents.sessions()]
+    busy = sum(1 for s in states if s in (AgentState.TALKING, AgentState.WRAP_UP))
+    staffed = sum(1 for s in states if s is not AgentState.LOGGED_OUT)
+    abandon = c["dropped"] / c["answered"] if c["answered"] else 0.0
+    t = Table(title=f"ccd demo - {elapsed:5.1f} s real, {elapsed * speed / 60:5.1f} min simulated")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    t.add_row("attempts", str(c["attempts"]))
+    t.add_row("live calls", str(c["live"]))
+    t.add_row("answered (person)", str(c["answered"]))
+    t.add_row("dropped (abandoned)", str(c["dropped"]))
+    t.add_row("abandon rate", f"{abandon:.1%}")
+    t.add_row("agents talking+wrap / staffed", f"{busy} / {staffed}")
+    t.add_row("agent occupancy now", f"{busy / staffed:.0%}" if staffed else "-")
+    for r in dispos:
+        t.add_row(f"  {r['d']}", str(r["n"]))
+    return t
+
+
+_REPORT = """
+SELECT c.name,
+       count(a.*) AS attempts,
+       count(DISTINCT a.lead_id) AS leads_dialed,
+       count(*) FILTER (WHERE a.bridged_at IS NOT NULL) AS talked,
+       count(*) FILTER (WHERE a.outcome = 'DROPPED') AS dropped,
+       round(100.0 * count(*) FILTER (WHERE a.outcome = 'DROPPED')
+             / nullif(count(*) FILTER (WHERE a.outcome IN ('ANSWERED', 'DROPPED')
+                                       AND a.answered_at IS NOT NULL), 0), 2) AS abandon_pct,
+       round(avg(extract(epoch FROM a.ended_at - a.bridged_at))
+             FILTER (WHERE a.bridged_at IS NOT NULL)::numeric, 1) AS avg_talk_s,
+       count(*) FILTER (WHERE a.disposition IS NULL) AS without_disposition
+FROM campaigns c LEFT JOIN attempts a ON a.campaign_id = c.id
+WHERE c.id = $1 GROUP BY c.name
+"""
+
+
+async def run_demo(db_url: str, opts: DemoOptions, console: Console) -> None:
+    rng = random.Random(opts.seed)
+    double = AsteriskDouble(time_scale=1.0 / opts.speed, trunk_caps={TRUNK: 200})
+    await double.start()
+    pool = await create_pool(db_url, min_size=2, max_size=10)
+    engine: Engine | None = None
+    try:
+        cid, name = await _setup(pool, opts, rng)
+        for r in await pool.fetch("SELECT phone FROM leads WHERE campaign_id = $1", cid):
+            double.program(r["phone"], _far_end(rng))
+        node = AsteriskNode(
+            name="pbx1", ari_url=double.ari_url, ari_password="ccdsecret", ami_secret="ccdsecret"
+        )
+        from ccd.telephony.ari_pbx import AriPbx
+
+        scale = 1.0 / opts.speed
+        engine = Engine(
+            pool,
+            db_url,
+            AriPbx([node]),
+            config=EngineConfig(
+                wrapup_timeout_s=600 * scale,
+                drop_after_s=max(0.05, 2.0 * scale),
+                idle_wait_s=0.05,
+                orphan_after_s=3600,
+            ),
+        )
+        await engine.start()
+        agent_ids = [
+            r["id"] for r in await pool.fetch(
+                "SELECT id FROM agents WHERE login LIKE 'demo%' ORDER BY login LIMIT $1",
+                opts.agents,
+            )
+        ]  # fmt: skip
+        await asyncio.gather(*(engine.agents.login(a) for a in agent_ids))
+        desks = [
+            asyncio.create_task(_agent_loop(engine, a, random.Random(a), opts.speed))
+            for a in agent_ids
+        ]
+        async with pool.acquire() as conn:
+            await set_status(conn, name, CampaignStatus.RUNNING)
+        started = time.monotonic()
+        with Live(console=console, refresh_per_second=4) as live:
+            while True:
+                elapsed = time.monotonic() - started
+                live.update(await _table(pool, engine, cid, elapsed, opts.speed))
+                if elapsed > opts.max_seconds or await _finished(pool, cid, engine):
+                    break
+                await asyncio.sleep(0.25)
+        async with pool.acquire() as conn:
+            await set_status(conn, name, CampaignStatus.STOPPED)
+        await engine.stop()
+        engine = None
+        for d in desks:
+            d.cancel()
+        await _report(pool, cid, console, db_url)
+    finally:
+        if engine is not None:
+            await engine.stop()
+        await pool.close()
+        await double.stop()
+
+
+async def _finished(pool: asyncpg.Pool, cid: int, engine: Engine) -> bool:
+    """Nothing live and nothing due any more (retries lie hours ahead)."""
+    if engine.calls.live_for(cid):
+        return False
+    due = await pool.fetchval(
+        "SELECT count(*) FROM leads WHERE campaign_id = $1 AND (status = 'in_progress'"
+        " OR (status IN ('new', 'retry') AND next_attempt_at <= now()))",
+        cid,
+    )
+    return due == 0
+
+
+async def _report(pool: asyncpg.Pool, cid: int, console: Console, db_url: str) -> None:
+    r = await pool.fetchrow(_REPORT, cid)
+    t = Table(title=f"campaign report: {r['name']}")
+    for col in r.keys():
+        t.add_column(col, justify="right")
+    t.add_row(*(str(v) for v in r.values()))
+    console.print(t)
+    d = Table(title="dispositions")
+    d.add_column("disposition")
+    d.add_column("attempts", justify="right")
+    d.add_column("source")
+    for row in await pool.fetch(
+        "SELECT disposition, disposition_source, count(*) AS n FROM attempts"
+        " WHERE campaign_id = $1 GROUP BY 1, 2 ORDER BY 3 DESC",
+        cid,
+    ):
+        d.add_row(str(row["disposition"]), str(row["n"]), str(row["disposition_source"]))
+    console.print(d)
+    console.print(f"The data stays in the database: psql '{db_url}'", highlight=False)
+    console.print(
+        f"  e.g. SELECT outcome, disposition, count(*) FROM attempts WHERE campaign_id = {cid}"
+        " GROUP BY 1, 2;",
+        highlight=False,
+    )

@@ -1,0 +1,252 @@
+"""Crash safety: two engines on one database, kill -9 and restart, Asterisk restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import pytest
+
+from ccd.domain.agents import AgentState
+from ccd.sim.asterisk import AsteriskDouble, FarEnd
+from ccd.store.agents import add_agent
+from tests.dialer.conftest import EngineFactory, eventually, start_campaign
+from tests.dialer.helpers import add_leads, add_trunk, make_campaign, phones
+
+
+def _originated_ids(double: AsteriskDouble) -> list[str]:
+    out = []
+    for r in double.requests:
+        if r.method == "POST" and r.path.rstrip("/").endswith("/channels"):
+            cid = (r.query or {}).get("channelId") or (r.body or {}).get("channelId")
+            if cid and not cid.startswith("agent-"):
+                out.append(cid)
+    return out
+
+
+async def _no_overlap(pool: asyncpg.Pool) -> None:
+    """Per lead, each attempt starts after the previous one ended: never two at once."""
+    rows = await pool.fetch(
+        "SELECT lead_id, created_at, ended_at FROM attempts ORDER BY lead_id, created_at"
+    )
+    last: dict[int, object] = {}
+    for r in rows:
+        prev_end = last.get(r["lead_id"])
+        assert prev_end is None or r["created_at"] >= prev_end, r["lead_id"]
+        last[r["lead_id"]] = r["ended_at"]
+
+
+async def test_two_engines_on_one_campaign_never_dial_a_lead_twice(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
+) -> None:
+    await add_trunk(pool)
+    cid = await make_campaign(pool, pacer="ratio", dial_ratio=20, max_ratio=20)
+    numbers = phones(2000)
+    double.default_far_end = FarEnd.busy(after=0.0)
+    await add_leads(pool, cid, numbers)
+    a1, _ = await add_agent(pool, "a1", "A1", "PJSIP/agent101")
+    a2, _ = await add_agent(pool, "a2", "A2", "PJSIP/agent102")
+    first = await make_engine()
+    second = await make_engine()
+    await first.agents.login(a1)
+    await second.agents.login(a2)
+    await start_campaign(pool, "c1")
+    await eventually(
+        lambda: pool.fetchval("SELECT count(*) = 2000 FROM attempts WHERE disposition IS NOT NULL"),
+        within=60,
+        what="2000 dispositions",
+    )
+    per_lead = await pool.fetchval(
+        "SELECT max(n) FROM (SELECT count(*) AS n FROM attempts GROUP BY lead_id) x"
+    )
+    assert per_lead == 1
+    ids = _originated_ids(double)
+    assert len(ids) == 2000 and len(set(ids)) == 2000
+    placed = [first.supervisor.runner(cid).placed, second.supervisor.runner(cid).placed]  # type: ignore[union-attr]
+    assert sum(placed) == 2000 and min(placed) > 0
+
+
+async def test_asterisk_restart_mid_campaign(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
+) -> None:
+    await add_trunk(pool)
+    cid = await make_campaign(pool, pacer="ratio", dial_ratio=1)
+    numbers = phones(6)
+    for p in numbers:
+        double.program(p, FarEnd.answer(after=0.2, hangup_after=3000.0))
+    await add_leads(pool, cid, numbers)
+    a1, _ = await add_agent(pool, "a1", "A1", "PJSIP/agent101")
+    a2, _ = await add_agent(pool, "a2", "A2", "PJSIP/agent102")
+    engine = await make_engine(wrapup_timeout_s=0.1)
+    await engine.agents.login(a1)
+    await engine.agents.login(a2)
+    await start_campaign(pool, "c1")
+
+    async def both_talking() -> bool:
+        return all(
+            engine.agents.session(a).state is AgentState.TALKING  # type: ignore[union-attr]
+            for a in (a1, a2)
+        )
+
+    await eventually(both_talking, what="two calls with agents")
+    before = {r["id"] for r in await pool.fetch("SELECT id::text AS id FROM attempts")}
+    await double.restart(down_for=0.3)
+    await eventually(
+        lambda: pool.fetchval("SELECT count(*) = 0 FROM attempts WHERE ended_at IS NULL"),
+        what="lost calls settled",
+    )
+    rows = await pool.fetch(
+        "SELECT a.id::text AS id, a.outcome, a.disposition, l.status FROM attempts a"
+        " JOIN leads l ON l.id = a.lead_id"
+    )
+    for r in rows:
+        assert r["id"] in before
+        assert (r["outcome"], r["disposition"], r["status"]) == ("LOST", "FAILED", "retry")
+    # The agents' phones died with Asterisk: logged out cleanly; they log in again and the
+    # campaign carries on with the leads not yet called.
+    await eventually(
+        lambda: _all_logged_out(engine, (a1, a2)), what="agents logged out after the restart"
+    )
+    await eventually(lambda: _connected(engine), what="reconnected")
+    await engine.agents.login(a1)
+    await engine.agents.login(a2)
+    await eventually(
+        lambda: pool.fetchval("SELECT count(*) >= 4 FROM attempts WHERE bridged_at IS NOT NULL"),
+        what="new calls after the restart",
+    )
+
+
+async def _all_logged_out(engine: object, agents: tuple[int, ...]) -> bool:
+    return all(
+        engine.agents.session(a).state is AgentState.LOGGED_OUT  # type: ignore[attr-defined]
+        for a in agents
+    )
+
+
+async def _connected(engine: object) -> bool:
+    return all(s == "CONNECTED" for s in engine.pbx.link_status().values())  # type: ignore[attr-defined]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _spawn(db_url: str, double: AsteriskDouble, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env.update(
+        CCD_DATABASE_URL=db_url,
+        CCD_NODES=json.dumps(
+            [
+                {
+                    "name": "pbx1",
+                    "ari_url": double.ari_url,
+                    "ari_password": "ccdsecret",
+                    "ami_host": double.ami_host,
+                    "ami_port": double.ami_port,
+                    "ami_secret": "ccdsecret",
+                }
+            ]  # fmt: skip
+        ),
+        CCD_HTTP__PORT=str(port),
+        CCD_LOG_FORMAT="json",
+    )
+    env.pop("CCD_CONFIG", None)
+    args = [sys.executable, "-m", "ccd", "run", "--orphan-after", "0.5",
+            "--wrapup-timeout", "0.2", "--reconcile-every", "0.5"]  # fmt: skip
+    return subprocess.Popen(args, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+async def _login(session: aiohttp.ClientSession, port: int, token: str) -> None:
+    async def attempt() -> bool:
+        try:
+            async with session.post(
+                f"http://127.0.0.1:{port}/api/agent/login",
+                json={},
+                headers={"Authorization": f"Bearer {token}"},
+            ) as resp:
+                return resp.status == 200
+        except aiohttp.ClientError:
+            return False
+
+    await eventually(attempt, within=20, what="agent login over HTTP")
+
+
+@pytest.mark.slow
+async def test_kill_9_mid_campaign_then_restart(
+    pool: asyncpg.Pool, db_url: str, double: AsteriskDouble, tmp_path: Path
+) -> None:
+    await add_trunk(pool)
+    cid = await make_campaign(pool, pacer="ratio", dial_ratio=3)
+    numbers = phones(150)
+    for i, p in enumerate(numbers):
+        far = (
+            FarEnd.answer(after=0.5, hangup_after=100.0)
+            if i % 3 == 0
+            else FarEnd.no_answer() if i % 3 == 1 else FarEnd.busy(after=2.0)
+        )  # fmt: skip
+        double.program(p, far)
+    await add_leads(pool, cid, numbers)
+    tokens = []
+    for i in range(4):
+        _, token = await add_agent(pool, f"a{i}", f"A{i}", f"PJSIP/agent{101 + i}")
+        tokens.append(token)
+    port = _free_port()
+    log = tmp_path / "ccd.log"
+    proc = _spawn(db_url, double, port, log)
+    try:
+        async with aiohttp.ClientSession() as session:
+            for t in tokens:
+                await _login(session, port, t)
+            await start_campaign(pool, "c1")
+            await eventually(
+                lambda: pool.fetchval(
+                    "SELECT count(*) >= 30 AND count(*) FILTER (WHERE ended_at IS NULL) > 3"
+                    " FROM attempts"
+                ),
+                within=30,
+                what="a campaign in full swing",
+            )
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            in_flight = await pool.fetchval("SELECT count(*) FROM attempts WHERE ended_at IS NULL")
+            assert in_flight > 0
+            proc = _spawn(db_url, double, port, log)
+            for t in tokens:
+                await _login(session, port, t)
+            await eventually(
+                lambda: pool.fetchval(
+                    "SELECT count(*) = 0 FROM leads WHERE status IN ('new', 'in_progress')"
+                ),
+                within=60,
+                what="every lead dialed and settled",
+            )
+            await eventually(
+                lambda: pool.fetchval(
+                    "SELECT count(*) = 0 FROM attempts"
+                    " WHERE ended_at IS NULL OR disposition IS NULL"
+                ),
+                within=30,
+                what="every attempt ended with a disposition",
+            )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    lost = await pool.fetchval("SELECT count(*) FROM attempts WHERE outcome = 'LOST'")
+    assert lost >= in_flight - 1  # the calls the dead process held (one may have ended)
+    ids = Counter(_originated_ids(double))
+    assert max(ids.values()) == 1  # no attempt id was originated twice
+    await _no_overlap(pool)
+    assert proc.returncode == 0, log.read_text()[-3000:]

@@ -1,0 +1,234 @@
+"""The outbound engine end to end: AriPbx against the Asterisk double, real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from ccd.dialer.clock import ManualClock
+from ccd.domain.agents import AgentState
+from ccd.domain.dispositions import Disposition
+from ccd.sim.asterisk import AsteriskDouble, FarEnd
+from ccd.store.agents import add_agent
+from tests.dialer.conftest import EngineFactory, all_disposed, eventually, start_campaign
+from tests.dialer.helpers import add_leads, add_trunk, make_campaign, phones
+
+
+async def _agents(pool: asyncpg.Pool, n: int, campaign_ids: tuple[int, ...] = ()) -> list[int]:
+    ids = []
+    for i in range(n):
+        agent_id, _ = await add_agent(pool, f"a{i}", f"Agent {i}", f"PJSIP/agent{101 + i}",
+                                      campaign_ids)  # fmt: skip
+        ids.append(agent_id)
+    return ids
+
+
+def _originates(double: AsteriskDouble) -> list[str]:
+    return [
+        r.query.get("endpoint") or (r.body or {}).get("endpoint", "")
+        for r in double.requests
+        if r.method == "POST" and r.path.rstrip("/").endswith("/channels")
+    ]
+
+
+async def test_answered_call_reaches_the_agent_who_sets_the_disposition(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
+) -> None:
+    await add_trunk(pool)
+    cid = await make_campaign(pool, pacer="ratio", dial_ratio=1)
+    (phone,) = phones(1)
+    (lead,) = await add_leads(pool, cid, [phone])
+    double.program(phone, FarEnd.answer(after=1.0, hangup_after=5.0))
+    (agent,) = await _agents(pool, 1)
+    engine = await make_engine()
+    await engine.agents.login(agent)
+    await start_campaign(pool, "c1")
+
+    async def wrapping() -> bool:
+        s = engine.agents.session(agent)
+        return s is not None and s.state is AgentState.WRAP_UP
+
+    await eventually(wrapping, what="agent in wrap-up")
+    row = await pool.fetchrow("SELECT * FROM attempts WHERE lead_id = $1", lead)
+    assert row["outcome"] == "ANSWERED" and row["agent_id"] == agent
+    assert row["bridged_at"] is not None and row["disposition"] is None
+    assert await pool.fetchval("SELECT status FROM leads WHERE id = $1", lead) == "in_progress"
+    when = datetime(2026, 12, 1, 10, tzinfo=UTC)
+    await engine.calls.agent_disposition(agent, Disposition.CALLBACK, callback_at=when)
+    row = await pool.fetchrow("SELECT * FROM attempts WHERE lead_id = $1", lead)
+    assert (row["disposition"], row["disposition_source"]) == ("CALLBACK", "agent")
+    lead_row = await pool.fetchrow("SELECT status, next_attempt_at FROM leads WHERE id = $1", lead)
+    assert (lead_row["status"], lead_row["next_attempt_at"]) == ("callback", when)
+    assert engine.agents.session(agent).state is AgentState.READY  # type: ignore[union-attr]
+    log = await pool.fetch(
+        "SELECT from_state, to_state FROM agent_state_log WHERE agent_id = $1 ORDER BY id", agent
+    )
+    assert [(r["from_state"], r["to_state"]) for r in log] == [
+        ("LOGGED_OUT", "READY"), ("READY", "RESERVED"), ("RESERVED", "TALKING"),
+        ("TALKING", "WRAP_UP"), ("WRAP_UP", "READY"),
+    ]  # fmt: skip
+    # Exactly one disposition: a second one is refused.
+    assert engine.calls.bridge_latencies and engine.calls.bridge_latencies[0] < 0.5
+
+
+async def test_automatic_dispositions_and_the_global_blacklist(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
+) -> None:
+    await add_trunk(pool)
+    cid = await make_campaign(pool, pacer="ratio", dial_ratio=5, amd=True, fax_detect=True)
+    busy, noans, machine, fax, bad = phones(5)
+    double.program(busy, FarEnd.busy(after=0.5))
+    double.program(noans, FarEnd.no_answer())
+    double.program(machine, FarEnd.machine(after=1.0, hangup_after=30))
+    double.program(fax, FarEnd.fax(after=1.0, tone="CED"))
+    double.program(bad, FarEnd.unallocated())
+    await add_leads(pool, cid, [busy, noans, machine, fax, bad])
+    other = await make_campaign(pool, "other", pacer="ratio", dial_ratio=5)
+    await add_leads(pool, other, [bad, fax])  # blacklisted by the first campaign's calls
+    (agent,) = await _agents(pool, 1, (cid, other))
+    engine = await make_engine()
+    await engine.agents.login(agent)
+    await start_campaign(pool, "c1")
+    await eventually(lambda: all_disposed(pool, cid, 5), what="five dispositions")
+    rows = await pool.fetch(
+        "SELECT a.phone, a.outcome, a.disposition, a.disposition_source, l.status"
+        " FROM attempts a JOIN leads l ON l.id = a.lead_id WHERE a.campaign_id = $1",
+        cid,
+    )
+    got = {r["phone"]: (r["outcome"], r["disposition"], r["status"]) for r in rows}
+    assert got == {
+        busy: ("BUSY", "BUSY", "retry"),
+        noans: ("NO_ANSWER", "NO_ANSWER", "retry"),
+        machine: ("MACHINE", "VOICEMAIL", "retry"),
+        fax: ("FAX", "FAX", "blacklisted"),
+        bad: ("BAD_NUMBER", "BAD_NUMBER", "blacklisted"),
+    }
+    assert {r["disposition_source"] for r in rows} == {"auto"}
+    blacklisted = await pool.fetch("SELECT phone, reason FROM blacklist ORDER BY phone")
+    assert {r["phone"]: r["reason"] for r in blacklisted} == {fax: "fax", bad: "bad_number"}
+    # Nobody was bridged to the agent for any of these.
+    assert engine.agents.session(agent).state is AgentState.READY  # type: ignore[union-attr]
+    await start_campaign(pool, "other")
+    await asyncio.sleep(0.5)
+    assert await pool.fetchval("SELECT count(*) FROM attempts WHERE campaign_id = $1", other) == 0
+    assert sum(1 for e in _originates(double) if bad in e) == 1
+
+
+async def test_power_never_more_calls_than_ready_agents(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
+) -> None:
+    await add_trunk(pool)
+    cid = await make_campaign(pool, mode="POWER")
+    numbers = phones(40)
+    for i, p in enumerate(numbers):
+        double.program(p, FarEnd.answer(after=0.5, hangup_after=2.0) if i % 2 else FarEnd.busy())
+    await add_leads(pool, cid, numbers)
+    agents = await _agents(pool, 3)
+    engine = await make_engine(wrapup_timeout_s=0.05)
+    for a in agents:
+        await engine.agents.login(a)
+    await start_campaign(pool, "c1")
+    most = 0
+    while not await all_disposed(pool, cid, 40):
+        live = len(engine.calls.live_for(cid))
+        most = max(most, live)
+        assert live <= 3
+        await asyncio.sleep(0.005)
+    assert most >= 2  # the agents were really used in parallel
+    dropped = await pool.fetchval("SELECT count(*) FROM attempts WHERE outcome = 'DROPPED'")
+    assert dropped == 0
+
+
+async def test_manual_dials_only_what_the_agent_asks_for(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
+) -> None:
+    await add_trunk(pool)
+    cid = await make_campaign(pool, mode="MANUAL")
+    numbers = phones(5)
+    for p in numbers:
+        double.program(p, FarEnd.answer(after=0.5, hangup_after=3.0))
+    leads = await add_leads(pool, cid, numbers)
+    (agent,) = await _agents(pool, 1)
+    engine = await make_engine()
+    await engine.agents.login(agent, paused_reason="preparing")
+    await start_campaign(pool, "c1")
+    await asyncio.sleep(0.3)
+    assert _originates(double) == ["PJSIP/agent101"]  # only the agent's own phone
+    runner = engine.supervisor.runner(cid)
+    assert runner is not None
+    attempt_id = await runner.dial_for_agent(agent, leads[3])
+
+    async def talking() -> bool:
+        return engine.agents.session(agent).state is AgentState.TALKING  # type: ignore[union-attr]
+
+    await eventually(talking, what="agent talking")
+    assert [e for e in _originates(double) if "city-trunk" in e] == [
+        f"PJSIP/{numbers[3]}@city-trunk"
+    ]
+    row = await pool.fetchrow("SELECT lead_id, agent_id FROM attempts WHERE id = $1", attempt_id)
+    assert (row["lead_id"], row["agent_id"]) == (leads[3], agent)
+
+
+async def test_drop_plays_safe_harbor_within_two_seconds_and_counts_the_abandon(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
+) -> None:
+    await add_trunk(pool)
+    cid = await make_campaign(pool, pacer="ratio", dial_ratio=3, safe_harbor_media="sound:sorry")
+    numbers = phones(3)
+    for p in numbers:
+        double.program(p, FarEnd.answer(after=0.2, hangup_after=1000.0))
+    await add_leads(pool, cid, numbers)
+    (agent,) = await _agents(pool, 1)
+    engine = await make_engine()
+    await engine.agents.login(agent)
+    await start_campaign(pool, "c1")
+    await eventually(
+        lambda: pool.fetchval("SELECT count(*) = 2 FROM attempts WHERE outcome = 'DROPPED'"),
+        what="two drops",
+    )
+    rows = await pool.fetch(
+        "SELECT a.id::text AS id, a.answered_at, a.ended_at, a.disposition, l.status,"
+        " l.next_attempt_at FROM attempts a JOIN leads l ON l.id = a.lead_id"
+        " WHERE a.outcome = 'DROPPED'"
+    )
+    plays = {
+        r.path.split("/channels/")[1].split("/")[0]: r
+        for r in double.requests
+        if r.method == "POST" and "/channels/" in r.path and "/play" in r.path
+    }
+    for r in rows:
+        assert r["disposition"] == "DROPPED" and r["status"] == "retry"
+        assert r["next_attempt_at"] <= r["ended_at"] + timedelta(seconds=1)  # due again at once
+        assert r["id"] in plays
+        assert "sound:sorry" in str(plays[r["id"]].query) + str(plays[r["id"]].body)
+        assert r["ended_at"] - r["answered_at"] < timedelta(seconds=2.5)
+    talking = await pool.fetchval("SELECT count(*) FROM attempts WHERE bridged_at IS NOT NULL")
+    assert talking == 1
+
+
+async def test_calling_hours_follow_the_leads_morning(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
+) -> None:
+    await add_trunk(pool)
+    cid = await make_campaign(
+        pool, pacer="ratio", dial_ratio=1, calling_hours_start=dt.time(9),
+        calling_hours_end=dt.time(21),
+    )  # fmt: skip
+    (phone,) = phones(1)
+    double.program(phone, FarEnd.busy())
+    (lead,) = await add_leads(pool, cid, [phone], time_zone="Europe/Moscow")
+    (agent,) = await _agents(pool, 1)
+    clock = ManualClock(datetime(2026, 11, 23, 20, 0, tzinfo=UTC))  # 23:00 in Moscow
+    engine = await make_engine(clock=clock)
+    await engine.agents.login(agent)
+    await start_campaign(pool, "c1")
+    await asyncio.sleep(0.4)
+    assert await pool.fetchval("SELECT count(*) FROM attempts") == 0
+    clock.set(datetime(2026, 11, 24, 6, 5, tzinfo=UTC))  # 09:05 in Moscow
+    await eventually(lambda: all_disposed(pool, cid, 1), what="the morning call")
+    assert (
+        await pool.fetchval("SELECT disposition FROM attempts WHERE lead_id = $1", lead) == "BUSY"
+    )
