@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
@@ -146,3 +147,64 @@ async def test_metrics_endpoint_serves_the_registry(serve: Serve, pool: asyncpg.
     }
     assert samples[("ccd_calls_originated_total", (("campaign", "spring"),))] == 1.0
     assert samples[("ccd_db_pool_max", ())] == 10.0
+
+
+class _Quiet:
+    async def on_pbx_event(self, event: object) -> None:
+        pass
+
+    async def on_pbx_reconnected(self, node: str, live_call_ids: frozenset[str]) -> None:
+        pass
+
+
+async def test_readyz_follows_a_real_asterisk_double_going_down_and_up(
+    serve: Serve, pool: asyncpg.Pool
+) -> None:
+    from ccd.config import AsteriskNode
+    from ccd.sim.asterisk import AsteriskDouble
+    from ccd.telephony.ami import AmiClient
+    from ccd.telephony.ari_pbx import AriPbx
+
+    double = AsteriskDouble(time_scale=0.01, node="pbx1")
+    await double.start()
+    node = AsteriskNode(
+        name="pbx1", ari_url=double.ari_url, ari_password="ccdsecret",  # type: ignore[arg-type]
+        ami_host=double.ami_host, ami_port=double.ami_port, ami_secret="ccdsecret",
+    )  # fmt: skip
+    pbx = AriPbx([node], backoff_initial_s=0.05, backoff_max_s=0.2)
+    pbx.set_handler(_Quiet())
+    ami = AmiClient(node, backoff_initial_s=0.05, backoff_max_s=0.2, ping_interval_s=0.2)
+    try:
+        await pbx.start()
+        await ami.start()
+        readiness = Readiness(
+            pool=pool,
+            head_revision=migrate.head_revision("postgresql://unused/x"),
+            nodes=["pbx1"],
+            links=lambda: {"pbx1": {"ari": pbx.link_status()["pbx1"], "ami": ami.status}},
+        )
+        base = await serve(readiness, Metrics())
+        assert (await _get(base + "/readyz"))[0] == 200
+
+        restart = asyncio.create_task(double.restart(refuse_for=1.0, down_for=0.3))
+        seen_down: dict[str, Any] | None = None
+        for _ in range(100):
+            status, _, body, _ = await _get(base + "/readyz")
+            if status == 503:
+                seen_down = body
+                break
+            await asyncio.sleep(0.02)
+        assert seen_down is not None, "/readyz never said 503 while Asterisk was down"
+        down = {c["name"] for c in seen_down["checks"] if not c["ok"]}
+        assert down & {"pbx1.ari", "pbx1.ami"}
+        await restart
+        for _ in range(200):
+            if (await _get(base + "/readyz"))[0] == 200:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("/readyz did not come back after the restart")
+    finally:
+        await ami.close()
+        await pbx.close()
+        await double.stop()
