@@ -113,7 +113,11 @@ def create(
     ] = 1.5,
     max_ratio: Annotated[float, typer.Option("--max-ratio", help="ceiling on any ratio")] = 3.0,
     pacer: Annotated[
-        str, typer.Option("--pacer", help="erlang (Erlang-C under the abandon limit) or ratio")
+        str,
+        typer.Option(
+            "--pacer",
+            help="erlang (Erlang-C under the abandon limit), ratio (--ratio), power, vicidial",
+        ),
     ] = "erlang",
     amd: Annotated[
         bool, typer.Option("--amd/--no-amd", help="answering machine detection")

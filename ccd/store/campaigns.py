@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass
 from datetime import time
 from decimal import Decimal
-from typing import Literal
 
 import asyncpg
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -15,11 +14,10 @@ from ccd.domain.calling_hours import CallingHours, zone
 from ccd.domain.campaigns import CampaignMode, CampaignStatus, check_transition
 from ccd.domain.dispositions import RetryRules
 from ccd.log import get_logger
+from ccd.pacing.registry import PACERS
 from ccd.store.db import CAMPAIGN_CHANNEL
 
 log = get_logger(__name__)
-
-PACERS = ("erlang", "ratio")  # erlang: Erlang-C under the abandon limit; ratio: fixed overdial
 
 
 class CampaignError(ValueError):
@@ -40,7 +38,7 @@ class CampaignSpec(BaseModel):
     dial_timeout_s: int = Field(default=30, ge=15, le=600)
     max_attempts: int = Field(default=5, ge=1, le=1000)
     target_abandon: Decimal = Field(default=Decimal("0.03"), ge=0, le=1, decimal_places=4)
-    pacer: Literal["erlang", "ratio"] = "erlang"
+    pacer: str = "erlang"
     dial_ratio: Decimal = Field(default=Decimal("1.5"), ge=1, le=99)
     max_ratio: Decimal = Field(default=Decimal("3.0"), ge=1, le=99)
     amd: bool = False
@@ -51,6 +49,13 @@ class CampaignSpec(BaseModel):
     time_zone: str = "UTC"
     retry_rules: RetryRules = Field(default_factory=RetryRules)
     safe_harbor_media: str = "sound:ccd-safe-harbor"
+
+    @field_validator("pacer")
+    @classmethod
+    def _known_pacer(cls, v: str) -> str:
+        if v not in PACERS:
+            raise ValueError(f"unknown pacer {v!r}; known: {', '.join(sorted(PACERS))}")
+        return v
 
     @field_validator("time_zone")
     @classmethod

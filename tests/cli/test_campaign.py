@@ -69,6 +69,7 @@ async def test_create_with_every_option_then_list(ccd: Invoke, pool: asyncpg.Poo
         (["--time-zone", "Mars/Base"], "--time-zone: unknown IANA time zone 'Mars/Base'"),
         (["--ratio", "0.5"], "--ratio:"),
         (["--mode", "TURBO"], "'--mode'"),
+        (["--pacer", "turbo"], "--pacer: unknown pacer 'turbo'"),
         (["--trunk", "nope"], "trunk: no trunk named 'nope'"),
     ],
 )
