@@ -143,6 +143,7 @@ class AriClient:
             raise PbxUnavailable(f"websocket connect: {exc}", node=self.node) from exc
         try:
             self.resync_started_at = asyncio.get_running_loop().time()
+            info = await self.rest.asterisk_info()
             channels = await self.app_channels()
             bridges = await self.rest.list_bridges()
         except BaseException:
@@ -154,7 +155,14 @@ class AriClient:
         self._reader = asyncio.get_running_loop().create_task(
             self._read(ws), name=f"ari-reader:{self.node}"
         )
-        log.info("ari.connected", node=self.node, channels=len(channels), bridges=len(bridges))
+        log.info(
+            "ari.connected",
+            node=self.node,
+            version=info.system.version if info.system else None,
+            started=info.status.startup_time.isoformat() if info.status else None,
+            channels=len(channels),
+            bridges=len(bridges),
+        )
         try:
             await self._on_reconnected(channels, bridges)
         except Exception:

@@ -87,6 +87,29 @@ _MUST_DELIVER = frozenset(
     }
 )
 _RECENTLY_ENDED_MAX = 10_000
+# The event types AriPbx acts on; the rest (ChannelVarset of RTP stats, ChannelDialplan, ...)
+# are dropped at the reader, before they cost a dispatch.
+ROUTED_EVENTS = frozenset(
+    {
+        "Dial",
+        "StasisStart",
+        "StasisEnd",
+        "ChannelHangupRequest",
+        "ChannelDestroyed",
+        "ChannelVarset",
+        "ChannelToneDetected",
+        "ChannelDtmfReceived",
+        "PlaybackFinished",
+        "ChannelEnteredBridge",
+        "ChannelLeftBridge",
+    }
+)
+
+
+def wanted(event: AriEvent) -> bool:
+    """Cheap reader-side filter: of the many ChannelVarset events (RTP statistics, BRIDGEPEER,
+    STASISSTATUS, ...) only AMDSTATUS matters to a call."""
+    return event.type != "ChannelVarset" or event.raw.get("variable") == "AMDSTATUS"
 
 
 @dataclass(eq=False)
@@ -467,7 +490,8 @@ class AriPbx:
     # --- events in ---
 
     def _on_ari_event(self, event: AriEvent) -> None:
-        self._dispatcher.submit(event.key, event)
+        if event.type in ROUTED_EVENTS and wanted(event):
+            self._dispatcher.submit(event.key, event)
 
     async def _handle(self, item: _Item) -> None:
         if isinstance(item, _Lost):

@@ -137,6 +137,13 @@ class ReplayAri:
             return web.json_response(list(self.live.values()))
         if request.method == "GET" and path == "/bridges":
             return web.json_response([])
+        if request.method == "GET" and path == "/asterisk/info":
+            info = next(
+                s
+                for s in load("17-lists")["steps"]
+                if s["dir"] == "rest" and s["path"] == "/ari/asterisk/info"
+            )
+            return web.json_response(info["response"])
         if request.method == "GET" and path == "/applications/ccd":
             ids = list(self.live)
             return web.json_response(

@@ -153,10 +153,21 @@ async def test_answer_then_far_end_dtmf(
     assert ended.outcome is Outcome.ANSWERED
 
 
-async def test_fax_tone_detected(double: AsteriskDouble, pbx: tuple[AriPbx, Recorder]) -> None:
-    p, rec = pbx
-    double.program("74950000003", FarEnd.fax(tone="CED", hangup_after=10.0))
-    call_id, ended = await _place(p, rec, "PJSIP/74950000003@trunk", tone_detect=True)
+async def test_fax_tone_detected() -> None:
+    # Time scale 0.1: the double's first detector hit comes 0.94 s (94 ms) after answer, as in
+    # transcript 15; at 0.01 it would race the TONE_DETECT request itself.
+    double = AsteriskDouble(time_scale=0.1, node="pbx1")
+    await double.start()
+    p = AriPbx([_node(double)])
+    rec = Recorder()
+    p.set_handler(rec)
+    await p.start()
+    try:
+        double.program("74950000003", FarEnd.fax(tone="CED", hangup_after=3.0))
+        call_id, ended = await _place(p, rec, "PJSIP/74950000003@trunk", tone_detect=True)
+    finally:
+        await p.close()
+        await double.stop()
     assert [e.tone for e in rec.of(call_id) if isinstance(e, ToneDetected)] == ["fax"]
     assert ended.outcome is Outcome.FAX
 
