@@ -231,7 +231,13 @@ class AuthApi:
         wait = self.limiter.retry_after(keys)
         if wait is not None:
             log.warning("api.login_throttled", login=body.login, remote=remote, retry_after=wait)
-            raise error(429, "too many failed logins; try later", **{"Retry-After": str(wait)})
+            raise web.HTTPTooManyRequests(
+                text=web.json_response(
+                    {"error": "too many failed logins; try later", "retry_after": wait}
+                ).text,
+                content_type="application/json",
+                headers={"Retry-After": str(wait)},
+            )
         user = await user_store.authenticate(self._pool, body.login, body.password)
         if user is None:
             self.limiter.failed(keys)
