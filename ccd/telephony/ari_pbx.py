@@ -87,23 +87,22 @@ _MUST_DELIVER = frozenset(
     }
 )
 _RECENTLY_ENDED_MAX = 10_000
-# The event types AriPbx acts on; the rest (ChannelVarset of RTP stats, ChannelDialplan, ...)
-# are dropped at the reader, before they cost a dispatch.
-ROUTED_EVENTS = frozenset(
-    {
-        "Dial",
-        "StasisStart",
-        "StasisEnd",
-        "ChannelHangupRequest",
-        "ChannelDestroyed",
-        "ChannelVarset",
-        "ChannelToneDetected",
-        "ChannelDtmfReceived",
-        "PlaybackFinished",
-        "ChannelEnteredBridge",
-        "ChannelLeftBridge",
-    }
-)
+# The one router: ARI event type -> AriPbx handler method. Other types (ChannelDialplan,
+# ChannelStateChange, ...) are dropped at the reader, before they cost a dispatch.
+_ROUTES = {
+    "Dial": "_on_dial",
+    "StasisStart": "_on_stasis_start",
+    "StasisEnd": "_on_stasis_end",
+    "ChannelHangupRequest": "_on_hangup_request",
+    "ChannelDestroyed": "_on_destroyed",
+    "ChannelVarset": "_on_varset",
+    "ChannelToneDetected": "_on_tone",
+    "ChannelDtmfReceived": "_on_dtmf",
+    "PlaybackFinished": "_on_playback_finished",
+    "ChannelEnteredBridge": "_on_bridge_change",
+    "ChannelLeftBridge": "_on_bridge_change",
+}
+ROUTED_EVENTS = frozenset(_ROUTES)
 
 
 def wanted(event: AriEvent) -> bool:
@@ -181,19 +180,7 @@ class AriPbx:
                 backoff_initial_s=backoff_initial_s,
                 backoff_max_s=backoff_max_s,
             )
-        self._routes = {
-            "Dial": self._on_dial,
-            "StasisStart": self._on_stasis_start,
-            "StasisEnd": self._on_stasis_end,
-            "ChannelHangupRequest": self._on_hangup_request,
-            "ChannelDestroyed": self._on_destroyed,
-            "ChannelVarset": self._on_varset,
-            "ChannelToneDetected": self._on_tone,
-            "ChannelDtmfReceived": self._on_dtmf,
-            "PlaybackFinished": self._on_playback_finished,
-            "ChannelEnteredBridge": self._on_bridge_change,
-            "ChannelLeftBridge": self._on_bridge_change,
-        }
+        self._routes = {t: getattr(self, name) for t, name in _ROUTES.items()}
 
     # --- life cycle ---
 
