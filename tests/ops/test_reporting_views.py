@@ -6,8 +6,10 @@ See conftest.py for the seeded call center; every expected number is derived in 
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import asyncpg
 
@@ -15,6 +17,7 @@ from ccd.store import migrate
 from ccd.store.db import connect
 
 D1, D2 = date(2026, 3, 2), date(2026, 3, 3)
+DOC = Path(__file__).resolve().parents[2] / "docs" / "reporting.md"
 
 
 def _by(rows: list[asyncpg.Record], key: str) -> dict[object, asyncpg.Record]:
@@ -188,3 +191,11 @@ async def test_downgrade_drops_reports(empty_db_url: str) -> None:
         await conn.close()
     assert left == []
     await asyncio.to_thread(migrate.upgrade, empty_db_url)
+
+
+async def test_every_example_query_in_the_docs_runs(seeded: asyncpg.Connection) -> None:
+    blocks = re.findall(r"```sql\n(.*?)```", DOC.read_text(), flags=re.S)  # noqa: ASYNC240
+    statements = [s.strip() for b in blocks for s in b.split(";\n") if s.strip()]
+    assert len(statements) >= 10
+    for sql in statements:
+        await seeded.fetch(sql.rstrip(";"))  # raises on any error in the example
