@@ -243,8 +243,8 @@ class Runner:
     def _ami_count(self) -> int:
         return sum(1 for b in self.ami_in if "Banner" in b or ami_key(b) is not None)
 
-    async def _wait_for(self, ari: int, ami: int, timeout: float = 1.5) -> None:
-        deadline = time.monotonic() + timeout
+    async def _wait_for(self, ari: int, ami: int, within: float = 1.5) -> None:
+        deadline = time.monotonic() + within
         while self._ari_count() < ari or self._ami_count() < ami:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -291,7 +291,7 @@ class Runner:
                         await asyncio.sleep(delay)
                 await self._wait_for(ari_seen, ami_seen)
                 await self._step(index, step)
-            await self._wait_for(ari_seen, ami_seen, timeout=2.0)
+            await self._wait_for(ari_seen, ami_seen, within=2.0)
             await asyncio.sleep(0.05)
         finally:
             for ws in self.ws.values():

@@ -53,7 +53,8 @@ SETUPS: dict[str, Setup] = {
         {**ECHO, "1111": FarEnd.answer(hangup_after=1.0), "1001": ANSWER_5S},
         unchecked={("GET", "/ari/asterisk/variable", "CCD_PROBE_STASISSTATUS"): PROBE}),
     "19-bridge-farend-hangup-order": Setup({**ECHO, "1101": FarEnd.answer(hangup_after=4.5)}),
-    "19b-bridge-farend-hangup-sip": Setup({**ECHO, "5553019": FarEnd.answer(after=0.001, hangup_after=4.0)}),
+    "19b-bridge-farend-hangup-sip": Setup(
+        {**ECHO, "5553019": FarEnd.answer(after=0.001, hangup_after=4.0)}),  # 180, then 200
     "20-asterisk-restart": Setup(ECHO),
     "20b-asterisk-restart-repeat": Setup(
         ECHO, events_unchecked="20 and 20b record the shutdown hangups of ;1 and ;2 in two "

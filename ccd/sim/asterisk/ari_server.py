@@ -1,4 +1,4 @@
-"""ARI over aiohttp: REST routed and checked by Asterisk's own schema, and the /ari/events websocket."""
+"""ARI over aiohttp: REST routed and checked by Asterisk's own schema, and /ari/events."""
 
 from __future__ import annotations
 

@@ -157,8 +157,7 @@ class AsteriskDouble:
     # --------------------------------------------------------------- faults
     async def _flush_websockets(self) -> None:
         for conn in list(self.hub.connections):
-            while not conn.queue.empty() and not conn.writer.done():
-                await asyncio.sleep(0)
+            await conn.flush()
 
     async def drop_websockets(self) -> None:
         """Cut every event websocket without a close frame (clients see 1006)."""

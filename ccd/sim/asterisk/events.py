@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,15 @@ class AriConnection:
                 await self.ws.send_str(text)
             except (ConnectionError, RuntimeError):
                 return
+            finally:
+                self.queue.task_done()
+
+    async def flush(self, limit: float = 1.0) -> None:
+        """Wait until what was queued has been written (or the writer is gone)."""
+        if self.writer.done():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.queue.join(), limit)
 
     def close(self) -> None:
         self.queue.put_nowait(None)

@@ -42,7 +42,8 @@ class FarEnd:
         return cls("answer", after, hangup_after, amd="MACHINE")
 
     @classmethod
-    def fax(cls, after: float = 0.0, tone: str = "CNG", hangup_after: float | None = None) -> FarEnd:
+    def fax(cls, after: float = 0.0, tone: str = "CNG",
+            hangup_after: float | None = None) -> FarEnd:
         if tone not in TONES:
             raise ValueError(f"fax tone must be one of {sorted(TONES)}, got {tone!r}")
         return cls("answer", after, hangup_after, tone=tone, amd="NOTSURE")

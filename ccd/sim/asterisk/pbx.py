@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from ccd.sim.asterisk.events import EventHub
@@ -267,9 +268,9 @@ class Pbx:
             return
         assert outcome_at is not None
         if far.answers:
-            step: Callable[[], None] = lambda: self._answer(ch, context, exten, on_result)
+            step: Callable[[], None] = partial(self._answer, ch, context, exten, on_result)
         else:
-            step = lambda: self._fail(ch, far, on_result)
+            step = partial(self._fail, ch, far, on_result)
         if outcome_at > 0:
             self.later(ch, outcome_at, step)
         else:

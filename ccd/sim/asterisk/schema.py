@@ -1,9 +1,9 @@
 """Asterisk's ARI schema (swagger 1.1 resource files), read at runtime to route and check requests.
 
 The double does not carry a copy of Asterisk's JSON: it reads the `ari-api-docs` folder named by
-CCD_ARI_SCHEMA_DIR, or the one found beside the checkout (`../shared/asterisk/ari-api-docs`). Without
-either, it falls back to `ari_routes.json`, a compact route table generated from that schema by
-scripts/gen_ari_routes.py (the facts only: paths, methods, parameters).
+CCD_ARI_SCHEMA_DIR, or the one found beside the checkout (`../shared/asterisk/ari-api-docs`).
+Without either, it falls back to `ari_routes.json`, a compact route table generated from that
+schema by scripts/gen_ari_routes.py (the facts only: paths, methods, parameters).
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ class RouteError(Exception):
 
 
 def locate_schema_dir(start: Path | None = None) -> Path | None:
-    """CCD_ARI_SCHEMA_DIR, else `shared/asterisk/ari-api-docs` in a parent of `start` (or of this file)."""
+    """CCD_ARI_SCHEMA_DIR, else `shared/asterisk/ari-api-docs` in a parent of `start` (default:
+    this file)."""
     env = os.environ.get(ENV_VAR)
     if env:
         path = Path(env)
