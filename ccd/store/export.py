@@ -38,6 +38,8 @@ _PERCENT = re.compile(r"(rate|rate_30d|occupancy|service_level|share|penetration
 
 def is_percent_column(name: str) -> bool:
     return _PERCENT.search(name) is not None
+
+
 _CURSOR_PREFETCH = 1000
 
 

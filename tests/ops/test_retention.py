@@ -52,9 +52,7 @@ async def test_prune_in_batches(pool: asyncpg.Pool) -> None:
         assert deleted == EXPECTED
         assert ("attempts", 1) in seen and ("attempts", 2) in seen  # one row per batch
         assert await retention.count_prunable(conn, cutoff) == dict.fromkeys(EXPECTED, 0)
-        left = await conn.fetch(
-            "SELECT agent_id, event FROM agent_state_log ORDER BY agent_id, at"
-        )
+        left = await conn.fetch("SELECT agent_id, event FROM agent_state_log ORDER BY agent_id, at")
         assert [tuple(r) for r in left] == [(1, "ready"), (1, "logout"), (2, "login")]
         assert await conn.fetchval("SELECT count(*) FROM attempts") == 2
         assert await conn.fetchval("SELECT count(*) FROM attempts WHERE ended_at IS NULL") == 1
