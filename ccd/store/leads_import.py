@@ -1,12 +1,12 @@
 """Load a lead file (CSV or XLSX) into a campaign: atomic, streaming, COPY-fast.
 
 Rows are read in chunks and normalised (in worker processes for big files, since phone
-parsing is the CPU cost); valid rows are COPYed into a temporary staging table and then
-moved into `leads` with one INSERT ... SELECT in file order, so the first occurrence of a
-number wins and duplicates (inside the file or already in the campaign) are dropped by the
-unique constraint. Numbers on the global blacklist are loaded with status 'blacklisted' so
-they are never dialed. Everything happens in one transaction. Rejected rows go to a CSV
-with their line number and the reason.
+parsing is the CPU cost); valid rows are COPYed into a temporary staging table, and every
+FLUSH_ROWS moved into `leads` with one INSERT ... SELECT ... ON CONFLICT DO NOTHING in file
+order, so the first occurrence of a number wins and duplicates (inside the file or already
+in the campaign) are dropped by the unique constraint. Numbers on the global blacklist are
+loaded with status 'blacklisted' so they are never dialed. Everything happens in one
+transaction. Rejected rows go to a CSV with their line number and the reason.
 """
 
 from __future__ import annotations
