@@ -19,7 +19,7 @@ from ccd.store import reports
 from ccd.store.export import ExportError, is_percent_column, open_sink, use_time_zone
 
 app = typer.Typer(
-    help="Reports: campaign days, agent days (docs/reporting.md).", no_args_is_help=True
+    help="Reports from the reporting views (docs/reporting.md).", no_args_is_help=True
 )
 
 DEFAULT_DAYS = 30
@@ -140,4 +140,62 @@ def agents(
             conn, first, last, campaign=campaign_name, agent=agent
         ),
         "agents", d_from, d_to, fmt, out, tz,
+    )  # fmt: skip
+
+
+@app.command()
+def hourly(
+    name: Annotated[str, typer.Argument(help="campaign name")],
+    d_from: FromOpt = None,
+    d_to: ToOpt = None,
+    fmt: FormatOpt = ReportFormat.TABLE,
+    out: OutOpt = None,
+    tz: TzOpt = None,
+) -> None:
+    """A campaign's attempts per day, hour and outcome."""
+    _emit(
+        lambda conn, first, last: reports.hourly_outcomes(conn, name, first, last),
+        f"hourly {name}", d_from, d_to, fmt, out, tz,
+    )  # fmt: skip
+
+
+@app.command()
+def penetration(
+    name: Annotated[str | None, typer.Argument(help="campaign name (default: all)")] = None,
+    fmt: FormatOpt = ReportFormat.TABLE,
+    out: OutOpt = None,
+) -> None:
+    """How far each list has been worked: leads by status, dialed share."""
+    _emit(
+        lambda conn, first, last: reports.list_penetration(conn, name),
+        "list penetration", None, None, fmt, out, None,
+    )  # fmt: skip
+
+
+@app.command()
+def trunks(
+    d_from: FromOpt = None,
+    d_to: ToOpt = None,
+    fmt: FormatOpt = ReportFormat.TABLE,
+    out: OutOpt = None,
+    tz: TzOpt = None,
+) -> None:
+    """Attempts, answer-seizure ratio and failures per trunk and day."""
+    _emit(reports.trunk_daily, "trunks", d_from, d_to, fmt, out, tz)
+
+
+@app.command()
+def queues(
+    queue: Annotated[str | None, typer.Option("--queue", help="only this queue")] = None,
+    sl: Annotated[int, typer.Option("--sl", help="service-level threshold, seconds")] = 20,
+    d_from: FromOpt = None,
+    d_to: ToOpt = None,
+    fmt: FormatOpt = ReportFormat.TABLE,
+    out: OutOpt = None,
+    tz: TzOpt = None,
+) -> None:
+    """Inbound queues per hour: offered, answered, abandoned, ASA, service level."""
+    _emit(
+        lambda conn, first, last: reports.queue_hourly(conn, first, last, queue=queue, sl_s=sl),
+        "queues", d_from, d_to, fmt, out, tz,
     )  # fmt: skip

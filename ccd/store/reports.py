@@ -85,3 +85,51 @@ async def agent_daily(
         " ORDER BY r.day, r.login",
         d_from, d_to, cid, agent,
     )  # fmt: skip
+
+
+async def hourly_outcomes(
+    conn: asyncpg.Connection, campaign: str, d_from: date, d_to: date
+) -> Report:
+    """Attempts per day, hour and outcome, with each outcome's share of its hour."""
+    _check_range(d_from, d_to)
+    cid = await campaign_id(conn, campaign)
+    return await _fetch(
+        conn,
+        "SELECT * FROM report_hourly_outcomes($2, $3) WHERE campaign_id = $1"
+        " ORDER BY day, hour, outcome",
+        cid, d_from, d_to,
+    )  # fmt: skip
+
+
+async def list_penetration(conn: asyncpg.Connection, campaign: str | None = None) -> Report:
+    """Leads by status per campaign (all campaigns when `campaign` is None)."""
+    cid = await campaign_id(conn, campaign) if campaign is not None else None
+    return await _fetch(
+        conn,
+        "SELECT * FROM report_list_penetration WHERE $1::int IS NULL OR campaign_id = $1"
+        " ORDER BY campaign",
+        cid,
+    )
+
+
+async def trunk_daily(conn: asyncpg.Connection, d_from: date, d_to: date) -> Report:
+    """Attempts, answers and failures per trunk and day."""
+    _check_range(d_from, d_to)
+    return await _fetch(
+        conn, "SELECT * FROM report_trunk_daily($1, $2) ORDER BY day, trunk", d_from, d_to
+    )
+
+
+async def queue_hourly(
+    conn: asyncpg.Connection, d_from: date, d_to: date, *, queue: str | None, sl_s: int
+) -> Report:
+    """Inbound service level per queue and hour (answered within `sl_s` seconds)."""
+    _check_range(d_from, d_to)
+    if sl_s < 1:
+        raise ReportError(f"--sl {sl_s}: the service-level threshold must be at least 1 s")
+    return await _fetch(
+        conn,
+        "SELECT * FROM report_queue_hourly($1, $2, $3) WHERE $4::text IS NULL OR queue = $4"
+        " ORDER BY queue, hour_start",
+        d_from, d_to, sl_s, queue,
+    )  # fmt: skip

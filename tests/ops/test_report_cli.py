@@ -126,3 +126,35 @@ async def test_export_attempts_csv_and_leads_xlsx(seeded_url: str, tmp_path: Pat
     seventh = next(r for r in data if r[col["phone"]] == "+74950000007")
     assert seventh[col["on_blacklist"]] is True and seventh[col["attempts"]] == 1
     assert isinstance(seventh[col["created_at"]], datetime)
+
+
+async def test_other_reports_as_csv(seeded_url: str) -> None:
+    code, out, err = await ccd(seeded_url, "report", "hourly", "spring", *RANGE, "-f", "csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["day"], r["hour"], r["outcome"], r["attempts"]) for r in rows][:2] == [
+        ("2026-03-02", "10", "ANSWERED", "2"), ("2026-03-02", "11", "BUSY", "1"),
+    ]  # fmt: skip
+
+    code, out, err = await ccd(seeded_url, "report", "penetration", "-f", "csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["campaign"], r["leads"], r["penetration"]) for r in rows] == [
+        ("other", "1", "0.0000"), ("spring", "8", "0.7500"),
+    ]  # fmt: skip
+
+    code, out, err = await ccd(seeded_url, "report", "trunks", *RANGE, "-f", "csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["day"], r["trunk"], r["attempts"]) for r in rows] == [
+        ("2026-03-02", "city", "3"), ("2026-03-02", "sip", "4"), ("2026-03-03", "city", "4"),
+    ]  # fmt: skip
+
+    code, out, err = await ccd(
+        seeded_url, "report", "queues", "--queue", "sales", "--sl", "15", *RANGE, "-f", "csv"
+    )
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["queue"], r["offered"], r["answered_in_sl"], r["sl_threshold_s"]) for r in rows] == [
+        ("sales", "4", "1", "15"),
+    ]
