@@ -1,0 +1,90 @@
+// Labels in English and Russian. Elements carry data-i18n="key" (text) or
+// data-i18n-placeholder="key"; the chosen language is kept in localStorage.
+"use strict";
+
+const I18N = {
+  en: {
+    title_login: "ccd — sign in", title_agent: "ccd — agent", title_supervisor: "ccd — supervisor",
+    login: "Login", password: "Password", sign_in: "Sign in", sign_out: "Sign out",
+    wrong_login: "Wrong login or password", too_many: "Too many attempts, try again in {s} s",
+    state: "State", in_state: "in state", start_shift: "Start shift", end_shift: "End shift",
+    ready: "Ready", pause: "Pause", pause_reason: "Pause reason",
+    reason_break: "Break", reason_lunch: "Lunch", reason_training: "Training",
+    current_contact: "Current contact", no_contact: "No contact right now",
+    campaign: "Campaign", name: "Name", phone: "Phone", attempts: "Attempts",
+    talking_for: "Talking for", disposition: "Disposition", note: "Note",
+    callback_at: "Call back at", callback_needs_time: "Pick the date and time to call back",
+    d_END: "Done", d_CALLBACK: "Call back", d_NO_ANSWER: "No answer", d_BUSY: "Busy",
+    d_VOICEMAIL: "Voicemail", d_BAD_NUMBER: "Bad number", d_FAX: "Fax",
+    worklist: "Worklist", scheduled: "Scheduled", status: "Status", due: "due",
+    dial: "Dial", empty_worklist: "No contacts to work", messages: "Messages",
+    message_from: "Message from {who}", ok: "OK", connected: "live", disconnected: "offline",
+    s_LOGGED_OUT: "Logged out", s_READY: "Ready", s_RESERVED: "Reserved", s_TALKING: "Talking",
+    s_WRAP_UP: "Wrap-up", s_PAUSED: "Paused",
+    agents: "Agents", agent: "Agent", live_calls: "Live calls", duration: "Duration",
+    queues: "Queues", queue: "Queue", waiting: "Waiting", longest_wait: "Longest wait",
+    counters: "Campaigns", dial_level: "Dial level", attempts_today: "Attempts today",
+    answers_today: "Answers today", drops_today: "Drops today", abandon_today: "Abandon today",
+    abandon_30d: "Abandon 30 days", listen: "Listen", whisper: "Whisper", barge: "Barge",
+    stop: "Stop", spy_session: "Listening session", mode: "Mode", calling_you: "calling your phone…",
+    send_message: "Send a message", to_agent: "To agent", to_campaign: "To all agents of campaign",
+    send: "Send", sent: "Sent", read: "read", lead: "Lead", actions: "Actions", none: "—",
+  },
+  ru: {
+    title_login: "ccd — вход", title_agent: "ccd — оператор", title_supervisor: "ccd — супервизор",
+    login: "Логин", password: "Пароль", sign_in: "Войти", sign_out: "Выйти",
+    wrong_login: "Неверный логин или пароль", too_many: "Слишком много попыток, повторите через {s} с",
+    state: "Статус", in_state: "в статусе", start_shift: "Начать смену", end_shift: "Закончить смену",
+    ready: "Готов", pause: "Пауза", pause_reason: "Причина паузы",
+    reason_break: "Перерыв", reason_lunch: "Обед", reason_training: "Обучение",
+    current_contact: "Текущий контакт", no_contact: "Сейчас нет контакта",
+    campaign: "Кампания", name: "Имя", phone: "Телефон", attempts: "Попытки",
+    talking_for: "Разговор", disposition: "Результат звонка", note: "Заметка",
+    callback_at: "Перезвонить", callback_needs_time: "Выберите дату и время перезвона",
+    d_END: "Завершено", d_CALLBACK: "Перезвонить", d_NO_ANSWER: "Нет ответа", d_BUSY: "Занято",
+    d_VOICEMAIL: "Автоответчик", d_BAD_NUMBER: "Неверный номер", d_FAX: "Факс",
+    worklist: "Список контактов", scheduled: "Запланирован", status: "Статус", due: "пора",
+    dial: "Позвонить", empty_worklist: "Нет контактов для обзвона", messages: "Сообщения",
+    message_from: "Сообщение от {who}", ok: "OK", connected: "на связи", disconnected: "нет связи",
+    s_LOGGED_OUT: "Не в смене", s_READY: "Готов", s_RESERVED: "Резерв", s_TALKING: "Разговор",
+    s_WRAP_UP: "Обработка", s_PAUSED: "Пауза",
+    agents: "Операторы", agent: "Оператор", live_calls: "Текущие звонки", duration: "Длительность",
+    queues: "Очереди", queue: "Очередь", waiting: "Ожидают", longest_wait: "Дольше всех ждёт",
+    counters: "Кампании", dial_level: "Уровень набора", attempts_today: "Попыток сегодня",
+    answers_today: "Ответов сегодня", drops_today: "Сбросов сегодня", abandon_today: "Потери сегодня",
+    abandon_30d: "Потери за 30 дней", listen: "Слушать", whisper: "Суфлёр", barge: "Вмешаться",
+    stop: "Стоп", spy_session: "Прослушивание", mode: "Режим", calling_you: "звоним на ваш телефон…",
+    send_message: "Отправить сообщение", to_agent: "Оператору", to_campaign: "Всем операторам кампании",
+    send: "Отправить", sent: "Отправлено", read: "прочитано", lead: "Контакт", actions: "Действия", none: "—",
+  },
+};
+
+let LANG = localStorage.getItem("ccd.lang") || (navigator.language || "en").slice(0, 2);
+if (!I18N[LANG]) LANG = "en";
+
+function t(key, vars) {
+  let s = (I18N[LANG] && I18N[LANG][key]) || I18N.en[key] || key;
+  for (const [k, v] of Object.entries(vars || {})) s = s.replace("{" + k + "}", v);
+  return s;
+}
+
+function applyI18n(root) {
+  document.documentElement.lang = LANG;
+  for (const el of (root || document).querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of (root || document).querySelectorAll("[data-i18n-placeholder]")) {
+    el.placeholder = t(el.dataset.i18nPlaceholder);
+  }
+  for (const b of document.querySelectorAll(".lang button")) b.classList.toggle("on", b.dataset.lang === LANG);
+}
+
+function setLang(lang) {
+  LANG = lang;
+  localStorage.setItem("ccd.lang", lang);
+  applyI18n();
+  document.dispatchEvent(new Event("langchange"));
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const b of document.querySelectorAll(".lang button")) b.addEventListener("click", () => setLang(b.dataset.lang));
+  applyI18n();
+});
