@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -107,3 +108,67 @@ class SystemdNotifier:
                 self.status(status())
         finally:
             watchdog.cancel()
+
+
+class ServiceSignals:
+    """SIGTERM/SIGINT ask for a graceful stop; SIGHUP runs `on_reload` between RELOADING=1
+    and READY=1 (READY=1 is sent even when the reload fails: systemd would wait otherwise).
+
+    The daemon: `signals.install()`, start its work, `await signals.wait_for_stop()` (which
+    sends STOPPING=1), stop taking calls, let live ones finish, then `signals.remove()`.
+    """
+
+    def __init__(
+        self,
+        notifier: SystemdNotifier,
+        *,
+        on_reload: Callable[[], Awaitable[None]] | None = None,
+        status: Callable[[], str] | None = None,
+    ) -> None:
+        self._notifier = notifier
+        self._on_reload = on_reload
+        self._status = status
+        self._stop = asyncio.Event()
+        self._reload_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def install(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._loop.add_signal_handler(sig, self._request_stop, sig)
+        self._loop.add_signal_handler(signal.SIGHUP, self._request_reload)
+
+    def remove(self) -> None:
+        if self._loop is not None:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                self._loop.remove_signal_handler(sig)
+            self._loop = None
+
+    async def wait_for_stop(self) -> None:
+        await self._stop.wait()
+        self._notifier.stopping()
+
+    def _request_stop(self, sig: signal.Signals) -> None:
+        log.info("service.stop_requested", signal=sig.name)
+        self._stop.set()
+
+    def _request_reload(self) -> None:
+        if self._reload_task is not None and not self._reload_task.done():
+            log.info("service.reload_already_running")
+            return
+        self._reload_task = asyncio.get_running_loop().create_task(
+            self._reload(), name="service-reload"
+        )
+
+    async def _reload(self) -> None:
+        self._notifier.reloading()
+        log.info("service.reloading")
+        try:
+            if self._on_reload is not None:
+                await self._on_reload()
+        except Exception as exc:  # the old configuration stays in force; say why
+            log.error("service.reload_failed", error=f"{type(exc).__name__}: {exc}")
+        else:
+            log.info("service.reloaded")
+        finally:
+            self._notifier.ready(self._status() if self._status else None)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import tempfile
 import threading
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ccd.ops.systemd import SystemdNotifier, watchdog_interval
+from ccd.ops.systemd import ServiceSignals, SystemdNotifier, watchdog_interval
 
 
 class FakeSystemd:
@@ -161,3 +163,37 @@ def test_watchdog_interval_is_half_of_watchdog_sec_for_this_pid() -> None:
     assert watchdog_interval({}) is None
     assert watchdog_interval({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"}) is None
     assert watchdog_interval({"WATCHDOG_USEC": "junk"}) is None
+
+
+async def test_sighup_reloads_between_reloading_and_ready_sigterm_stops(
+    systemd: FakeSystemd,
+) -> None:
+    reloads: list[int] = []
+
+    async def reload() -> None:
+        reloads.append(1)
+        if len(reloads) == 2:
+            raise ValueError("flows/main.yaml: line 3: unknown node type")
+
+    signals = ServiceSignals(SystemdNotifier(), on_reload=reload, status=lambda: "1 campaigns")
+    signals.install()
+    try:
+        os.kill(os.getpid(), signal.SIGHUP)
+        await _until(lambda: "READY=1" in systemd.lines())
+        assert reloads == [1]
+        lines = systemd.lines()
+        assert lines.index("RELOADING=1") < lines.index("READY=1")
+        assert "STATUS=1 campaigns" in lines
+
+        os.kill(os.getpid(), signal.SIGHUP)  # a failed reload still ends with READY=1
+        await _until(lambda: systemd.lines().count("READY=1") == 2)
+        assert reloads == [1, 1]
+
+        stopper = asyncio.create_task(signals.wait_for_stop())
+        await asyncio.sleep(0.05)
+        assert not stopper.done()
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(stopper, 3)
+        await _until(lambda: "STOPPING=1" in systemd.lines())
+    finally:
+        signals.remove()
