@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -217,7 +218,7 @@ async def test_kill_9_mid_campaign_then_restart(
                 what="a campaign in full swing",
             )
             proc.send_signal(signal.SIGKILL)
-            proc.wait(10)
+            await asyncio.to_thread(proc.wait, 10)  # the double must keep serving meanwhile
             in_flight = await pool.fetchval("SELECT count(*) FROM attempts WHERE ended_at IS NULL")
             assert in_flight > 0
             proc = _spawn(db_url, double, port, log)
@@ -241,7 +242,7 @@ async def test_kill_9_mid_campaign_then_restart(
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(20)
+            await asyncio.to_thread(proc.wait, 20)
         except subprocess.TimeoutExpired:
             proc.kill()
     lost = await pool.fetchval("SELECT count(*) FROM attempts WHERE outcome = 'LOST'")
