@@ -23,12 +23,11 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from ccd.config import AsteriskNode
 from ccd.log import get_logger
 from ccd.telephony import ari_models as m
-from ccd.telephony.ari_client import AriClient
+from ccd.telephony.ari_client import AriClient, OnReconnected
 from ccd.telephony.ari_events import AriEvent
 from ccd.telephony.ari_rest import AriRest
 from ccd.telephony.causes import CallFacts, classify
@@ -675,7 +674,7 @@ class AriPbx:
 
     # --- reconciliation ---
 
-    def _resync_callback(self, node: str) -> Any:
+    def _resync_callback(self, node: str) -> OnReconnected:
         async def resync(channels: list[m.Channel], bridges: list[m.Bridge]) -> None:
             await self._resync(node, channels, bridges)
 

@@ -7,7 +7,6 @@ real JSON types. Error statuses become the exceptions of `errors.py`, keeping As
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -79,8 +78,6 @@ class AriRest:
             raise PbxTimeout(f"{method} {path}: no answer in time", node=self.node) from exc
         except (aiohttp.ClientConnectionError, OSError) as exc:
             raise PbxUnavailable(f"{method} {path}: {exc}", node=self.node) from exc
-        except asyncio.CancelledError:
-            raise
 
     # --- asterisk, applications ---
 
