@@ -98,7 +98,7 @@ async function command(path, body) {
 function tick() {
   $("#state-time").textContent = agent.since ? since(agent.since) : "";
   const call = agent.me && agent.me.call;
-  if (call && call.answered_at) $("#c-timer").textContent = since(call.answered_at);
+  if (call && call.answered_at && !call.ended) $("#c-timer").textContent = since(call.answered_at);
 }
 
 // --- messages ---
