@@ -150,7 +150,7 @@ async def set_status(
     """
     async with conn.transaction():
         row = await conn.fetchrow(
-            "SELECT id, status FROM campaigns WHERE name = $1 FOR UPDATE", name
+            "SELECT id, status FROM campaigns WHERE name = $1 FOR NO KEY UPDATE", name
         )
         if row is None:
             raise CampaignNotFound(f"no campaign named {name!r} (see `ccd campaign list`)")

@@ -346,8 +346,9 @@ async def _load(
     workers: int,
 ) -> ImportResult:
     async with conn.transaction():
+        # KEY SHARE keeps the campaign from being deleted, yet lets `campaign pause` through.
         campaign_zone = await conn.fetchval(
-            "SELECT time_zone FROM campaigns WHERE id = $1 FOR SHARE", campaign_id
+            "SELECT time_zone FROM campaigns WHERE id = $1 FOR KEY SHARE", campaign_id
         )
         if campaign_zone is None:
             raise LeadImportError(f"campaign {campaign_id} does not exist")

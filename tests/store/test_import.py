@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 from pathlib import Path
 
@@ -301,3 +302,32 @@ async def test_worker_processes_give_the_same_result(
         " WHERE a.campaign_id <> b.campaign_id AND a.campaign_id < b.campaign_id"
     )
     assert same == results[0].loaded
+
+
+async def test_status_change_is_not_blocked_by_an_import(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    from ccd.domain.campaigns import CampaignStatus
+    from ccd.store.campaigns import set_status
+
+    src = write(tmp_path / "l.csv",
+                "phone\n" + "".join(f"+7916{i:07d}\n" for i in range(CHUNK_ROWS * 3)))  # fmt: skip
+    done: dict[str, float] = {}
+    tasks: list[asyncio.Task[object]] = []
+    loop = asyncio.get_running_loop()
+
+    async def pause_meanwhile() -> None:
+        async with pool.acquire() as other:
+            await set_status(other, "c", CampaignStatus.RUNNING)
+        done["status"] = loop.time()
+
+    def on_progress(done_bytes: int, total: int) -> None:
+        if not tasks:  # inside the import's transaction, after the first chunk
+            tasks.append(asyncio.ensure_future(pause_meanwhile()))
+
+    async with pool.acquire() as conn:
+        cid = await new_campaign(conn)
+        await import_leads(conn, cid, src, progress=on_progress)
+        done["import"] = loop.time()
+    await asyncio.wait_for(tasks[0], 10)
+    assert done["status"] < done["import"]
