@@ -187,6 +187,12 @@ class LiveHub:
         self._counters[counters.campaign_id] = counters
         self._send({"type": "counters", "counters": to_json(counters)})
 
+    def dial_level_changed(self, campaign_id: int, dial_level: float) -> None:
+        """The pacer's current calls-per-free-agent ratio for a campaign the hub counts."""
+        old = self._counters.get(campaign_id)
+        if old is not None and old.dial_level != dial_level:
+            self.counters_changed(dataclasses.replace(old, dial_level=round(dial_level, 2)))
+
     # --- used by the API's own services ---
 
     def push_to_agent(self, agent_id: int, msg: dict[str, Any]) -> bool:

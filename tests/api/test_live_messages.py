@@ -101,6 +101,11 @@ async def test_counters_from_attempts(
     await hub.refresh_counters(pool, seed.campaign_a)
     d = await _recv(ws)
     assert d["type"] == "counters" and d["counters"]["abandon_today"] == 0.0
+    hub.dial_level_changed(seed.campaign_a, 2.25)
+    d = await _recv(ws)
+    assert d["counters"]["dial_level"] == 2.25 and d["counters"]["attempts_today"] == 5
+    await hub.refresh_counters(pool, seed.campaign_a)  # keeps the pacer's level
+    assert (await _recv(ws))["counters"]["dial_level"] == 2.25
 
 
 async def test_agent_socket_sees_only_their_own(
