@@ -383,6 +383,7 @@ class AriServer:
             if not freq.isdigit():
                 raise AriError(400, f"Invalid frequency '{freq}' for TONE_DETECT")
             ch.tone_detect.add(int(freq))  # 15: 204 and no ChannelVarset
+            self.pbx.arm_tone_detect(ch)
             return _no_content()
         self.pbx._varset(ch, name, value)  # noqa: SLF001 - the one place REST sets a variable
         return _no_content()

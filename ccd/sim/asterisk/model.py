@@ -66,6 +66,9 @@ class Channel:
     variables: dict[str, str] = field(default_factory=dict)
     tone_detect: set[int] = field(default_factory=set)
     tone_hits: int = 0
+    tone_freq: int = 0  # the far end's fax tone, once it sounds
+    tone_until: float = 0.0  # monotonic end of the current burst
+    tone_pending: bool = False
     bridge: Bridge | None = None
     bridge_vars: list[str] = field(default_factory=list)  # BRIDGEPEER etc. currently set
     snoops: list[Channel] = field(default_factory=list)

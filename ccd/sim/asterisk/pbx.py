@@ -30,7 +30,10 @@ AMD_RESULTS: dict[str, tuple[str, float]] = {
 AMD_CONTEXT = "ccd-amd"
 DIALPLAN_RUN = 1.0  # nominal seconds a non-Stasis dialplan context runs before it hangs up
 DTMF_SPACING = 0.35  # SendDTMF(...,250): one digit every ~0.35 s (08)
-TONE_FIRST, CNG_PERIOD = 0.94, 3.5  # first detector hit after the tone starts; CNG cadence (15)
+# Fax tones (15): CNG is 1100 Hz for 0.5 s every 3.5 s, CED 2100 Hz for 4 s; TONE_DETECT reports a
+# burst ~0.94 s after the tone (or the detector, if set later) starts.
+TONE_DETECT_DELAY = 0.94
+TONE_BURSTS = {"CNG": (0.5, 3.5), "CED": (4.0, None)}  # (burst length, period)
 BRIDGE_TYPES = {"mixing", "holding", "dtmf_events", "proxy_media", "video_sfu", "video_single",
                 "sdp_label"}
 # Variables a PJSIP channel reports when its RTP ends (13b, 19b), with quiet-call values.
@@ -347,7 +350,7 @@ class Pbx:
         if far.dtmf:
             self._schedule_dtmf(ch, far.dtmf, far.dtmf_at)
         if far.tone:
-            self.later(ch, TONE_FIRST, self._tone_hit, ch, TONES[far.tone], far.tone == "CNG")
+            self._tone_burst(ch, far.tone)
 
     def _schedule_dtmf(self, ch: Channel, digits: str, start: float) -> None:
         for i, digit in enumerate(digits):
@@ -356,13 +359,27 @@ class Pbx:
     def _dtmf(self, ch: Channel, digit: str) -> None:
         self.hub.emit("ChannelDtmfReceived", {"digit": digit, "duration_ms": 100}, channel=ch)
 
-    def _tone_hit(self, ch: Channel, freq: int, repeat: bool) -> None:
-        # 15: the detector fires only on 8 kHz read formats, once per burst.
-        if ch.eight_khz and freq in ch.tone_detect:
+    def _tone_burst(self, ch: Channel, tone: str) -> None:
+        length, period = TONE_BURSTS[tone]
+        ch.tone_freq = TONES[tone]
+        ch.tone_until = time.monotonic() + self.scale(length)
+        self.arm_tone_detect(ch)
+        if period is not None:
+            self.later(ch, period, self._tone_burst, ch, tone)
+
+    def arm_tone_detect(self, ch: Channel) -> None:
+        """Called when a burst starts and when TONE_DETECT is set: a detector listening for the
+        sounding tone reports it once per burst."""
+        if (ch.tone_freq in ch.tone_detect and not ch.tone_pending
+                and time.monotonic() < ch.tone_until):
+            ch.tone_pending = True
+            self.later(ch, TONE_DETECT_DELAY, self._tone_hit, ch)
+
+    def _tone_hit(self, ch: Channel) -> None:
+        ch.tone_pending = False
+        if ch.eight_khz:  # 15: never on wideband (slin192) Local channels
             ch.tone_hits += 1
             self.hub.emit("ChannelToneDetected", channel=ch)
-        if repeat:
-            self.later(ch, CNG_PERIOD, self._tone_hit, ch, freq, repeat)
 
     # ------------------------------------------------------------------ stasis
     def enter_stasis(self, ch: Channel, args: list[str]) -> None:
