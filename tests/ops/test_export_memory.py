@@ -8,6 +8,7 @@ from pathlib import Path
 
 import asyncpg
 import openpyxl
+import pytest
 
 from ccd.store.export import export_rows
 
@@ -57,6 +58,7 @@ async def test_csv_export_of_200k_attempts_in_bounded_memory(
     assert peak < 8_000_000, peak  # ...not through Python memory
 
 
+@pytest.mark.slow  # openpyxl under tracemalloc: ~20 s
 async def test_xlsx_export_memory_does_not_grow_with_rows(
     pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
