@@ -208,3 +208,23 @@ async def test_readyz_follows_a_real_asterisk_double_going_down_and_up(
         await ami.close()
         await pbx.close()
         await double.stop()
+
+
+async def test_routes_are_public_in_the_api_app(pool: asyncpg.Pool) -> None:
+    """Wired as the daemon does: a route adder of ccd.api.server.build_app (auth middleware)."""
+    from functools import partial
+
+    from ccd.api.server import build_app, start_site
+
+    async def ok() -> ReadinessReport:
+        return ReadinessReport((Check("database", True),))
+
+    metrics = Metrics()
+    app = build_app(pool, [partial(add_ops_routes, metrics=metrics, readiness=ok)])
+    runner = await start_site(app, "127.0.0.1", 0)
+    try:
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        for path in ("/healthz", "/readyz", "/metrics"):
+            assert (await _get(base + path))[0] == 200, path
+    finally:
+        await runner.cleanup()
