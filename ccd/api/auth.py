@@ -147,8 +147,10 @@ class LoginLimiter:
         max_failures: int = 5,
         window_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 10_000,
     ) -> None:
         self.max_failures = max_failures
+        self.max_keys = max_keys
         self.window_s = window_s
         self._clock = clock
         self._failures: dict[str, deque[float]] = {}
@@ -175,6 +177,9 @@ class LoginLimiter:
 
     def failed(self, keys: Iterable[str]) -> None:
         now = self._clock()
+        if len(self._failures) > self.max_keys:  # a spray of logins: drop what has expired
+            for key in list(self._failures):
+                self._recent(key, now)
         for key in keys:
             self._recent(key, now)
             self._failures.setdefault(key, deque()).append(now)
@@ -244,6 +249,7 @@ class AuthApi:
             log.warning("api.login_failed", login=body.login, remote=remote)
             raise error(401, "wrong login or password")
         self.limiter.clear(keys[0])
+        await user_store.purge_expired_sessions(self._pool)
         token, expires_at = await user_store.open_session(
             self._pool, user.id, ttl=self._ttl, remote=remote
         )

@@ -116,6 +116,9 @@ async def test_expired_disabled_and_new_password(
     hdr = await login(client, "boris")
     await pool.execute("UPDATE api_sessions SET expires_at = now() - interval '1 second'")
     assert (await client.get("/api/me", headers=hdr)).status == 401
+    assert await pool.fetchval("SELECT count(*) FROM api_sessions") == 1
+    hdr = await login(client, "boris")  # a login clears expired sessions away
+    assert await pool.fetchval("SELECT count(*) FROM api_sessions") == 1
 
     hdr = await login(client, "boris")
     await user_store.set_password(pool, "boris", "another-pass")
@@ -161,6 +164,16 @@ def test_limiter_per_login_and_window() -> None:
     assert lim.retry_after(["login:b"]) is None
     now[0] = 10.5
     assert lim.retry_after(["login:a"]) is None
+
+
+def test_limiter_forgets_expired_keys_under_a_spray() -> None:
+    now = [0.0]
+    lim = LoginLimiter(max_failures=5, window_s=60, clock=lambda: now[0], max_keys=100)
+    for i in range(150):
+        lim.failed([f"login:u{i}"])
+    now[0] = 61
+    lim.failed(["login:late"])
+    assert lim.retry_after(["login:u1"]) is None and len(lim._failures) == 1
 
 
 def test_cli_user_commands(db_url: str, seed: Seed) -> None:
