@@ -119,7 +119,7 @@ class CallRunner:
         self.voicemail = False
         self.callback = False
         self.overflowed = False
-        self.abandoned_queue = False
+        self.in_queue = False  # a hangup now is an abandon in the queue
         self.hung_up_by_flow = False
 
     # --- the run ---
@@ -169,7 +169,7 @@ class CallRunner:
             (self.voicemail, "voicemail"),
             (self.callback, "callback"),
             (self.overflowed, "overflowed"),
-            (self.abandoned_queue, "abandoned_queue"),
+            (self.in_queue, "abandoned_queue"),
             (self.hung_up_by_flow, "hangup"),
         ):
             if flag:
@@ -318,6 +318,7 @@ class CallRunner:
         await pbx.add_to_bridge(holding, [self.call_id])
         await store.queued(self.d.pool, self.call_id, queue=node.queue,
                            priority=node.priority, at=self.d.clock.now())  # fmt: skip
+        self.in_queue = True
         entry = acd.join(
             self.call_id, queue=node.queue, priority=node.priority, campaign_id=self.campaign_id,
             max_wait_s=node.max_wait_s, deliver=self.inbox.put_nowait,
@@ -332,6 +333,7 @@ class CallRunner:
                 now = loop.time()
                 if now >= entry.deadline:
                     acd.leave(entry)
+                    self.in_queue = False
                     self.overflowed = True
                     await self._step(name, "queue", result=f"max wait -> {node.overflow}")
                     await pbx.remove_from_bridge(holding, [self.call_id])
@@ -358,7 +360,6 @@ class CallRunner:
                     await self._step(name, "queue", result="back to the head of the queue")
         except CallGone:
             if not self.answered:
-                self.abandoned_queue = True
                 waited = loop.time() - entry.joined_at
                 await self._step(name, "queue", result=f"abandoned after {waited:.1f}s")
             raise
@@ -406,9 +407,9 @@ class CallRunner:
             await pbx.remove_from_bridge(holding, [self.call_id])
             await pbx.add_to_bridge(agent.bridge_id, [self.call_id])
         except PbxError as exc:
-            if self.ended is not None:
-                raise CallGone(self.ended) from exc
             await agents.release(agent.agent_id, rid)
+            if await self._await_end(1.0):  # the caller hung up under the command
+                raise CallGone(self.ended) from exc  # type: ignore[arg-type]
             await self._step(name, "agent", input=str(agent.agent_id), result=f"failed: {exc}")
             return
         try:
@@ -426,6 +427,7 @@ class CallRunner:
             return
         await agents.bridged(agent.agent_id, rid)
         self.answered = True
+        self.in_queue = False
         answered_at = self.d.clock.now()
         started = _time.monotonic()
         await store.answered(self.d.pool, self.call_id, agent_id=agent.agent_id, at=answered_at)
@@ -438,6 +440,7 @@ class CallRunner:
                         continue  # the caller is leaving; CallEnded follows
                     # The agent's phone dropped: the caller goes back to the head of the queue.
                     self.answered = False
+                    self.in_queue = True
                     await self._step(name, "agent", input=str(agent.agent_id), result="agent lost")
                     return
         except CallGone:

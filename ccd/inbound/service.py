@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import OrderedDict
 from collections.abc import Mapping
 
 import asyncpg
@@ -31,6 +32,7 @@ from ccd.telephony.pbx import CallEntered, Pbx, PbxEvent
 log = get_logger(__name__)
 
 ARG_INBOUND = "inbound"
+_FINISHED_KEPT = 10_000
 # Channels that entered from the dialplan carry Asterisk's uniqueid; ours never look like it.
 _ASTERISK_ID = re.compile(r"^\d+\.\d+$")
 
@@ -59,6 +61,7 @@ class InboundService:
         self._calls: dict[str, CallRunner] = {}
         self._tasks: set[asyncio.Task[str]] = set()
         self._watchers: dict[str, asyncio.Future[str]] = {}
+        self._finished: OrderedDict[str, str] = OrderedDict()  # recent outcomes, for outcome_of
         self.outcomes: dict[str, int] = {}
 
     @property
@@ -92,6 +95,8 @@ class InboundService:
 
     async def outcome_of(self, call_id: str) -> str:
         """Wait until the call (known yet or not) has ended and been recorded; its outcome."""
+        if call_id in self._finished:
+            return self._finished[call_id]
         fut = self._watchers.get(call_id)
         if fut is None:
             fut = self._watchers[call_id] = asyncio.get_running_loop().create_future()
@@ -139,6 +144,9 @@ class InboundService:
         finally:
             self._calls.pop(runner.call_id, None)
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        self._finished[runner.call_id] = outcome
+        while len(self._finished) > _FINISHED_KEPT:
+            self._finished.popitem(last=False)
         fut = self._watchers.pop(runner.call_id, None)
         if fut is not None and not fut.done():
             fut.set_result(outcome)
