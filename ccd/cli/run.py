@@ -90,14 +90,17 @@ def _notify_systemd(message: str) -> None:
 def demo_cmd(
     leads: Annotated[int, typer.Option(help="leads in the sample campaign")] = 3000,
     agents: Annotated[int, typer.Option(help="simulated agents")] = 12,
-    speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 60.0,
-    max_seconds: Annotated[float, typer.Option(help="stop after this many real seconds")] = 100.0,
+    speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 150.0,
+    max_seconds: Annotated[float, typer.Option(help="stop after this many real seconds")] = 75.0,
 ) -> None:
     """A simulated call center: embedded PostgreSQL, simulated PBX, a predictive campaign."""
+    from ccd.log import configure_logging
     from ccd.sim.demo import DemoOptions, run_demo
     from ccd.store import migrate
 
     url = state.db_url()
+    # The live table is the demo's output; only warnings and errors go to the log.
+    configure_logging("warning", state.settings().log_format)
     migrate.upgrade(url)
     opts = DemoOptions(leads=leads, agents=agents, speed=speed, max_seconds=max_seconds)
     run(lambda: run_demo(url, opts, console))

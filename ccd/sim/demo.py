@@ -38,8 +38,8 @@ TRUNK = "demo-trunk"
 class DemoOptions:
     leads: int = 3000
     agents: int = 12
-    speed: float = 60.0  # simulated seconds per real second
-    max_seconds: float = 100.0  # real seconds
+    speed: float = 150.0  # simulated seconds per real second
+    max_seconds: float = 75.0  # real seconds of dialing; setup and report add a few
     seed: int = 7
 
 
@@ -205,6 +205,7 @@ async def run_demo(db_url: str, opts: DemoOptions, console: Console) -> None:
                 drop_after_s=max(0.05, 2.0 * scale),
                 idle_wait_s=0.05,
                 orphan_after_s=3600,
+                drain_timeout_s=5.0,
             ),
         )
         await engine.start()
@@ -257,10 +258,12 @@ async def _finished(pool: asyncpg.Pool, cid: int, engine: Engine) -> bool:
 
 async def _report(pool: asyncpg.Pool, cid: int, console: Console, db_url: str) -> None:
     r = await pool.fetchrow(_REPORT, cid)
-    t = Table(title=f"campaign report: {r['name']}")
-    for col in r.keys():
-        t.add_column(col, justify="right")
-    t.add_row(*(str(v) for v in r.values()))
+    t = Table(title=f"campaign report: {r['name']} (times in real, accelerated seconds)")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for col, value in r.items():
+        if col != "name":
+            t.add_row(col, str(value))
     console.print(t)
     d = Table(title="dispositions")
     d.add_column("disposition")
