@@ -57,18 +57,19 @@ class Principal:
 PRINCIPAL = web.RequestKey("principal", Principal | None)  # type: ignore[arg-type]
 
 
-def error(status: int, message: str, **headers: str) -> web.HTTPException:
-    """A JSON error response to raise: {"error": message}."""
-    cls = web.HTTPException
-    for sub in (
+_ERRORS: dict[int, type[web.HTTPException]] = {
+    cls.status_code: cls
+    for cls in (
         web.HTTPBadRequest, web.HTTPUnauthorized, web.HTTPForbidden, web.HTTPNotFound,
         web.HTTPConflict, web.HTTPUnprocessableEntity, web.HTTPTooManyRequests,
-        web.HTTPServiceUnavailable,
-    ):  # fmt: skip
-        if sub.status_code == status:
-            cls = sub
-            break
-    return cls(
+        web.HTTPBadGateway, web.HTTPServiceUnavailable, web.HTTPGatewayTimeout,
+    )
+}  # fmt: skip
+
+
+def error(status: int, message: str, **headers: str) -> web.HTTPException:
+    """A JSON error response to raise: {"error": message}."""
+    return _ERRORS[status](
         text=web.json_response({"error": message}).text,
         content_type="application/json",
         headers=headers or None,

@@ -226,7 +226,10 @@ class SpyService:
         async with s.lock:
             s.state = "ended"
             if not s.answered.done():  # start() is waiting for the phone: tell it why not
-                s.answered.set_exception(SpyError(409, f"the session ended ({why})"))
+                if why == "supervisor_no_answer":
+                    s.answered.set_exception(SpyError(504, "your phone did not answer"))
+                else:
+                    s.answered.set_exception(SpyError(409, f"the session ended ({why})"))
             await self._pool.execute(
                 "UPDATE spy_sessions SET ended_at = now() WHERE id = $1 AND ended_at IS NULL", s.id
             )
@@ -272,7 +275,8 @@ class SpyService:
                 s.answered.set_result(None)
         elif isinstance(event, CallEnded):
             if event.call_id == s.sup_leg:
-                await self.stop(s.id, why="supervisor_hung_up")
+                why = "supervisor_hung_up" if s.answered.done() else "supervisor_no_answer"
+                await self.stop(s.id, why=why)
             elif event.call_id == s.snoop_id:  # the agent's leg is gone
                 await self.stop(s.id, why="agent_leg_ended")
 

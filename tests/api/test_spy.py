@@ -220,3 +220,14 @@ async def test_spy_rules(pool: asyncpg.Pool, talking: Setup) -> None:
     assert resp.status == 409 and "already" in (await resp.json())["error"]
     other = await login(client, "nophone")
     assert (await client.delete(f"/api/spy/{sid}", headers=other)).status == 404
+
+
+async def test_supervisor_phone_busy(pool: asyncpg.Pool, talking: Setup) -> None:
+    t = talking
+    t.double.program(SUP_PHONE, FarEnd.busy(after=0.1))
+    resp = await t.client.post("/api/spy", json={"agent_id": t.agent_id},
+                               headers=await login(t.client, "sofia"))  # fmt: skip
+    assert resp.status == 504 and "did not answer" in (await resp.json())["error"]
+    row = await pool.fetchrow("SELECT ended_at FROM spy_sessions")
+    assert row["ended_at"] is not None and t.spy.sessions() == []
+    assert not [r for r in t.double.requests if "/snoop" in r.path]
