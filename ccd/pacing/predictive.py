@@ -1,21 +1,25 @@
-"""Our predictive pacer: Erlang C for the steady rate, the live snapshot for the timing, and
-feedback from realised drops so the campaign's cumulative abandon rate stays under target.
+"""Our predictive pacer: a live balance of answers against free agents, calibrated by the
+realised drops so the campaign's cumulative abandon rate stays under target, with Erlang C
+for the warm-up.
 
-Per decision:
-1. Erlang C plan. With N staffed agents and the learned handle time h, the largest
-   answered-call rate λ whose P(wait > 2 s) stays under the current risk level; kept up by
-   holding λ / p_answer × mean ring time calls ringing (Little's law).
-2. Live balance. Over the horizon in which a new call would be answered, the agents that
-   will be free (ready now, plus talking/wrapping agents whose elapsed times say they are
-   about to finish) against the answers that will need them (answered waiting, calls
-   already ringing weighted by P(answer | rung this long), and the new calls). With both
-   sides as sums of Bernoullis (normal approximation), the expected overflow per expected
-   answer estimates the drop rate; place the most calls that keep it under the risk level.
-3. Feedback. The risk level moves after every answered call toward a realised drop rate
-   just under target (a stochastic-approximation step), and shrinks to plain power dialing
-   whenever the campaign's drop budget (target × answered − dropped) runs short.
-The answer is the larger of plan and balance, never fewer than power dialing, never more
-than max_ratio lines per staffed agent nor the free lines.
+Per decision (every second):
+1. Live balance. At horizons τ of 1 to 24 s: the answers that will need an agent by τ
+   (answered waiting, calls already ringing weighted by P(a person answers within τ |
+   rung this long), and the new calls) against the agents free by τ + 2 s (ready now, plus
+   talking/wrapping agents whose elapsed times make them finish by then, from the
+   distribution of recent talk and wrap times). Both sides are sums of Bernoullis (normal
+   approximation); the worst horizon's expected overflow per expected answer estimates the
+   drop rate. Place the most calls that keep it within the current risk level.
+2. Feedback. The risk level moves after every answered call toward a realised drop rate
+   just under target (stochastic approximation: down by rate × (1 - goal) on a drop, up by
+   rate × goal otherwise), and shrinks to plain power dialing whenever the campaign's drop
+   budget (target × answered − dropped) falls under a few calls.
+3. Warm-up. Before the campaign has earned a drop budget (fewer than 1 / target answers)
+   but once its own ring and talk times are measured, Erlang C gives the steady rate: the
+   largest answered-call rate whose P(wait > 2 s) stays under target for N agents, kept
+   up as λ / p_answer × mean ring time calls ringing (Little's law).
+Never fewer calls than power dialing (one per free agent not yet covered), never more than
+max_ratio lines (ringing + waiting + on a call) per staffed agent, nor the free lines.
 """
 
 from __future__ import annotations
