@@ -223,14 +223,16 @@ class Runner:
 
     async def _collect_ami(self, name: str, reader: asyncio.StreamReader) -> None:
         buf = b""
+        banner = True
         while True:
             chunk = await reader.read(65536)
             if not chunk:
                 break
             buf += chunk
-            if not self.ami_in and buf.startswith(b"Asterisk Call Manager"):
+            if banner and b"\r\n" in buf:  # every connection starts with the one-line banner
                 line, _, buf = buf.partition(b"\r\n")
                 self.ami_in.append({"Banner": line.decode()})
+                banner = False
             while b"\r\n\r\n" in buf:
                 block, _, buf = buf.partition(b"\r\n\r\n")
                 self.ami_in.append(parse_ami(block.decode() + "\r\n"))
