@@ -46,6 +46,13 @@ _COUNTS = np.arange(100_000, dtype=np.float64)  # candidate numbers of new calls
 
 
 class ErlangPacer:
+    """The "erlang" pacer.
+
+    target_abandon: the campaign's limit on dropped / answered; margin: the feedback aims
+    at margin × target; learning_rate: the feedback's step per answered call; max_ratio:
+    lines per staffed agent; prior_*: the cold-start estimates, pushed out by real calls.
+    """
+
     def __init__(
         self,
         target_abandon: float = 0.03,
@@ -75,7 +82,7 @@ class ErlangPacer:
             ("prior_give_up_s", prior_give_up_s),
         ):
             if not v > 0:
-                raise ValueError(f"{name} must be > 0, got {v}")  # fmt: skip
+                raise ValueError(f"{name} must be > 0, got {v}")
         self.target = target_abandon
         self.max_ratio = max_ratio
         self.goal = margin * target_abandon

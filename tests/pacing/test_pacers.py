@@ -122,6 +122,21 @@ def test_erlang_cold_start_is_power_dialing() -> None:
     assert p.calls_to_place(snap) == 4
 
 
+def test_erlang_warm_up_paces_at_the_erlang_c_rate() -> None:
+    """Measured rates but no drop budget yet: Erlang C's steady rate, not one call per agent."""
+    p = ErlangPacer()
+    for i in range(60):
+        p.record_ring(8.0 if i % 4 == 0 else 25.0, i % 4 == 0, float(i))
+    for _ in range(12):
+        p.record_call(100.0, 10.0, 60.0)
+    snap = PacingSnapshot(60.0, 10, (50.0,) * 90, (), (), 0, 1000)
+    n = p.calls_to_place(snap)
+    assert 10 < n <= 3 * 100 - 90
+    for _ in range(40):  # 40 answers, 2 dropped: over budget, back to power dialing
+        p.record_answer(p.answered < 2, 61.0)
+    assert p.calls_to_place(dataclasses.replace(snap, now=62.0)) == 10
+
+
 def test_erlang_overdials_once_it_has_budget() -> None:
     p = ErlangPacer()
     for i in range(400):
