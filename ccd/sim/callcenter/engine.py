@@ -161,7 +161,7 @@ class _Day:
     def start_talk(self, a: int, now: float) -> None:
         self.set_state(a, _TALK, now)
         self.talking[a] = now
-        talk = min(_lognormal(self.talks, self.sc.talk_s, self.sc.talk_cv), self.end - now + 1.0)
+        talk = _lognormal(self.talks, self.sc.talk_s, self.sc.talk_cv)
         self.call_talk[a] = talk
         self.push(now + talk, _TALK_END, a)
 
