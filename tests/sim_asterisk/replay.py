@@ -37,10 +37,12 @@ AMI_EVENTS = {
     "Newstate", "DialBegin", "DialState", "DialEnd", "HangupRequest", "SoftHangupRequest",
     "Hangup", "CoreShowChannel", "CoreShowChannelsComplete", "Status", "StatusComplete",
     "QueueParams", "QueueMember", "QueueEntry", "QueueStatusComplete", "QueueSummary",
-    "QueueSummaryComplete",
+    "QueueSummaryComplete", "QueueCallerJoin", "QueueCallerAbandon", "QueueCallerLeave",
+    "AgentCalled", "QueueMemberStatus",
 }
 AMI_FIELDS = ("Response", "Message", "EventList", "ListItems", "ChannelStateDesc", "DialStatus",
-              "Cause", "Cause-txt", "Reason", "Queue", "Ping", "AMIversion", "AsteriskVersion")
+              "Cause", "Cause-txt", "Reason", "Queue", "Ping", "AMIversion", "AsteriskVersion",
+              "Status", "Position", "Count", "Calls", "Callers", "Available")
 
 
 def transcripts_dir() -> Path | None:
@@ -163,7 +165,7 @@ class Setup:
     inbound: list[dict[str, Any]] = field(default_factory=list)
     missing_sounds: set[str] = field(default_factory=set)
     sound_seconds: dict[str, float] = field(default_factory=dict)
-    queues: dict[str, list[str]] = field(default_factory=dict)
+    queues: dict[str, tuple[list[str], str]] = field(default_factory=dict)  # members, context
     # (method, path, variable query parameter) of REST steps whose answer is not compared -> why
     unchecked: dict[tuple[str, str, str], str] = field(default_factory=dict)
     # Set (to the reason) when the recording's events are one of several outcomes of a race that
@@ -264,8 +266,8 @@ class Runner:
             d.program(number, far_end)
         d.missing_sounds.update(self.setup.missing_sounds)
         d.sound_durations.update(self.setup.sound_seconds)
-        for name, members in self.setup.queues.items():
-            d.add_queue(name, members)
+        for name, (members, context) in self.setup.queues.items():
+            d.add_queue(name, members, entry_context=context)
         auth = {"Authorization": aiohttp.encode_basic_auth("ccd", "ccdsecret")} \
             if hasattr(aiohttp, "encode_basic_auth") else {}
         # One keep-alive connection for REST, as the recorder had (fact 15); websockets apart.

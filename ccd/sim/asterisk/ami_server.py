@@ -5,47 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ccd.sim.asterisk.ami_format import Block, channel_fields, cid, render
 from ccd.sim.asterisk.model import CAUSE_TEXT, Channel
 from ccd.sim.asterisk.pbx import AriError, Pbx
+from ccd.sim.asterisk.queues import Queue
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
-STATE_NUM = {"Down": 0, "Rsrvd": 1, "OffHook": 2, "Dialing": 3, "Ring": 4, "Ringing": 5,
-             "Up": 6, "Busy": 7}
-Block = list[tuple[str, str]]
-
-
-@dataclass(slots=True)
-class AmiQueue:
-    name: str
-    members: list[str]
-    strategy: str = "ringall"
-    member_status: dict[str, int] = field(default_factory=dict)  # 1 = not in use
-
-
-def render(block: Block) -> bytes:
-    return ("".join(f"{k}: {v}\r\n" for k, v in block) + "\r\n").encode()
-
-
-def _cid(value: str) -> str:
-    return value or "<unknown>"
-
-
-def channel_fields(ch: Channel, prefix: str = "") -> Block:
-    linked = ch.peer.uniqueid if ch.origin == "local2" and ch.peer is not None else ch.uniqueid
-    return [
-        (f"{prefix}Channel", ch.name), (f"{prefix}ChannelState", str(STATE_NUM.get(ch.state, 0))),
-        (f"{prefix}ChannelStateDesc", ch.state), (f"{prefix}CallerIDNum", _cid(ch.caller[1])),
-        (f"{prefix}CallerIDName", _cid(ch.caller[0])),
-        (f"{prefix}ConnectedLineNum", _cid(ch.connected[1])),
-        (f"{prefix}ConnectedLineName", _cid(ch.connected[0])), (f"{prefix}Language", "en"),
-        (f"{prefix}AccountCode", ""), (f"{prefix}Context", ch.context),
-        (f"{prefix}Exten", ch.exten), (f"{prefix}Priority", str(ch.priority)),
-        (f"{prefix}Uniqueid", ch.uniqueid or ch.id), (f"{prefix}Linkedid", linked or ch.id),
-    ]
 
 
 def _tv() -> str:
@@ -74,11 +42,11 @@ class AmiServer:
         self.time_scale = time_scale
         self.sessions: set[AmiSession] = set()
         self.action_counts: Counter[str] = Counter()
-        self.queues: dict[str, AmiQueue] = {}
         self.half_open = False
         self.started = time.time()
         self._tasks: set[asyncio.Task[None]] = set()
         pbx.hub.ami_listeners.append(self.on_event)
+        pbx.hub.ami_blocks.append(self._broadcast)
 
     # -------------------------------------------------------------- sessions
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -246,7 +214,7 @@ class AmiServer:
                 [("Application", app), ("Data", data)]
             block += [("Reason", str(reason)), ("Uniqueid", ch.uniqueid if answered else
                                                  "<unknown>"),
-                      ("CallerIDNum", _cid(ch.caller[1])), ("CallerIDName", _cid(ch.caller[0]))]
+                      ("CallerIDNum", cid(ch.caller[1])), ("CallerIDName", cid(ch.caller[0]))]
             self._broadcast(block)
             if not is_async:
                 reply("Success" if answered else "Error",
@@ -364,20 +332,21 @@ class AmiServer:
         self._event_list(s, head, reply, "Channel status will follow", items, "StatusComplete",
                          [("Items", str(len(items)))])
 
-    def _queues(self, f: dict[str, list[str]]) -> list[AmiQueue]:
+    def _queues(self, f: dict[str, list[str]]) -> list[Queue]:
         name = (f.get("queue") or [None])[0]
+        queues = self.pbx.queues.by_name
         if name is None:
-            return list(self.queues.values())
-        return [self.queues[name]] if name in self.queues else []  # fact 20: unknown -> empty
+            return list(queues.values())
+        return [queues[name]] if name in queues else []  # fact 20: unknown -> empty list
 
     def action_queuesummary(self, s: AmiSession, f: dict[str, list[str]], head: Block,
                             reply: Any) -> None:
         items = []
         for q in self._queues(f):
-            available = sum(1 for m in q.members if q.member_status.get(m, 1) == 1)
+            available = sum(1 for m in q.members if m.status == 1)
             items.append([("Event", "QueueSummary"), ("Queue", q.name),
                           ("LoggedIn", str(len(q.members))), ("Available", str(available)),
-                          ("Callers", "0"), ("HoldTime", "0"), ("TalkTime", "0"),
+                          ("Callers", str(len(q.entries))), ("HoldTime", "0"), ("TalkTime", "0"),
                           ("LongestHoldTime", "0"), *head])
         self._event_list(s, head, reply, "Queue summary will follow", items,
                          "QueueSummaryComplete")
@@ -387,18 +356,18 @@ class AmiServer:
         items: list[Block] = []
         for q in self._queues(f):
             items.append([("Event", "QueueParams"), ("Queue", q.name), ("Max", "0"),
-                          ("Strategy", q.strategy), ("Calls", "0"), ("Holdtime", "0"),
-                          ("TalkTime", "0"), ("Completed", "0"), ("Abandoned", "0"),
-                          ("ServiceLevel", "0"), ("ServicelevelPerf", "0.0"),
-                          ("ServicelevelPerf2", "0.0"), ("Weight", "0"), *head])
+                          ("Strategy", q.strategy), ("Calls", str(len(q.entries))),
+                          ("Holdtime", "0"), ("TalkTime", "0"), ("Completed", "0"),
+                          ("Abandoned", str(q.abandoned)), ("ServiceLevel", "0"),
+                          ("ServicelevelPerf", "0.0"), ("ServicelevelPerf2", "0.0"),
+                          ("Weight", "0"), *head])
             for m in q.members:
-                items.append([("Event", "QueueMember"), ("Queue", q.name), ("Name", m),
-                              ("Location", m), ("StateInterface", m), ("Membership", "static"),
-                              ("Penalty", "0"), ("CallsTaken", "0"), ("LastCall", "0"),
-                              ("LastPause", "0"), ("LoginTime", str(int(self.started))),
-                              ("InCall", "0"), ("Status", str(q.member_status.get(m, 1))),
-                              ("Paused", "0"), ("PausedReason", ""), ("Wrapuptime", "0"),
-                              *head])
+                block = self.pbx.queues.member_block(q, m, "QueueMember")
+                block = [(k, v) for k, v in block if k not in ("Ringinuse",)]
+                block[2:5] = [("Name", m.name), ("Location", m.interface),
+                              ("StateInterface", m.interface)]
+                items.append([*block, *head])
+            items += [[*entry, *head] for entry in self.pbx.queues.entry_blocks(q)]
         self._event_list(s, head, reply, "Queue status will follow", items,
                          "QueueStatusComplete")
 
@@ -411,7 +380,8 @@ class AmiServer:
             if s.logged_in and s.events and not s.writer.is_closing():
                 s.writer.write(data)
 
-    def on_event(self, type_: str, fields: dict[str, Any], ch: Channel | None) -> None:
+    def on_event(self, type_: str, fields: dict[str, Any], ch: Channel | None,
+                 caller: Channel | None) -> None:
         """Translate a PBX event into the AMI event Asterisk sends for it."""
         if not self.sessions or ch is None:
             return
@@ -423,7 +393,9 @@ class AmiServer:
         elif type_ == "Dial":
             status = fields["dialstatus"]
             name = {"": "DialBegin", "RINGING": "DialState"}.get(status, "DialEnd")
-            block = [("Event", name), ("Privilege", "call,all"), *channel_fields(ch, "Dest")]
+            block = [("Event", name), ("Privilege", "call,all"),
+                     *(channel_fields(caller) if caller is not None else []),
+                     *channel_fields(ch, "Dest")]
             block.append(("DialString", fields["dialstring"]) if not status
                          else ("DialStatus", status))
         elif type_ == "ChannelHangupRequest":

@@ -12,7 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ccd.log import get_logger
-from ccd.sim.asterisk.ami_server import AmiQueue, AmiServer
+from ccd.sim.asterisk.ami_server import AmiServer
 from ccd.sim.asterisk.ari_server import AriServer, Faults, RecordedRequest, asterisk_info
 from ccd.sim.asterisk.events import EventHub
 from ccd.sim.asterisk.farend import FarEnd
@@ -150,9 +150,11 @@ class AsteriskDouble:
             raise KeyError(f"no live channel {channel_id!r}")
         self.pbx.hangup_far_end(ch, cause)
 
-    def add_queue(self, name: str, members: list[str], strategy: str = "ringall") -> None:
-        """An app_queue queue that AMI QueueStatus/QueueSummary report."""
-        self.ami.queues[name] = AmiQueue(name, list(members), strategy)
+    def add_queue(self, name: str, members: list[str], *, entry_context: str | None = None,
+                  strategy: str = "ringall") -> None:
+        """An app_queue queue (members as in queues.conf: "PJSIP/agent1,0,Agent1"). A Local
+        channel into `entry_context` answers and waits in it while its members ring."""
+        self.pbx.queues.add(name, members, entry_context, strategy)
 
     # --------------------------------------------------------------- faults
     async def _flush_websockets(self) -> None:

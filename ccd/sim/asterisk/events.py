@@ -12,7 +12,9 @@ from aiohttp import web
 
 from ccd.sim.asterisk.model import Bridge, Channel, Playback, timestamp
 
-AmiListener = Callable[[str, dict[str, Any], Channel | None], None]
+# (event type, fields, the channel it is about, the calling channel of a Dial)
+AmiListener = Callable[[str, dict[str, Any], Channel | None, Channel | None], None]
+AmiBlockListener = Callable[[list[tuple[str, str]]], None]
 
 
 class AriConnection:
@@ -58,6 +60,7 @@ class EventHub:
         self.asterisk_id = ""
         self.connections: set[AriConnection] = set()
         self.ami_listeners: list[AmiListener] = []
+        self.ami_blocks: list[AmiBlockListener] = []  # AMI-only events (app_queue)
         self.sent = 0
 
     def app_connected(self) -> bool:
@@ -66,14 +69,14 @@ class EventHub:
     def emit(self, type_: str, fields: dict[str, Any] | None = None, *,
              channel: Channel | None = None, peer: Channel | None = None,
              bridge: Bridge | None = None, playback: Playback | None = None,
-             to_app: bool | None = None) -> None:
+             caller: Channel | None = None, to_app: bool | None = None) -> None:
         """Build the event once; deliver it to ARI when the app is subscribed to its object
         (or to_app forces it) and to every AMI listener."""
         subject = channel or peer
         if to_app is None:
             to_app = subject.subscribed if subject is not None else True
         for listener in self.ami_listeners:
-            listener(type_, fields or {}, subject)
+            listener(type_, fields or {}, subject, caller)
         targets = [c for c in self.connections
                    if c.subscribe_all or (to_app and self.app in c.apps)]
         if not targets:
@@ -83,6 +86,8 @@ class EventHub:
             event.update(fields)
         if channel is not None:
             event["channel"] = channel.json()
+        if caller is not None:
+            event["caller"] = caller.json()
         if peer is not None:
             event["peer"] = peer.json()
         if bridge is not None:

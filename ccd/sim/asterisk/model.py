@@ -78,6 +78,8 @@ class Channel:
     ami_action_id: str | None = None
     ami_app: tuple[str, str] | None = None  # (Application, Data) of an AMI originate
     uniqueid: str = ""
+    linkedid: str = ""  # the call's first channel (a queue member's caller)
+    queue: object | None = None  # the app_queue Queue the channel waits in
 
     def json(self) -> dict[str, Any]:
         return {

@@ -20,6 +20,7 @@ from ccd.sim.asterisk.events import EventHub
 from ccd.sim.asterisk.farend import FAILURES, TONES, FarEnd
 from ccd.sim.asterisk.media import Media
 from ccd.sim.asterisk.model import CAUSE_TEXT, EIGHT_KHZ, Bridge, Channel
+from ccd.sim.asterisk.queues import QUEUE_JOIN, Queues
 
 # AMD() result per far end, and how long it takes (seconds after AMD starts), fact 13.
 AMD_RESULTS: dict[str, tuple[str, float]] = {
@@ -98,6 +99,7 @@ class Pbx:
         self.global_vars: dict[str, str] = {"ASTETCDIR": "/etc/asterisk"}
         self.trunk_load: dict[str, int] = {}
         self.media = Media(self)
+        self.queues = Queues(self)
         self._seq = itertools.count()
         self._pjsip_seq = itertools.count()
         self._snoop_seq = itertools.count()
@@ -128,7 +130,7 @@ class Pbx:
             raise AriError(409, "Channel not in Stasis application")
         return ch
 
-    def _register(self, ch: Channel) -> None:
+    def register(self, ch: Channel) -> None:
         # Fact 2: no ChannelCreated for the app; subscribeAll listeners and AMI see it.
         self.channels[ch.id] = ch
         self.hub.emit("ChannelCreated", channel=ch, to_app=False)
@@ -137,13 +139,13 @@ class Pbx:
         ch.variables[name] = value
         self.hub.emit("ChannelVarset", {"variable": name, "value": value}, channel=ch)
 
-    def _state(self, ch: Channel, state: str) -> None:
+    def set_state(self, ch: Channel, state: str) -> None:
         ch.state = state
         self.hub.emit("ChannelStateChange", channel=ch)
 
-    def _dial(self, ch: Channel, status: str) -> None:
+    def dial_event(self, ch: Channel, status: str, caller: Channel | None = None) -> None:
         self.hub.emit("Dial", {"dialstatus": status, "forward": "", "dialstring": ch.dialstring},
-                      peer=ch)
+                      peer=ch, caller=caller)
 
     def _hangup_request(self, ch: Channel, cause: int | None, soft: bool = False,
                         tech_cause: int | None = None) -> None:
@@ -155,6 +157,8 @@ class Pbx:
         if tech_cause is not None:
             fields["tech_cause"] = tech_cause
         self.hub.emit("ChannelHangupRequest", fields, channel=ch)
+        if not soft and ch.queue is not None:
+            self.queues.abandon(ch)  # Queue() returns: the caller leaves the queue (34)
 
     def _destroy(self, ch: Channel, cause: int, tech_cause: int | None = None) -> None:
         if not ch.alive:
@@ -229,8 +233,9 @@ class Pbx:
         if ch.peer is not None:
             ch.peer.subscribed = ch.subscribed
             ch.peer.uniqueid = ch.peer.id
+        queue = self.queues.for_context(target.where) if target.tech == "Local" else None
         ch.far_end = self.far_ends.get(target.number) or (
-            FarEnd.answer() if agent else self.default_far_end)
+            FarEnd.answer() if agent or queue else self.default_far_end)
         trunk = target.where  # a PJSIP trunk endpoint, or the Local context standing for one
         cap = self.trunk_caps.get(trunk)
         if cap is not None:
@@ -239,9 +244,9 @@ class Pbx:
             self.trunk_load[trunk] = load + 1
             if load >= cap:
                 ch.far_end = FarEnd.congestion()
-        self._register(ch)
+        self.register(ch)
         if ch.peer is not None:
-            self._register(ch.peer)
+            self.register(ch.peer)
         created = ch.json()
         self._dial_start(ch, timeout, context, exten, on_result)
         return ch, created
@@ -258,14 +263,14 @@ class Pbx:
                     "caller_presentation_txt": "Presentation Allowed, Not Screened",
                 }, channel=ch.peer)
                 self.hub.emit("ChannelConnectedLine", channel=ch.peer)
-        self._dial(ch, "")
+        self.dial_event(ch, "")
         far = ch.far_end
         assert far is not None
         limit = timeout if timeout > 0 else None
         outcome_at = far.after if far.kind != "no_answer" else None
         if outcome_at is not None and outcome_at > 0 or far.kind == "no_answer":
-            self._state(ch, "Ringing")
-            self._dial(ch, "RINGING")
+            self.set_state(ch, "Ringing")
+            self.dial_event(ch, "RINGING")
         if limit is not None and (outcome_at is None or outcome_at >= limit):
             self.later(ch, limit, self._ring_timeout, ch, on_result)
             return
@@ -283,12 +288,15 @@ class Pbx:
                 on_result: OriginateResult | None) -> None:
         ch.answered = True
         if ch.peer is not None:
-            self._state(ch.peer, "Up")
+            self.set_state(ch.peer, "Up")
             ch.peer.answered = True
-        self._state(ch, "Up")
-        self._dial(ch, "ANSWER")
+        self.set_state(ch, "Up")
+        self.dial_event(ch, "ANSWER")
         if on_result is not None:
             on_result(ch, True, 4)
+        queue = self.queues.for_context(ch.context) if ch.peer is not None else None
+        if queue is not None and ch.peer is not None:  # the ;2 half runs Queue()
+            self.later(ch.peer, QUEUE_JOIN, self.queues.join, queue, ch.peer)
         self._far_end_after_answer(ch)
         if context:
             self.run_context(ch, context, exten or "s")
@@ -304,8 +312,8 @@ class Pbx:
     def _fail(self, ch: Channel, far: FarEnd, on_result: OriginateResult | None) -> None:
         cause, dialstatus = FAILURES[far.kind]
         if ch.peer is not None and far.indication:  # 32: Busy() -> Reason 5, cause 0 on ;1
-            self._state(ch.peer, "Busy")
-            self._dial(ch, dialstatus)
+            self.set_state(ch.peer, "Busy")
+            self.dial_event(ch, dialstatus)
             self._hangup_request(ch.peer, 0)
             self._hangup_request(ch.peer, 16, soft=True)
             if on_result is not None:
@@ -317,14 +325,14 @@ class Pbx:
             self._hangup_request(ch.peer, 16, soft=True)
             self._hangup_request(ch, cause)
             self._destroy(ch.peer, cause)
-            self._dial(ch, dialstatus)
+            self.dial_event(ch, dialstatus)
             if on_result is not None:
                 on_result(ch, False, 0)
             self._destroy(ch, cause)
             return
         tech = far.sip  # 03b/04b/06b/07b
         self._hangup_request(ch, cause, tech_cause=tech)
-        self._dial(ch, dialstatus)
+        self.dial_event(ch, dialstatus)
         if on_result is not None:
             on_result(ch, False, {17: 5, 34: 8}.get(cause, 1))
         self._destroy(ch, cause, tech)
@@ -443,7 +451,7 @@ class Pbx:
         if trunk in self.trunk_caps:
             ch.trunk = trunk
             self.trunk_load[trunk] = self.trunk_load.get(trunk, 0) + 1
-        self._register(ch)
+        self.register(ch)
         self.enter_stasis(ch, args if args is not None else ["inbound", did])
         if not ch.alive:
             return ch
@@ -456,7 +464,7 @@ class Pbx:
     def answer(self, ch: Channel) -> None:
         if ch.state != "Up":
             ch.answered = True
-            self._state(ch, "Up")
+            self.set_state(ch, "Up")
 
     # ----------------------------------------------------------------- hangups
     def hangup(self, ch: Channel, cause: int, how: str = "app") -> None:
@@ -489,7 +497,7 @@ class Pbx:
             self._hangup_request(peer, 4, soft=True)
         self._leave_call(ch, hangup=True)
         if not ch.answered:
-            self._dial(ch, "CANCEL")
+            self.dial_event(ch, "CANCEL")
         if peer is not None:
             self._hangup_request(peer, final)
         self._end_snoops(ch)
@@ -533,6 +541,10 @@ class Pbx:
             for _ in range(entries):  # 14b: one STASISSTATUS per Stasis() the channel ran
                 self._varset(ch, "STASISSTATUS", "SUCCESS")
 
+    def on_queue_exit(self, caller: Channel, legs: list[Channel]) -> None:
+        for leg in legs:
+            self._destroy(leg, 0)
+
     def shutdown(self) -> None:
         """`core stop now`: every channel hung up (20), bridges gone."""
         for ch in list(self.channels.values()):
@@ -545,6 +557,9 @@ class Pbx:
             self.media.stop_target(bridge.playbacks)
         self.bridges.clear()
         self.trunk_load.clear()
+        for queue in self.queues.by_name.values():
+            queue.entries.clear()
+            queue.ringing.clear()
 
     # ------------------------------------------------------------------- snoop
     def snoop(self, spied: Channel, args: list[str], snoop_id: str | None) -> dict[str, Any]:
@@ -556,7 +571,7 @@ class Pbx:
         ch.answered = True
         ch.uniqueid = sid
         spied.snoops.append(ch)
-        self._register(ch)
+        self.register(ch)
         created = ch.json()
         self.enter_stasis(ch, args)
         return created
