@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
-from ccd.sim.asterisk.schema import locate_schema_dir
+from ccd.sim.asterisk.schema import ModelSchema, locate_schema_dir
 
 Key = tuple[Any, ...]
 NAME_SEQ = re.compile(r"-[0-9a-f]{8}(?=;|$)")
@@ -307,7 +307,18 @@ class Runner:
             if self.restart is not None:
                 await self.restart
         self._compare_events()
+        self._check_models()
         return self.mismatches
+
+    def _check_models(self) -> None:
+        """Every event the double sent is a valid ARI model per Asterisk's events.json."""
+        folder = locate_schema_dir()
+        if folder is None:
+            return
+        models = ModelSchema(folder)
+        for event in self.ari_events:
+            for problem in models.problems(event):
+                self.mismatches.append(Mismatch("event schema", "valid", problem))
 
     async def _step(self, index: int, step: dict[str, Any]) -> None:
         kind = step["dir"]

@@ -13,9 +13,11 @@ import aiohttp
 import pytest
 
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
-from ccd.sim.asterisk.schema import AriSchema, RouteError, locate_schema_dir
+from ccd.sim.asterisk.schema import AriSchema, ModelSchema, RouteError, locate_schema_dir
 
 AUTH = {"Authorization": aiohttp.encode_basic_auth("ccd", "ccdsecret")}
+SCHEMA_DIR = locate_schema_dir()
+MODELS = ModelSchema(SCHEMA_DIR) if SCHEMA_DIR else None
 
 
 class Client:
@@ -25,6 +27,7 @@ class Client:
         self.double = double
         self.session = session
         self.events: list[dict[str, Any]] = []
+        self.invalid: list[str] = []  # events that break Asterisk's own models
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()
@@ -45,7 +48,10 @@ class Client:
     async def _read(self) -> None:
         assert self.ws is not None
         async for msg in self.ws:
-            self.events.append(json.loads(msg.data))
+            event = json.loads(msg.data)
+            self.events.append(event)
+            if MODELS is not None:
+                self.invalid += MODELS.problems(event)
             self._arrived.set()
         self._arrived.set()
 
@@ -83,6 +89,7 @@ async def client(double: AsteriskDouble) -> AsyncIterator[Client]:
         yield c
         if c.ws is not None:
             await c.ws.close()
+        assert not c.invalid
 
 
 # ------------------------------------------------------------------- schema
@@ -100,6 +107,16 @@ def test_schema_is_read_from_asterisks_docs_or_the_generated_table() -> None:
         with pytest.raises(RouteError) as method:
             schema.resolve("PUT", "/channels")
         assert (method.value.status, method.value.message) == (405, "Invalid method")
+
+
+def test_model_schema_finds_what_is_wrong_with_an_event() -> None:
+    if MODELS is None:
+        pytest.skip("Asterisk's ari-api-docs not found")
+    problems = MODELS.problems({"type": "ChannelDestroyed", "application": "ccd",
+                                "timestamp": "t", "cause": "16", "extra": 1})
+    assert problems == ["ChannelDestroyed: missing cause_txt", "ChannelDestroyed: missing channel",
+                        "ChannelDestroyed.cause: expected int, got str",
+                        "ChannelDestroyed: unknown property extra"]
 
 
 def test_schema_dir_from_environment_must_hold_the_docs(tmp_path: Path,
@@ -328,6 +345,20 @@ async def test_playback_queue_and_stop(client: Client) -> None:
     assert states == [("pa", "PlaybackStarted"), ("pa", "PlaybackFinished"),
                       ("pb", "PlaybackStarted"), ("pb", "PlaybackFinished")]
     assert (await client.call("GET", "/playbacks/pb"))[0] == 404
+
+
+async def test_recording_a_bridge(client: Client) -> None:
+    await client.call("POST", "/bridges", params={"bridgeId": "rb"})
+    status, live = await client.call("POST", "/bridges/rb/record",
+                                     params={"name": "call-1", "format": "wav"})
+    assert (status, live["state"], live["target_uri"]) == (201, "queued", "bridge:rb")
+    await client.wait_for("RecordingStarted")
+    assert (await client.call("POST", "/recordings/live/call-1/stop"))[0] == 204
+    await client.wait_for("RecordingFinished")
+    assert await client.call("GET", "/recordings/stored") == (
+        200, [{"name": "call-1", "format": "wav"}])
+    assert (await client.call("DELETE", "/recordings/stored/call-1"))[0] == 204
+    assert (await client.call("GET", "/recordings/stored/call-1"))[0] == 404
 
 
 async def test_subscribe_all_sees_channel_created(double: AsteriskDouble) -> None:

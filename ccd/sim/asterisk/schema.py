@@ -181,3 +181,66 @@ class AriSchema:
                                            f"Invalid value '{v}' for parameter {p.name}")
                     return RouteError(400, message)
         return None
+
+
+_SCALARS: dict[str, tuple[type, ...]] = {
+    "string": (str,), "Date": (str,), "int": (int,), "long": (int,), "double": (int, float),
+    "boolean": (bool,), "object": (dict,),
+}
+
+
+class ModelSchema:
+    """The ARI data models (Channel, Bridge, the events...) of the resource files, to check that a
+    JSON object has every required property, only known ones, and values of the declared type."""
+
+    def __init__(self, folder: Path) -> None:
+        self.models: dict[str, dict[str, Any]] = {}
+        parents: dict[str, str] = {}
+        for file in sorted(folder.glob("*.json")):
+            for name, model in json.loads(file.read_text()).get("models", {}).items():
+                self.models[name] = model
+                for sub in model.get("subTypes", []):
+                    parents[sub] = name
+        self._props: dict[str, dict[str, dict[str, Any]]] = {}
+        for name in self.models:
+            props: dict[str, dict[str, Any]] = {}
+            chain: str | None = name
+            while chain is not None:
+                props = {**self.models[chain].get("properties", {}), **props}
+                chain = parents.get(chain)
+            self._props[name] = props
+
+    def problems(self, value: dict[str, Any], model: str | None = None,
+                 where: str = "") -> list[str]:
+        model = model or value.get("type")
+        if model not in self._props:
+            return [f"{where or 'event'}: unknown model {model!r}"]
+        props = self._props[model]
+        out = [f"{where}{model}: missing {name}" for name, p in props.items()
+               if p.get("required") and name not in value]
+        for key, item in value.items():
+            spec = props.get(key)
+            if spec is None:
+                out.append(f"{where}{model}: unknown property {key}")
+                continue
+            out += self._check_type(item, spec["type"], spec, f"{where}{model}.{key}")
+        return out
+
+    def _check_type(self, item: Any, type_: str, spec: dict[str, Any], where: str) -> list[str]:
+        if type_.startswith("List[") and type_.endswith("]"):
+            if not isinstance(item, list):
+                return [f"{where}: expected a list"]
+            return [p for element in item for p in self._check_type(element, type_[5:-1], {},
+                                                                    where)]
+        if type_ in self._props:
+            if not isinstance(item, dict):
+                return [f"{where}: expected {type_}"]
+            return self.problems(item, type_, f"{where} -> ")
+        allowed = _SCALARS.get(type_)
+        if allowed is not None and (not isinstance(item, allowed) or
+                                    (type_ in ("int", "long") and isinstance(item, bool))):
+            return [f"{where}: expected {type_}, got {type(item).__name__}"]
+        values = (spec.get("allowableValues") or {}).get("values")
+        if values and item not in values:
+            return [f"{where}: {item!r} is not one of {values}"]
+        return []
