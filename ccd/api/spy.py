@@ -184,9 +184,11 @@ class SpyService:
                 await self._apply(s, mode, sup_in_bridge=False)
                 s.state = "active"
         except TimeoutError:
+            s.answered.cancel()  # nobody waits for it any more
             await self.stop(s.id, why="no_answer")
             raise SpyError(504, f"your phone {endpoint} did not answer") from None
         except PbxError as exc:
+            s.answered.cancel()
             await self.stop(s.id, why="pbx_error")
             raise SpyError(502, f"Asterisk refused: {exc}") from None
         except SpyError:
@@ -225,15 +227,16 @@ class SpyService:
             return
         async with s.lock:
             s.state = "ended"
-            if not s.answered.done():  # start() is waiting for the phone: tell it why not
-                if why == "supervisor_no_answer":
-                    s.answered.set_exception(SpyError(504, "your phone did not answer"))
-                else:
-                    s.answered.set_exception(SpyError(409, f"the session ended ({why})"))
             await self._pool.execute(
                 "UPDATE spy_sessions SET ended_at = now() WHERE id = $1 AND ended_at IS NULL", s.id
             )
             log.info("spy.end", session_id=s.id, why=why)
+            # start() may be waiting for the phone: tell it why not, once the row is closed.
+            if not s.answered.done():
+                if why == "supervisor_no_answer":
+                    s.answered.set_exception(SpyError(504, "your phone did not answer"))
+                else:
+                    s.answered.set_exception(SpyError(409, f"the session ended ({why})"))
             for call_id in (s.snoop_id, s.sup_leg):
                 if call_id is not None:
                     await self._quietly(self._pbx.hangup(call_id))
