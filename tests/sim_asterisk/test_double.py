@@ -270,6 +270,40 @@ async def test_agent_phone_answers_at_once_and_stays_up(double: AsteriskDouble,
                                        "ChannelDestroyed"]
 
 
+async def test_far_end_hangs_up_while_ringing(double: AsteriskDouble, client: Client) -> None:
+    double.program("900", FarEnd.answer(after=30.0))
+    await client.originate("Local/900@sim", "fr")
+    await client.wait_for("Dial", "fr")
+    await double.hangup_far_end("fr", cause=17)
+    destroyed = await client.wait_for("ChannelDestroyed", "fr")
+    assert destroyed["cause"] == 17
+    assert [e["dialstatus"] for e in client.events if e["type"] == "Dial"][-1] == "BUSY"
+    assert "StasisStart" not in client.types("fr")
+
+
+async def test_continue_takes_a_channel_out_of_its_bridge(client: Client) -> None:
+    await client.originate("Local/7001@sim", "cb")
+    await client.wait_for("StasisStart", "cb")
+    await client.call("POST", "/bridges", params={"bridgeId": "br"})
+    await client.call("POST", "/bridges/br/addChannel", params={"channel": "cb"})
+    assert (await client.call("POST", "/channels/cb/continue",
+                              params={"context": "elsewhere"}))[0] == 204
+    await client.wait_for("StasisEnd", "cb")
+    assert client.types("cb")[-2:] == ["ChannelLeftBridge", "StasisEnd"]
+    assert (await client.call("POST", "/channels/cb/play", params={"media": "sound:x"})) == (
+        409, {"message": "Channel not in Stasis application"})
+
+
+async def test_inbound_call_left_ringing_for_the_app_to_answer(double: AsteriskDouble,
+                                                               client: Client) -> None:
+    cid = await double.inbound_call(did="100", caller="200", answered=False)
+    start = await client.wait_for("StasisStart", cid)
+    assert start["channel"]["state"] == "Ring"
+    assert (await client.call("POST", f"/channels/{cid}/answer"))[0] == 204
+    change = await client.wait_for("ChannelStateChange", cid)
+    assert change["channel"]["state"] == "Up"
+
+
 async def test_unknown_pjsip_endpoint_fails_allocation(client: Client) -> None:
     assert await client.originate("PJSIP/nosuchendpoint", "x1") == (
         500, {"error": "Allocation failed"})

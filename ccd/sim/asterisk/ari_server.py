@@ -103,7 +103,7 @@ class AriServer:
             ("DELETE", "/channels/{channelId}/mute"): self.channel_control,
             ("POST", "/channels/{channelId}/silence"): self.channel_control,
             ("DELETE", "/channels/{channelId}/silence"): self.channel_control,
-            ("POST", "/channels/{channelId}/dtmf"): self.channel_control,
+            ("POST", "/channels/{channelId}/dtmf"): self.channel_dtmf,
             ("POST", "/channels/{channelId}/redirect"): self.channel_redirect,
             ("POST", "/channels/{channelId}/play"): self.channel_play,
             ("POST", "/channels/{channelId}/play/{playbackId}"): self.channel_play,
@@ -233,7 +233,7 @@ class AriServer:
             return web.Response(status=426, text=HTML_426, content_type="text/html")
         await ws.prepare(request)
         subscribe_all = request.query.get("subscribeAll", "false").lower() == "true"
-        conn = AriConnection(ws, apps, subscribe_all)
+        conn = AriConnection(ws, request.transport, apps, subscribe_all)
         self.hub.connections.add(conn)
         try:
             async for _ in ws:
@@ -336,6 +336,13 @@ class AriServer:
                               request: web.Request) -> web.Response:
         """ring, moh, hold, mute, silence, dtmf: 204 and no ARI events (10, fact 11)."""
         self.pbx.control(args["channelId"])
+        return _no_content()
+
+    async def channel_dtmf(self, params: Params, args: dict[str, str],
+                           request: web.Request) -> web.Response:
+        self.pbx.control(args["channelId"])
+        if not params.get("dtmf"):
+            raise AriError(400, "DTMF is required")
         return _no_content()
 
     async def channel_redirect(self, params: Params, args: dict[str, str],

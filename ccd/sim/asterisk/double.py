@@ -17,7 +17,7 @@ from ccd.sim.asterisk.ari_server import AriServer, Faults, RecordedRequest, aste
 from ccd.sim.asterisk.events import EventHub
 from ccd.sim.asterisk.farend import FarEnd
 from ccd.sim.asterisk.model import Channel
-from ccd.sim.asterisk.pbx import Pbx
+from ccd.sim.asterisk.pbx import DEFAULT_GLOBALS, Pbx
 from ccd.sim.asterisk.schema import AriSchema
 
 log = get_logger(__name__)
@@ -183,6 +183,7 @@ class AsteriskDouble:
             await self._bind_ami(self.ami_port)
         self._generation += 1
         self.hub.asterisk_id = self._new_id()
+        self.pbx.global_vars = dict(DEFAULT_GLOBALS)  # globals come from the config again
         self.started_at = datetime.now(UTC)
         if down_for > 0:
             await asyncio.sleep(down_for)

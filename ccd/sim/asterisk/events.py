@@ -20,8 +20,10 @@ AmiBlockListener = Callable[[list[tuple[str, str]]], None]
 class AriConnection:
     """One /ari/events websocket; a writer task drains its queue so emitters never wait."""
 
-    def __init__(self, ws: web.WebSocketResponse, apps: list[str], subscribe_all: bool) -> None:
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None,
+                 apps: list[str], subscribe_all: bool) -> None:
         self.ws = ws
+        self.transport = transport
         self.apps = apps
         self.subscribe_all = subscribe_all
         self.queue: asyncio.Queue[str | None] = asyncio.Queue()
@@ -48,9 +50,8 @@ class AriConnection:
 
     def drop(self) -> None:
         """Cut the TCP connection with no close frame (the client sees 1006)."""
-        transport = self.ws._req.transport if self.ws._req is not None else None  # noqa: SLF001
-        if transport is not None:
-            transport.abort()
+        if isinstance(self.transport, asyncio.Transport):
+            self.transport.abort()
         self.close()
 
 

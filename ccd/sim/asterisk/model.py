@@ -75,7 +75,7 @@ class Channel:
     spied: Channel | None = None
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
     playbacks: list[Playback] = field(default_factory=list)  # [0] is the one playing
-    ami_action_id: str | None = None
+    on_result: Any = None  # an AMI originate's result callback
     ami_app: tuple[str, str] | None = None  # (Application, Data) of an AMI originate
     uniqueid: str = ""
     linkedid: str = ""  # the call's first channel (a queue member's caller)

@@ -29,6 +29,7 @@ AMD_RESULTS: dict[str, tuple[str, float]] = {
     "NOTSURE": ("TOOLONG-5000", 5.0),
 }
 AMD_CONTEXT = "ccd-amd"
+DEFAULT_GLOBALS = {"ASTETCDIR": "/etc/asterisk"}
 DIALPLAN_RUN = 1.0  # nominal seconds a non-Stasis dialplan context runs before it hangs up
 DTMF_SPACING = 0.35  # SendDTMF(...,250): one digit every ~0.35 s (08)
 # Fax tones (15): CNG is 1100 Hz for 0.5 s every 3.5 s, CED 2100 Hz for 4 s; TONE_DETECT reports a
@@ -96,7 +97,7 @@ class Pbx:
         self.default_far_end = FarEnd.no_answer()
         self.channels: dict[str, Channel] = {}
         self.bridges: dict[str, Bridge] = {}
-        self.global_vars: dict[str, str] = {"ASTETCDIR": "/etc/asterisk"}
+        self.global_vars: dict[str, str] = dict(DEFAULT_GLOBALS)
         self.trunk_load: dict[str, int] = {}
         self.media = Media(self)
         self.queues = Queues(self)
@@ -263,6 +264,7 @@ class Pbx:
                     "caller_presentation_txt": "Presentation Allowed, Not Screened",
                 }, channel=ch.peer)
                 self.hub.emit("ChannelConnectedLine", channel=ch.peer)
+        ch.on_result = on_result
         self.dial_event(ch, "")
         far = ch.far_end
         assert far is not None
@@ -311,7 +313,12 @@ class Pbx:
 
     def _fail(self, ch: Channel, far: FarEnd, on_result: OriginateResult | None) -> None:
         cause, dialstatus = FAILURES[far.kind]
-        if ch.peer is not None and far.indication:  # 32: Busy() -> Reason 5, cause 0 on ;1
+        self._reject(ch, cause, dialstatus, far.sip, far.indication, on_result)
+
+    def _reject(self, ch: Channel, cause: int, dialstatus: str, sip: int | None,
+                indication: bool, on_result: OriginateResult | None) -> None:
+        """The far end ends an unanswered call: no StasisStart ever (fact 3)."""
+        if ch.peer is not None and indication:  # 32: Busy() -> Reason 5, cause 0 on ;1
             self.set_state(ch.peer, "Busy")
             self.dial_event(ch, dialstatus)
             self._hangup_request(ch.peer, 0)
@@ -330,7 +337,7 @@ class Pbx:
                 on_result(ch, False, 0)
             self._destroy(ch, cause)
             return
-        tech = far.sip  # 03b/04b/06b/07b
+        tech = sip  # 03b/04b/06b/07b
         self._hangup_request(ch, cause, tech_cause=tech)
         self.dial_event(ch, dialstatus)
         if on_result is not None:
@@ -417,6 +424,8 @@ class Pbx:
             ch.subscribed = False
 
     def continue_in_dialplan(self, ch: Channel, context: str | None, exten: str | None) -> None:
+        if ch.bridge is not None:
+            self.leave_bridge(ch, hangup=False)
         self._stasis_end(ch)
         self.run_context(ch, context or ch.context, exten or "s")
 
@@ -477,7 +486,9 @@ class Pbx:
             return
         peer = ch.peer
         if ch.origin == "local2" and peer is not None:
-            ch, peer = peer, ch  # hanging up the ;2 half takes the call down the same way
+            # Hanging up the ;2 half is, for the originated ;1, its far end hanging up.
+            self.hangup_far_end(peer, cause)
+            return
         if how == "ami" or (how == "dialplan" and ch.ami_app is not None):
             # 31/33: AMI Hangup, or an AMI originate's application ending: the request shows
             # on the ;2 half only.
@@ -513,7 +524,8 @@ class Pbx:
         if ch.origin == "local2" and ch.peer is not None:
             ch = ch.peer
         if not ch.answered and ch.origin != "dialplan":
-            self.hangup(ch, cause, "dialplan")
+            status = {17: "BUSY", 34: "CONGESTION"}.get(cause, "NOANSWER")
+            self._reject(ch, cause, status, None, False, ch.on_result)
             return
         peer = ch.peer
         if peer is not None:  # 01/19: Local far end runs Hangup(cause)
