@@ -15,7 +15,9 @@ class PacingSnapshot:
     """What a campaign looks like at one instant, as the pacer sees it.
 
     Agents on a break or logged out appear nowhere; every staffed agent is in exactly one of
-    ready / talking / wrapping.
+    ready / talking / wrapping. A call still in AMD analysis counts as ringing: nobody knows
+    yet whether it will need an agent (report it to record_ring when AMD decides, with
+    answered=False for a machine).
     """
 
     now: float  # seconds, any fixed origin
