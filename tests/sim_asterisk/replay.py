@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
-from ccd.sim.asterisk.schema import ModelSchema, locate_schema_dir
+from ccd.sim.asterisk.schema import AriSchema, ModelSchema, RouteError, locate_schema_dir
 
 Key = tuple[Any, ...]
 NAME_SEQ = re.compile(r"-[0-9a-f]{8}(?=;|$)")
@@ -204,6 +204,9 @@ class Runner:
         self.restart: asyncio.Task[None] | None = None
         self.inbound_ids = [i for i in self._inbound_transcript_ids()]
         self.changed = asyncio.Event()
+        folder = locate_schema_dir()
+        self.models = ModelSchema(folder) if folder is not None else None
+        self.schema = AriSchema.load(folder)
 
     def _inbound_transcript_ids(self) -> list[str]:
         seen: list[str] = []
@@ -310,14 +313,24 @@ class Runner:
         self._check_models()
         return self.mismatches
 
+    def _check_answer(self, step: dict[str, Any], status: int, body: Any) -> None:
+        """A successful answer is the model Asterisk's schema names for the operation."""
+        if self.models is None or not 200 <= status < 300 or body is None:
+            return
+        try:
+            op, _ = self.schema.resolve(step["method"], step["path"].removeprefix("/ari"))
+        except RouteError:
+            return
+        where = f"{step['method']} {step['path']}"
+        for problem in self.models.check_answer(body, op.response_class, where):
+            self.mismatches.append(Mismatch("answer schema", "valid", problem))
+
     def _check_models(self) -> None:
         """Every event the double sent is a valid ARI model per Asterisk's events.json."""
-        folder = locate_schema_dir()
-        if folder is None:
+        if self.models is None:
             return
-        models = ModelSchema(folder)
         for event in self.ari_events:
-            for problem in models.problems(event):
+            for problem in self.models.problems(event):
                 self.mismatches.append(Mismatch("event schema", "valid", problem))
 
     async def _step(self, index: int, step: dict[str, Any]) -> None:
@@ -380,6 +393,7 @@ class Runner:
                 and "id" in parsed and step["method"] == "POST" and recorded["id"] != parsed["id"]:
             self.to_double[recorded["id"]] = parsed["id"]
             self.ids[parsed["id"]] = recorded["id"]
+        self._check_answer(step, status, parsed)
         if (step["method"], step["path"], query.get("variable", "")) in self.setup.unchecked:
             return
         want = rest_view(step["path"], step["status"], recorded)

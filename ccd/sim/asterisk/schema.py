@@ -57,6 +57,7 @@ class Operation:
     path: str  # "/channels/{channelId}/play"
     nickname: str
     params: tuple[Param, ...]
+    response_class: str = "void"  # the model of a successful answer ("Channel", "List[Bridge]")
 
 
 class RouteError(Exception):
@@ -102,7 +103,7 @@ def _operations_from_docs(folder: Path) -> list[dict[str, Any]]:
                          bool(p.get("allowMultiple")), values]
                     )
                 ops.append({"m": op["httpMethod"], "p": api["path"], "n": op["nickname"],
-                            "a": params})
+                            "a": params, "r": op.get("responseClass", "void")})
     return ops
 
 
@@ -124,7 +125,8 @@ class AriSchema:
                 for name, kind, req, multi, vals in r["a"]
             )
             segs = tuple(s for s in r["p"].split("/") if s)
-            routes.setdefault(segs, {})[r["m"]] = Operation(r["m"], r["p"], r["n"], params)
+            routes.setdefault(segs, {})[r["m"]] = Operation(r["m"], r["p"], r["n"], params,
+                                                            r.get("r", "void"))
         for segs, methods in routes.items():
             self._by_len.setdefault(len(segs), []).append((segs, methods))
         if not routes:
@@ -209,6 +211,13 @@ class ModelSchema:
                 props = {**self.models[chain].get("properties", {}), **props}
                 chain = parents.get(chain)
             self._props[name] = props
+
+    def check_answer(self, body: Any, response_class: str, where: str) -> list[str]:
+        """Problems of a successful REST answer against its operation's responseClass."""
+        name = response_class[5:-1] if response_class.startswith("List[") else response_class
+        if name not in self._props:
+            return []  # void, or a scalar/free-form answer
+        return self._check_type(body, response_class, {}, where)
 
     def problems(self, value: dict[str, Any], model: str | None = None,
                  where: str = "") -> list[str]:
