@@ -17,6 +17,7 @@ from ccd.dialer.clock import Clock
 from ccd.inbound.flow import Flow, load_flow
 from ccd.inbound.runner import RunnerConfig
 from ccd.inbound.service import InboundService
+from ccd.log import configure_logging
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
 from ccd.store import agents as agent_store
 from ccd.store import inbound as store
@@ -36,7 +37,7 @@ nodes:
   menu:
     kind: menu
     prompt: sound:ccd/main-menu
-    options: {"1": support, "2": account, "3": callback}
+    options: {"1": support, "2": account, "3": callback, "4": vip, "0": voicemail}
     timeout_s: 0.6
     max_timeouts: 1
     max_invalid: 2
@@ -59,6 +60,8 @@ nodes:
     max_wait_s: MAXWAIT
     announce_every_s: 0.4
     overflow: overflowed
+  vip: {kind: queue, queue: support, priority: 5, max_wait_s: MAXWAIT, overflow: overflowed}
+  voicemail: {kind: voicemail, prompt: sound:beep, max_s: 3}
   overflowed: {kind: play, prompt: sound:ccd/all-busy, next: goodbye}
   callback: {kind: callback, campaign: callbacks, prompt: sound:ccd/callback-booked, next: goodbye}
   closed: {kind: hangup, prompt: sound:ccd/closed}
@@ -136,6 +139,9 @@ async def rig(
     clock: Clock | None = None,
     time_scale: float = 1.0,
 ) -> AsyncIterator[Rig]:
+    # A CLI test configures structlog onto CliRunner's stream, closed once it returns; log to
+    # this test's stderr instead.
+    configure_logging("info", "console")
     double = AsteriskDouble(time_scale=time_scale)
     await double.start()
     node = AsteriskNode(name="pbx1", ari_url=double.ari_url, ari_password="ccdsecret",

@@ -206,3 +206,54 @@ async def test_unrouted_did_is_recorded_failed(pool: asyncpg.Pool, flow) -> None
         call = await r.call(dtmf="1")
         row = await r.ended(call)
         assert row["outcome"] == "failed" and row["flow"] is None
+
+
+async def test_higher_priority_is_served_first(pool: asyncpg.Pool, flow) -> None:
+    async with rig(pool, flow) as r:
+        agent_id = await r.agent("agent104")
+        await r.agents.pause(agent_id, "briefing")
+        plain = await r.call(caller="+74951110001", dtmf="1", dtmf_at=0.1, hangup_after=5.0)
+        await asyncio.sleep(0.3)
+        vip = await r.call(caller="+74951110002", dtmf="4", dtmf_at=0.1, hangup_after=2.5)
+        while len(r.inbound.acd.waiting("support")) < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        assert [e.call_id for e in r.inbound.acd.waiting("support")] == [vip, plain]
+        await r.agents.ready(agent_id)
+        assert r.agents.session(agent_id).attempt_id == reservation_id(vip)
+        assert (await r.ended(vip))["outcome"] == "answered"
+        assert (await r.ended(plain))["outcome"] == "abandoned_queue"
+
+
+async def test_agent_lost_mid_call_returns_caller_to_the_head(pool: asyncpg.Pool, flow) -> None:
+    async with rig(pool, flow) as r:
+        first = await r.agent("agent105")
+        second = await r.agent("agent106")
+        await r.agents.pause(second, "later")
+        call = await r.call(dtmf="1", dtmf_at=0.1, hangup_after=6.0)
+        while r.agents.session(first).state is not AgentState.TALKING:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        leg = r.agents.session(first).leg_id
+        await r.double.hangup_far_end(leg)  # the first agent's phone drops
+        while not r.inbound.acd.waiting("support"):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        assert r.inbound.acd.position(r.inbound.acd.waiting("support")[0]) == 1
+        await r.agents.ready(second)
+        row = await r.ended(call)
+        assert row["outcome"] == "answered" and row["agent_id"] == second
+        results = [s[2:] for s in await r.steps(call) if s[1] == "agent"]
+        assert results == [
+            (str(first), "answered"), (str(first), "agent lost"), (str(second), "answered"),
+        ]  # fmt: skip
+
+
+async def test_voicemail_is_recorded(pool: asyncpg.Pool, flow) -> None:
+    async with rig(pool, flow) as r:
+        call = await r.call(dtmf="0", dtmf_at=0.1, hangup_after=2.5)
+        row = await r.ended(call)
+        assert row["outcome"] == "voicemail"
+        rec = await pool.fetchrow("SELECT * FROM recordings WHERE call_id = $1", call)
+        assert rec["kind"] == "voicemail" and rec["caller"] == "+74951112233"
+        assert rec["name"] == f"voicemail-5550013-{call}"
+        path = f"/ari/bridges/vm-{call}/record"
+        started = [q for q in r.double.requests if q.method == "POST" and q.path == path]
+        assert started and started[0].query["name"] == rec["name"]
