@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from ccd.domain.agents import AgentState
 from ccd.inbound.agents_port import AgentLike, AgentsPort, reservation_id
 from ccd.log import get_logger
-from ccd.pacing.erlang import average_speed_of_answer
 from ccd.pacing.estimate import Durations
 
 log = get_logger(__name__)
@@ -55,27 +54,19 @@ class QueueEntry:
         return reservation_id(self.call_id)
 
 
-@dataclass
-class _QueueStats:
-    handle: Durations
-    arrivals: list[float] = field(default_factory=list)  # loop times of recent joins
-
-
 class Acd:
     def __init__(
         self,
         agents: AgentsPort,
         *,
         prior_handle_s: float = 180.0,
-        arrival_window_s: float = 900.0,
     ) -> None:
         self._agents = agents
         self._prior_handle_s = prior_handle_s
-        self._arrival_window_s = arrival_window_s
         self._entries: list[QueueEntry] = []  # every queue, kept in service order
         self._seq = itertools.count()
         self._front = itertools.count(-1, -1)
-        self._stats: dict[str, _QueueStats] = {}
+        self._handle: dict[str, Durations] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     # --- queries ---
@@ -91,10 +82,14 @@ class Acd:
         return same.index(entry) + 1
 
     def estimated_wait(self, entry: QueueEntry) -> float:
-        """Expected remaining wait (s): Erlang C's ASA for the observed load, and never less
-        than the time the agents need to clear the callers ahead of this one."""
-        stats = self._stats_for(entry.queue)
-        handle = stats.handle.mean
+        """Expected remaining wait (s) of a caller at position k: k * handle / N.
+
+        That is the M/M/N (Erlang C) model's wait conditional on the caller's place: with
+        every one of the N staffed agents busy (or the caller would not be waiting), calls
+        end at rate N / handle, and the caller's turn comes at the k-th end. `handle` is the
+        queue's observed mean talk time (a prior until calls have been seen); inf when no
+        agent serving the queue is logged in and unpaused.
+        """
         staffed = sum(
             1 for s in self._agents.sessions()
             if s.state not in (AgentState.LOGGED_OUT, AgentState.PAUSED)
@@ -102,17 +97,10 @@ class Acd:
         )  # fmt: skip
         if staffed == 0:
             return math.inf
-        now = asyncio.get_running_loop().time()
-        recent = [t for t in stats.arrivals if now - t <= self._arrival_window_s]
-        span = max(now - min(recent), 60.0) if recent else self._arrival_window_s
-        load = len(recent) / span * handle
-        asa = float(average_speed_of_answer(staffed, load, handle))
-        ahead = self.position(entry) - 1
-        clear = (ahead + 1) * handle / staffed / 2  # mean residual handle time per free slot
-        return max(asa if math.isfinite(asa) else clear, clear)
+        return self.position(entry) * self._handle_for(entry.queue).mean / staffed
 
     def record_handle_time(self, queue: str, seconds: float) -> None:
-        self._stats_for(queue).handle.add(seconds)
+        self._handle_for(queue).add(seconds)
 
     # --- commands ---
 
@@ -131,9 +119,6 @@ class Acd:
             call_id, queue, priority, campaign_id, now + max_wait_s, deliver, joined_at=now,
             order=(-priority, next(self._seq)),
         )  # fmt: skip
-        stats = self._stats_for(queue)
-        stats.arrivals = [t for t in stats.arrivals if now - t <= self._arrival_window_s]
-        stats.arrivals.append(now)
         self._insert(entry)
         log.info("acd.joined", call_id=call_id, queue=queue, priority=priority,
                  position=self.position(entry))  # fmt: skip
@@ -223,8 +208,8 @@ class Acd:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _stats_for(self, queue: str) -> _QueueStats:
-        stats = self._stats.get(queue)
-        if stats is None:
-            stats = self._stats[queue] = _QueueStats(Durations(self._prior_handle_s, 1.0))
-        return stats
+    def _handle_for(self, queue: str) -> Durations:
+        handle = self._handle.get(queue)
+        if handle is None:
+            handle = self._handle[queue] = Durations(self._prior_handle_s, 1.0)
+        return handle
