@@ -74,10 +74,6 @@ class InboundService:
     def live_calls(self) -> list[str]:
         return list(self._calls)
 
-    def set_flows(self, flows: Mapping[str, Flow]) -> None:
-        """Swap in reloaded flows; calls already running keep the flow they started with."""
-        self._flows = dict(flows)
-
     # --- PbxHandler (inbound part) ---
 
     async def on_pbx_event(self, event: PbxEvent) -> None:
@@ -90,8 +86,23 @@ class InboundService:
             runner.inbox.put_nowait(event)
 
     async def on_pbx_reconnected(self, node: str, live_call_ids: frozenset[str]) -> None:
-        """Nothing to settle here: the Pbx ends calls lost meanwhile with CallEnded(lost=True),
-        which reaches their runners like any hangup."""
+        """Settle calls no runner of this process holds (ccd restarted under them).
+
+        Calls lost while the link was down need nothing here: the Pbx ends them with
+        CallEnded(lost=True), which reaches their runners like any hangup. But a call the
+        database shows open with no runner here was left by an earlier process: if Asterisk
+        still has it, its caller is in a flow nobody runs and is hung up; either way it is
+        recorded as failed.
+        """
+        pool, pbx, clock = self._deps.pool, self._deps.pbx, self._deps.clock
+        for call_id in await store.open_calls(pool, node):
+            if call_id in self._calls:
+                continue
+            if call_id in live_call_ids:
+                await pbx.hangup(call_id)
+            await store.call_ended(pool, call_id, outcome="failed", at=clock.now(), variables={})
+            log.warning("inbound.orphan_settled", call_id=call_id, node=node,
+                        live=call_id in live_call_ids)  # fmt: skip
 
     async def outcome_of(self, call_id: str) -> str:
         """Wait until the call (known yet or not) has ended and been recorded; its outcome."""

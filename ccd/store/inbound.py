@@ -140,6 +140,14 @@ async def call_ended(
     )  # fmt: skip
 
 
+async def open_calls(conn: Conn, node: str) -> list[str]:
+    """Calls of `node` with no outcome yet (for reconciliation after a (re)connect)."""
+    rows = await conn.fetch(
+        "SELECT id FROM inbound_calls WHERE node = $1 AND outcome IS NULL", node
+    )
+    return [r["id"] for r in rows]
+
+
 async def add_recording(conn: Conn, name: str, *, call_id: str, kind: str, caller: str) -> None:
     await conn.execute(
         "INSERT INTO recordings (name, call_id, kind, caller) VALUES ($1, $2, $3, $4)"

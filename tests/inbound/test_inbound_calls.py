@@ -91,6 +91,7 @@ async def test_silence_until_fallback(pool: asyncpg.Pool, flow) -> None:
         ]
 
 
+@pytest.mark.slow  # several seconds of simulated call time
 async def test_collect_account_number_with_terminator(pool: asyncpg.Pool, flow) -> None:
     async with rig(pool, flow) as r:
         # "2" picks the account entry; the digits that follow interrupt its prompt
@@ -126,6 +127,7 @@ async def test_caller_abandons_in_queue(pool: asyncpg.Pool, flow) -> None:
         assert any(s[1] == "announce" for s in await r.steps(call))  # position announced
 
 
+@pytest.mark.slow  # several seconds of simulated call time
 async def test_overflow_after_max_wait(pool: asyncpg.Pool, tmp_path: Path) -> None:
     f = city_flow(tmp_path, max_wait_s=1.0)
     async with rig(pool, {f.name: f}) as r:
@@ -208,6 +210,7 @@ async def test_unrouted_did_is_recorded_failed(pool: asyncpg.Pool, flow) -> None
         assert row["outcome"] == "failed" and row["flow"] is None
 
 
+@pytest.mark.slow  # several seconds of simulated call time
 async def test_higher_priority_is_served_first(pool: asyncpg.Pool, flow) -> None:
     async with rig(pool, flow) as r:
         agent_id = await r.agent("agent104")
@@ -224,6 +227,7 @@ async def test_higher_priority_is_served_first(pool: asyncpg.Pool, flow) -> None
         assert (await r.ended(plain))["outcome"] == "abandoned_queue"
 
 
+@pytest.mark.slow  # several seconds of simulated call time
 async def test_agent_lost_mid_call_returns_caller_to_the_head(pool: asyncpg.Pool, flow) -> None:
     async with rig(pool, flow) as r:
         first = await r.agent("agent105")
@@ -257,3 +261,21 @@ async def test_voicemail_is_recorded(pool: asyncpg.Pool, flow) -> None:
         path = f"/ari/bridges/vm-{call}/record"
         started = [q for q in r.double.requests if q.method == "POST" and q.path == path]
         assert started and started[0].query["name"] == rec["name"]
+
+
+@pytest.mark.slow  # several seconds of simulated call time
+async def test_open_calls_of_an_earlier_process_are_settled(pool: asyncpg.Pool, flow) -> None:
+    await pool.execute(
+        "INSERT INTO inbound_calls (id, node, did, caller) VALUES ('1700000000.7', 'pbx1', 'x', '')"
+    )
+    async with rig(pool, flow) as r:
+        call = await r.call(dtmf="1", dtmf_at=0.1, hangup_after=3.0)  # a live call of ours
+        while call not in r.inbound.live_calls():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        await r.double.drop_websockets()  # a reconnect must leave our own live call alone
+        await asyncio.sleep(0.5)
+        assert r.inbound.owns(call) and call in r.inbound.live_calls()
+        row = await r.ended(call)
+        assert row["outcome"] == "abandoned_queue"
+    stale = await pool.fetchrow("SELECT * FROM inbound_calls WHERE id = '1700000000.7'")
+    assert stale["outcome"] == "failed" and stale["ended_at"] is not None
