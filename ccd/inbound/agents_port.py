@@ -57,4 +57,7 @@ class AgentsPort(Protocol):
     async def call_ended(self, agent_id: int, attempt_id: str) -> bool:
         """The call ended: TALKING -> WRAP_UP (or RESERVED -> READY)."""
 
+    async def dispose(self, agent_id: int, attempt_id: str) -> None:
+        """WRAP_UP -> READY (here: the wrap-up time ran out without the agent's disposition)."""
+
     def sessions(self) -> Sequence[AgentLike]: ...

@@ -74,6 +74,7 @@ class CallGone(Exception):
 @dataclass
 class RunnerConfig:
     agent_connect_timeout_s: float = 5.0
+    wrapup_timeout_s: float = 120.0  # then the agent is made READY without a disposition
     region: str | None = "RU"  # for callers' numbers without '+'
 
 
@@ -120,6 +121,7 @@ class CallRunner:
         self.callback = False
         self.overflowed = False
         self.in_queue = False  # a hangup now is an abandon in the queue
+        self.wrapping_up: int | None = None  # the agent owing a disposition for this call
         self.hung_up_by_flow = False
 
     # --- the run ---
@@ -445,7 +447,8 @@ class CallRunner:
                     return
         except CallGone:
             self.d.acd.record_handle_time(node.queue, _time.monotonic() - started)
-            await agents.call_ended(agent.agent_id, rid)
+            if await agents.call_ended(agent.agent_id, rid):
+                self.wrapping_up = agent.agent_id
             raise
 
     # --- media and input ---

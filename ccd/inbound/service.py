@@ -16,13 +16,15 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
+from typing import Any
 
 import asyncpg
 
 from ccd.dialer.clock import Clock, SystemClock
+from ccd.domain.agents import AgentState
 from ccd.inbound.acd import Acd
-from ccd.inbound.agents_port import AgentsPort
+from ccd.inbound.agents_port import AgentsPort, reservation_id
 from ccd.inbound.flow import Flow
 from ccd.inbound.runner import CallRunner, Deps, RunnerConfig
 from ccd.log import get_logger
@@ -115,11 +117,6 @@ class InboundService:
 
     # --- life cycle ---
 
-    async def drain(self) -> None:
-        """Wait until every running call has finished (tests, benchmarks, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
@@ -145,9 +142,7 @@ class InboundService:
                         flow=route.flow if route else None)  # fmt: skip
         log.info("inbound.entered", call_id=ev.call_id, did=did, caller=ev.caller_number,
                  flow=flow.name if flow else None)  # fmt: skip
-        task = asyncio.create_task(self._run(runner, known=flow is not None), name=ev.call_id)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._run(runner, known=flow is not None), ev.call_id)
 
     async def _run(self, runner: CallRunner, *, known: bool) -> str:
         try:
@@ -161,4 +156,21 @@ class InboundService:
         fut = self._watchers.pop(runner.call_id, None)
         if fut is not None and not fut.done():
             fut.set_result(outcome)
+        if runner.wrapping_up is not None:
+            self._spawn(self._wrapup_timer(runner.wrapping_up, runner.call_id), runner.call_id)
         return outcome
+
+    async def _wrapup_timer(self, agent_id: int, call_id: str) -> str:
+        """An agent who never disposes is made READY after the wrap-up time."""
+        await asyncio.sleep(self._deps.config.wrapup_timeout_s)
+        rid = reservation_id(call_id)
+        for s in self._deps.agents.sessions():
+            if s.agent_id == agent_id and s.state is AgentState.WRAP_UP and s.attempt_id == rid:
+                log.info("inbound.wrapup_timeout", call_id=call_id, agent_id=agent_id)
+                await self._deps.agents.dispose(agent_id, rid)
+        return "wrapup"
+
+    def _spawn(self, coro: Coroutine[Any, Any, str], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -138,6 +138,7 @@ async def rig(
     *,
     clock: Clock | None = None,
     time_scale: float = 1.0,
+    wrapup_timeout_s: float = 120.0,
 ) -> AsyncIterator[Rig]:
     # A CLI test configures structlog onto CliRunner's stream, closed once it returns; log to
     # this test's stderr instead.
@@ -149,7 +150,8 @@ async def rig(
     pbx = AriPbx([node], backoff_initial_s=0.05)
     agents = AgentService(pool, pbx, login_timeout_s=5.0)
     inbound = InboundService(pbx, pool, agents, flows, clock=clock,
-                             config=RunnerConfig(agent_connect_timeout_s=2.0))  # fmt: skip
+                             config=RunnerConfig(agent_connect_timeout_s=2.0,
+                                                 wrapup_timeout_s=wrapup_timeout_s))  # fmt: skip
     router = Router(agents, inbound)
     pbx.set_handler(router)
     for flow in flows.values():

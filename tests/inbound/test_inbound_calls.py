@@ -279,3 +279,17 @@ async def test_open_calls_of_an_earlier_process_are_settled(pool: asyncpg.Pool, 
         assert row["outcome"] == "abandoned_queue"
     stale = await pool.fetchrow("SELECT * FROM inbound_calls WHERE id = '1700000000.7'")
     assert stale["outcome"] == "failed" and stale["ended_at"] is not None
+
+
+async def test_agent_without_disposition_is_ready_after_wrapup_time(
+    pool: asyncpg.Pool, flow
+) -> None:
+    async with rig(pool, flow, wrapup_timeout_s=0.5) as r:
+        agent_id = await r.agent("agent107")
+        became_ready = asyncio.Event()
+        r.agents.subscribe_ready(lambda s: became_ready.set())
+        call = await r.call(dtmf="1", dtmf_at=0.1, hangup_after=1.5)
+        assert (await r.ended(call))["outcome"] == "answered"
+        assert r.agents.session(agent_id).state is AgentState.WRAP_UP
+        await asyncio.wait_for(became_ready.wait(), 3.0)
+        assert r.agents.session(agent_id).state is AgentState.READY
