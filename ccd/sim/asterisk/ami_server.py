@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ccd.sim.asterisk.ami_format import Block, channel_fields, cid, render
+from ccd.sim.asterisk.errors import AriError
 from ccd.sim.asterisk.model import CAUSE_TEXT, Channel
-from ccd.sim.asterisk.pbx import AriError, Pbx
+from ccd.sim.asterisk.pbx import Pbx
 from ccd.sim.asterisk.queues import Queue
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"

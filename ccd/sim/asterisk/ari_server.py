@@ -14,9 +14,10 @@ from typing import Any
 
 from aiohttp import web
 
+from ccd.sim.asterisk.errors import AriError
 from ccd.sim.asterisk.events import AriConnection, EventHub
 from ccd.sim.asterisk.model import HANGUP_REASONS, Channel, Recording, timestamp
-from ccd.sim.asterisk.pbx import AriError, Pbx
+from ccd.sim.asterisk.pbx import Pbx
 from ccd.sim.asterisk.schema import AriSchema, Operation, RouteError
 
 Params = dict[str, Any]
@@ -392,7 +393,7 @@ class AriServer:
             ch.tone_detect.add(int(freq))  # 15: 204 and no ChannelVarset
             self.pbx.arm_tone_detect(ch)
             return _no_content()
-        self.pbx._varset(ch, name, value)  # noqa: SLF001 - the one place REST sets a variable
+        self.pbx.varset(ch, name, value)
         return _no_content()
 
     async def channel_snoop(self, params: Params, args: dict[str, str],
@@ -406,44 +407,44 @@ class AriServer:
     # -------------------------------------------------------------- bridges
     async def bridge_list(self, params: Params, args: dict[str, str],
                           request: web.Request) -> web.Response:
-        return _json(200, [b.json() for b in self.pbx.bridges.values()])
+        return _json(200, [b.json() for b in self.pbx.bridges.by_id.values()])
 
     async def bridge_create(self, params: Params, args: dict[str, str],
                             request: web.Request) -> web.Response:
         bridge_id = args.get("bridgeId") or params.get("bridgeId") or None
-        bridge = self.pbx.create_bridge(bridge_id, params.get("type"), params.get("name", ""))
+        bridge = self.pbx.bridges.create(bridge_id, params.get("type"), params.get("name", ""))
         return _json(200, bridge.json())
 
     async def bridge_get(self, params: Params, args: dict[str, str],
                          request: web.Request) -> web.Response:
-        return _json(200, self.pbx.bridge(args["bridgeId"]).json())
+        return _json(200, self.pbx.bridges.get(args["bridgeId"]).json())
 
     async def bridge_destroy(self, params: Params, args: dict[str, str],
                              request: web.Request) -> web.Response:
-        self.pbx.destroy_bridge(self.pbx.bridge(args["bridgeId"]))
+        self.pbx.bridges.destroy(self.pbx.bridges.get(args["bridgeId"]))
         return _no_content()
 
     async def bridge_add(self, params: Params, args: dict[str, str],
                          request: web.Request) -> web.Response:
-        bridge = self.pbx.bridge(args["bridgeId"])
-        self.pbx.add_to_bridge(bridge, [c for c in params["channel"].split(",") if c])
+        bridge = self.pbx.bridges.get(args["bridgeId"])
+        self.pbx.bridges.add(bridge, [c for c in params["channel"].split(",") if c])
         return _no_content()
 
     async def bridge_remove(self, params: Params, args: dict[str, str],
                             request: web.Request) -> web.Response:
-        bridge = self.pbx.bridge(args["bridgeId"])
-        self.pbx.remove_from_bridge(bridge, [c for c in params["channel"].split(",") if c])
+        bridge = self.pbx.bridges.get(args["bridgeId"])
+        self.pbx.bridges.remove(bridge, [c for c in params["channel"].split(",") if c])
         return _no_content()
 
     async def bridge_moh(self, params: Params, args: dict[str, str],
                          request: web.Request) -> web.Response:
-        bridge = self.pbx.bridge(args["bridgeId"])  # fact 11: 204, no events
+        bridge = self.pbx.bridges.get(args["bridgeId"])  # fact 11: 204, no events
         bridge.moh_class = params.get("mohClass", "default") if request.method == "POST" else None
         return _no_content()
 
     async def bridge_play(self, params: Params, args: dict[str, str],
                           request: web.Request) -> web.Response:
-        return self._play(self.pbx.bridge(args["bridgeId"]), params, args)
+        return self._play(self.pbx.bridges.get(args["bridgeId"]), params, args)
 
     # ------------------------------------------------------------ playbacks
     async def playback_get(self, params: Params, args: dict[str, str],
@@ -482,7 +483,7 @@ class AriServer:
         for source in params["eventSource"].split(","):
             scheme, _, ident = source.partition(":")
             if scheme == "bridge":
-                bridge = self.pbx.bridges.get(ident)
+                bridge = self.pbx.bridges.by_id.get(ident)
                 if bridge is None:
                     raise AriError(422, "Event source does not exist")
                 bridge.explicit_subscription = subscribe
@@ -528,7 +529,7 @@ class AriServer:
             target: Channel | Any = self.pbx.control(args["channelId"])
             uri = f"channel:{target.id}"
         else:
-            target = self.pbx.bridge(args["bridgeId"])
+            target = self.pbx.bridges.get(args["bridgeId"])
             uri = f"bridge:{target.id}"
         name = params["name"]
         if name in self.recordings or (

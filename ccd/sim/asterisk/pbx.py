@@ -1,4 +1,4 @@
-"""The simulated PBX: channel life cycles, Stasis, dialplan contexts, bridges and snoops.
+"""The simulated PBX: channel life cycles, Stasis, dialplan contexts and snoops.
 
 Event sequences follow the recordings in shared/asterisk/transcripts (numbers in comments name the
 file). Every event goes through EventHub.emit, which decides who sees it: the ARI app only for
@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from ccd.sim.asterisk.bridges import Bridges
+from ccd.sim.asterisk.errors import AriError
 from ccd.sim.asterisk.events import EventHub
 from ccd.sim.asterisk.farend import FAILURES, TONES, FarEnd
 from ccd.sim.asterisk.media import Media
-from ccd.sim.asterisk.model import CAUSE_TEXT, EIGHT_KHZ, Bridge, Channel
+from ccd.sim.asterisk.model import CAUSE_TEXT, EIGHT_KHZ, Channel
 from ccd.sim.asterisk.queues import QUEUE_JOIN, Queues
 
 # AMD() result per far end, and how long it takes (seconds after AMD starts), fact 13.
@@ -36,8 +38,6 @@ DTMF_SPACING = 0.35  # SendDTMF(...,250): one digit every ~0.35 s (08)
 # burst ~0.94 s after the tone (or the detector, if set later) starts.
 TONE_DETECT_DELAY = 0.94
 TONE_BURSTS = {"CNG": (0.5, 3.5), "CED": (4.0, None)}  # (burst length, period)
-BRIDGE_TYPES = {"mixing", "holding", "dtmf_events", "proxy_media", "video_sfu", "video_single",
-                "sdp_label"}
 # Variables a PJSIP channel reports when its RTP ends (13b, 19b), with quiet-call values.
 QOS_VARS = {
     "RTPAUDIOQOS": "ssrc=0;themssrc=0;lp=0;rxjitter=0.000000;rxcount=0;txjitter=0.000000;"
@@ -56,15 +56,6 @@ QOS_VARS = {
 }
 # Result callback of an AMI originate: (channel, answered, reason)
 OriginateResult = Callable[[Channel, bool, int], None]
-
-
-class AriError(Exception):
-    """A REST failure with Asterisk's status and body."""
-
-    def __init__(self, status: int, message: str, key: str = "message") -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = {key: message}
 
 
 @dataclass(slots=True)
@@ -96,7 +87,7 @@ class Pbx:
         self.far_ends: dict[str, FarEnd] = {}
         self.default_far_end = FarEnd.no_answer()
         self.channels: dict[str, Channel] = {}
-        self.bridges: dict[str, Bridge] = {}
+        self.bridges = Bridges(self)
         self.global_vars: dict[str, str] = dict(DEFAULT_GLOBALS)
         self.trunk_load: dict[str, int] = {}
         self.media = Media(self)
@@ -136,7 +127,7 @@ class Pbx:
         self.channels[ch.id] = ch
         self.hub.emit("ChannelCreated", channel=ch, to_app=False)
 
-    def _varset(self, ch: Channel, name: str, value: str) -> None:
+    def varset(self, ch: Channel, name: str, value: str) -> None:
         ch.variables[name] = value
         self.hub.emit("ChannelVarset", {"variable": name, "value": value}, channel=ch)
 
@@ -256,7 +247,7 @@ class Pbx:
                     on_result: OriginateResult | None) -> None:
         if ch.peer is not None:  # 01: the ;2 half inherits variables and caller id
             for name, value in ch.variables.items():
-                self._varset(ch.peer, name, value)
+                self.varset(ch.peer, name, value)
             if ch.caller != ("", ""):
                 ch.peer.caller = ch.peer.connected = ch.caller
                 self.hub.emit("ChannelCallerId", {
@@ -405,7 +396,7 @@ class Pbx:
             self.hangup(ch, 16, "dialplan")
             return
         if ch.subscribed:
-            self._varset(ch, "STASISSTATUS", "")
+            self.varset(ch, "STASISSTATUS", "")
         ch.subscribed = True
         ch.in_stasis = True
         ch.stasis_entries += 1
@@ -425,7 +416,7 @@ class Pbx:
 
     def continue_in_dialplan(self, ch: Channel, context: str | None, exten: str | None) -> None:
         if ch.bridge is not None:
-            self.leave_bridge(ch, hangup=False)
+            self.bridges.leave(ch, hangup=False)
         self._stasis_end(ch)
         self.run_context(ch, context or ch.context, exten or "s")
 
@@ -440,8 +431,8 @@ class Pbx:
 
     def _amd_done(self, ch: Channel, status: str, cause: str) -> None:
         # 14/14b: Stasis(ccd,amd,${AMDSTATUS},${AMDCAUSE})
-        self._varset(ch, "AMDSTATUS", status)
-        self._varset(ch, "AMDCAUSE", cause)
+        self.varset(ch, "AMDSTATUS", status)
+        self.varset(ch, "AMDCAUSE", cause)
         ch.priority = 4
         self.enter_stasis(ch, ["amd", status, cause])
 
@@ -533,11 +524,11 @@ class Pbx:
             self._hangup_request(ch, cause)
             self._destroy(peer, cause)
         else:  # 13b/19b: SIP BYE, RTP QoS variables first, HangupRequest without a cause
-            other = self._bridge_peer(ch)
+            other = self.bridges.peer_of(ch)
             for name, value in QOS_VARS.items():
-                self._varset(ch, name, value)
+                self.varset(ch, name, value)
                 if other is not None:
-                    self._varset(other, f"{name}BRIDGED", value)
+                    self.varset(other, f"{name}BRIDGED", value)
             self._hangup_request(ch, None)
         self._leave_call(ch, hangup=True)
         self._end_snoops(ch)
@@ -546,12 +537,12 @@ class Pbx:
     def _leave_call(self, ch: Channel, hangup: bool) -> None:
         self.media.fail_all(ch)
         if ch.bridge is not None:
-            self.leave_bridge(ch, hangup=hangup)
+            self.bridges.leave(ch, hangup=hangup)
         if ch.in_stasis:
             entries = ch.stasis_entries
             self._stasis_end(ch)
             for _ in range(entries):  # 14b: one STASISSTATUS per Stasis() the channel ran
-                self._varset(ch, "STASISSTATUS", "SUCCESS")
+                self.varset(ch, "STASISSTATUS", "SUCCESS")
 
     def on_queue_exit(self, caller: Channel, legs: list[Channel]) -> None:
         for leg in legs:
@@ -565,9 +556,9 @@ class Pbx:
         for ch in list(self.channels.values()):
             ch.cancel_timers()
         self.channels.clear()
-        for bridge in self.bridges.values():
+        for bridge in self.bridges.by_id.values():
             self.media.stop_target(bridge.playbacks)
-        self.bridges.clear()
+        self.bridges.by_id.clear()
         self.trunk_load.clear()
         for queue in self.queues.by_name.values():
             queue.entries.clear()
@@ -603,108 +594,10 @@ class Pbx:
         if ch.spied is not None and ch in ch.spied.snoops:
             ch.spied.snoops.remove(ch)
 
-    # ----------------------------------------------------------------- bridges
-    def create_bridge(self, bridge_id: str | None, type_: str | None, name: str) -> Bridge:
-        types = set((type_ or "mixing").split(","))
-        if not types <= BRIDGE_TYPES:
-            raise AriError(500, "Unable to create bridge. Possible duplicate bridge id '(null)'")
-        bid = bridge_id or str(uuid.uuid4())
-        if bid in self.bridges:
-            raise AriError(409, f"Bridge with id '{bid}' already exists")
-        bridge = Bridge(bid, "holding" if "holding" in types else "mixing", name or "")
-        self.bridges[bid] = bridge
-        return bridge
-
-    def bridge(self, bridge_id: str) -> Bridge:
-        bridge = self.bridges.get(bridge_id)
-        if bridge is None:
-            raise AriError(404, "Bridge not found")
-        return bridge
-
-    def add_to_bridge(self, bridge: Bridge, ids: list[str]) -> None:
-        chans = []
-        for cid in ids:
-            ch = self.channels.get(cid)
-            if ch is None:
-                raise AriError(400, "Channel not found")
-            if not ch.in_stasis:
-                raise AriError(422, "Channel not in Stasis application")
-            chans.append(ch)
-        for ch in chans:
-            if ch.bridge is bridge:
-                continue
-            if ch.bridge is not None:
-                self.leave_bridge(ch, hangup=False)
-            bridge.channels.append(ch)
-            ch.bridge = bridge
-            self.hub.emit("ChannelEnteredBridge", bridge=bridge, channel=ch)
-        if bridge.bridge_type == "mixing" and len(bridge.channels) == 2:
-            self._bridge_peer_vars(*bridge.channels)
-
-    def _bridge_peer_vars(self, a: Channel, b: Channel) -> None:
-        # 09/19/19b: BRIDGEPEER both ways, BRIDGEPVTCALLID towards a PJSIP party.
-        for me, other in ((a, b), (b, a)):
-            if "BRIDGEPEER" not in me.bridge_vars:
-                me.bridge_vars.append("BRIDGEPEER")
-            self._varset(me, "BRIDGEPEER", other.name)
-            if other.tech == "PJSIP" and other.protocol_id:
-                if "BRIDGEPVTCALLID" not in me.bridge_vars:
-                    me.bridge_vars.append("BRIDGEPVTCALLID")
-                self._varset(me, "BRIDGEPVTCALLID", other.protocol_id)
-        if a.caller[1] or b.caller[1]:
-            for me in (b, a):
-                self.hub.emit("ChannelConnectedLine", channel=me)
-
-    def _bridge_peer(self, ch: Channel) -> Channel | None:
-        if ch.bridge is None or len(ch.bridge.channels) != 2:
-            return None
-        return next(c for c in ch.bridge.channels if c is not ch)
-
-    def _clear_bridge_vars(self, ch: Channel) -> None:
-        for name in ch.bridge_vars:
-            self._varset(ch, name, "")
-        ch.bridge_vars.clear()
-
-    def leave_bridge(self, ch: Channel, hangup: bool) -> None:
-        bridge = ch.bridge
-        assert bridge is not None
-        self._clear_bridge_vars(ch)
-        bridge.channels.remove(ch)
-        ch.bridge = None
-        if hangup:
-            bridge.hangup_left = True
-        self.hub.emit("ChannelLeftBridge", bridge=bridge, channel=ch)
-
-    def remove_from_bridge(self, bridge: Bridge, ids: list[str]) -> None:
-        chans = []
-        for cid in ids:
-            ch = self.channels.get(cid)
-            if ch is None:
-                raise AriError(400, "Channel not found")
-            if ch.bridge is not bridge:
-                raise AriError(422, "Channel not in this bridge")
-            chans.append(ch)
-        for ch in chans:
-            self.leave_bridge(ch, hangup=False)
-
-    def destroy_bridge(self, bridge: Bridge) -> None:
-        # 09/10: BRIDGEPEER cleared on everyone first, then each ChannelLeftBridge.
-        members = list(bridge.channels)
-        for ch in members:
-            self._clear_bridge_vars(ch)
-        for ch in reversed(members):
-            bridge.channels.remove(ch)
-            ch.bridge = None
-            self.hub.emit("ChannelLeftBridge", bridge=bridge, channel=ch)
-        self.media.stop_target(bridge.playbacks)
-        del self.bridges[bridge.id]
-        if bridge.explicit_subscription or bridge.hangup_left:  # fact 5
-            self.hub.emit("BridgeDestroyed", bridge=bridge, to_app=True)
-
     # ------------------------------------------------------------ application
     def app_json(self) -> dict[str, Any]:
         chans = sorted(c.id for c in self.channels.values() if c.subscribed)
-        bridges = sorted(b.id for b in self.bridges.values()
+        bridges = sorted(b.id for b in self.bridges.by_id.values()
                          if b.explicit_subscription or any(c.subscribed for c in b.channels))
         return {"name": self.hub.app, "channel_ids": chans, "bridge_ids": bridges,
                 "endpoint_ids": [], "device_names": [], "events_allowed": [],
