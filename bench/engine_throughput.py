@@ -82,8 +82,8 @@ async def baseline(double: AsteriskDouble, n: int, concurrency: int = 200) -> fl
 async def _campaign(pool: asyncpg.Pool, name: str, phones: list[str], ratio: float) -> int:
     cid = await pool.fetchval(
         "INSERT INTO campaigns (name, mode, pacer, dial_ratio, max_ratio, dial_timeout_s,"
-        " calling_hours_start, calling_hours_end) VALUES ($1, 'PREDICTIVE', 'ratio', $2, $2, 15,"
-        " '00:00', '23:59:59.999') RETURNING id",
+        " fax_detect, calling_hours_start, calling_hours_end) VALUES ($1, 'PREDICTIVE', 'ratio',"
+        " $2, $2, 15, false, '00:00', '23:59:59.999') RETURNING id",
         name, ratio,
     )  # fmt: skip
     await pool.copy_records_to_table(
@@ -100,13 +100,21 @@ async def _run(pool: asyncpg.Pool, cid: int, name: str, n: int) -> float:
         "SELECT pg_notify('ccd_campaign', json_build_object('id', $1::int)::text)", cid
     )
     # The figure is about rows written, so the database is what is watched.
-    while (  # noqa: ASYNC110
-        await pool.fetchval(
+    done, last, stalled_since = 0, -1, time.perf_counter()
+    while done < n:
+        await asyncio.sleep(0.05)
+        done = await pool.fetchval(
             "SELECT count(*) FROM attempts WHERE campaign_id = $1 AND disposition IS NOT NULL", cid
         )
-        < n
-    ):
-        await asyncio.sleep(0.05)
+        if done != last:
+            last, stalled_since = done, time.perf_counter()
+        elif time.perf_counter() - stalled_since > 20:
+            rows = await pool.fetch(
+                "SELECT state, outcome, count(*) FROM attempts WHERE campaign_id = $1"
+                " AND disposition IS NULL GROUP BY 1, 2",
+                cid,
+            )
+            raise RuntimeError(f"{name}: stalled at {done}/{n}: {[tuple(r) for r in rows]}")
     elapsed = time.perf_counter() - t0
     await pool.execute("UPDATE campaigns SET status = 'stopped' WHERE id = $1", cid)
     await pool.execute(
@@ -153,7 +161,7 @@ async def main(args: argparse.Namespace) -> None:
 
         answered = [f"+7496{i:07d}" for i in range(args.answered)]
         for p in answered:
-            double.program(p, FarEnd.answer(after=0.0, hangup_after=1.0))
+            double.program(p, FarEnd.answer(after=0.0, hangup_after=50.0))  # 50 ms
         engine.calls.bridge_latencies.clear()
         cid2 = await _campaign(pool, "bench-answered", answered, ratio=1.0)
 
