@@ -281,7 +281,8 @@ async def test_far_end_hangs_up_while_ringing(double: AsteriskDouble, client: Cl
     assert "StasisStart" not in client.types("fr")
 
 
-async def test_continue_takes_a_channel_out_of_its_bridge(client: Client) -> None:
+async def test_continue_takes_a_channel_out_of_its_bridge(double: AsteriskDouble,
+                                                          client: Client) -> None:
     await client.originate("Local/7001@sim", "cb")
     await client.wait_for("StasisStart", "cb")
     await client.call("POST", "/bridges", params={"bridgeId": "br"})
@@ -290,6 +291,7 @@ async def test_continue_takes_a_channel_out_of_its_bridge(client: Client) -> Non
                               params={"context": "elsewhere"}))[0] == 204
     await client.wait_for("StasisEnd", "cb")
     assert client.types("cb")[-2:] == ["ChannelLeftBridge", "StasisEnd"]
+    assert double.bridges["br"].channels == [] and double.pbx.bridge("br").id == "br"
     assert (await client.call("POST", "/channels/cb/play", params={"media": "sound:x"})) == (
         409, {"message": "Channel not in Stasis application"})
 

@@ -16,7 +16,7 @@ from ccd.sim.asterisk.ami_server import AmiServer
 from ccd.sim.asterisk.ari_server import AriServer, Faults, RecordedRequest, asterisk_info
 from ccd.sim.asterisk.events import EventHub
 from ccd.sim.asterisk.farend import FarEnd
-from ccd.sim.asterisk.model import Channel
+from ccd.sim.asterisk.model import Bridge, Channel
 from ccd.sim.asterisk.pbx import DEFAULT_GLOBALS, Pbx
 from ccd.sim.asterisk.schema import AriSchema
 
@@ -80,6 +80,11 @@ class AsteriskDouble:
     @property
     def channels(self) -> dict[str, Channel]:
         return self.pbx.channels
+
+    @property
+    def bridges(self) -> dict[str, Bridge]:
+        """Live bridges (id -> Bridge, with .channels), for assertions."""
+        return self.pbx.bridges.by_id
 
     @property
     def default_far_end(self) -> FarEnd:

@@ -21,7 +21,7 @@ from ccd.sim.asterisk.errors import AriError
 from ccd.sim.asterisk.events import EventHub
 from ccd.sim.asterisk.farend import FAILURES, TONES, FarEnd
 from ccd.sim.asterisk.media import Media
-from ccd.sim.asterisk.model import CAUSE_TEXT, EIGHT_KHZ, Channel
+from ccd.sim.asterisk.model import CAUSE_TEXT, EIGHT_KHZ, Bridge, Channel
 from ccd.sim.asterisk.queues import QUEUE_JOIN, Queues
 
 # AMD() result per far end, and how long it takes (seconds after AMD starts), fact 13.
@@ -114,6 +114,10 @@ class Pbx:
         if ch is None:
             raise AriError(404, "Channel not found")
         return ch
+
+    def bridge(self, bridge_id: str) -> Bridge:
+        """A live bridge by id (404 "Bridge not found" otherwise)."""
+        return self.bridges.get(bridge_id)
 
     def control(self, channel_id: str) -> Channel:
         """A channel the app may command: it must be in Stasis (16)."""
