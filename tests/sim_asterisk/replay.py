@@ -16,6 +16,7 @@ of a far end's Playback(), and caller-id updates a Local far end makes after ans
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import time
@@ -43,6 +44,10 @@ AMI_EVENTS = {
 AMI_FIELDS = ("Response", "Message", "EventList", "ListItems", "ChannelStateDesc", "DialStatus",
               "Cause", "Cause-txt", "Reason", "Queue", "Ping", "AMIversion", "AsteriskVersion",
               "Status", "Position", "Count", "Calls", "Callers", "Available")
+
+
+def basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def transcripts_dir() -> Path | None:
@@ -271,8 +276,7 @@ class Runner:
         d.sound_durations.update(self.setup.sound_seconds)
         for name, (members, context) in self.setup.queues.items():
             d.add_queue(name, members, entry_context=context)
-        auth = {"Authorization": aiohttp.encode_basic_auth("ccd", "ccdsecret")} \
-            if hasattr(aiohttp, "encode_basic_auth") else {}
+        auth = {"Authorization": basic_auth("ccd", "ccdsecret")}
         # One keep-alive connection for REST, as the recorder had (fact 15); websockets apart.
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
         self.ws_session = aiohttp.ClientSession()
@@ -356,7 +360,7 @@ class Runner:
             headers.update(self.auth)
         elif auth.startswith("basic "):
             user, _, password = auth[6:].partition(":")
-            headers["Authorization"] = aiohttp.encode_basic_auth(user, password)
+            headers["Authorization"] = basic_auth(user, password)
         query = {k: self._sub(str(v)) for k, v in (step.get("query") or {}).items()}
         url = self.double.ari_url[: -len("/ari")] + self._sub(step["path"])
         body = step.get("body")

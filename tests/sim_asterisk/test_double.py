@@ -14,8 +14,9 @@ import pytest
 
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
 from ccd.sim.asterisk.schema import AriSchema, ModelSchema, RouteError, locate_schema_dir
+from tests.sim_asterisk.replay import basic_auth
 
-AUTH = {"Authorization": aiohttp.encode_basic_auth("ccd", "ccdsecret")}
+AUTH = {"Authorization": basic_auth("ccd", "ccdsecret")}
 SCHEMA_DIR = locate_schema_dir()
 MODELS = ModelSchema(SCHEMA_DIR) if SCHEMA_DIR else None
 
@@ -172,7 +173,7 @@ async def test_auth_basic_and_api_key(double: AsteriskDouble) -> None:
             assert r.status == 401
             assert await r.json() == {"message": "Authentication required"}
         async with s.get(double.ari_url + "/asterisk/info",
-                         headers={"Authorization": aiohttp.encode_basic_auth("ccd", "no")}) as r:
+                         headers={"Authorization": basic_auth("ccd", "no")}) as r:
             assert r.status == 401
         async with s.get(double.ari_url + "/asterisk/info",
                          params={"api_key": "ccd:ccdsecret"}) as r:
