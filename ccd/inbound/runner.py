@@ -344,7 +344,7 @@ class CallRunner:
                 if next_announce is not None and now >= next_announce:
                     next_announce = now + (every or 0)
                     if announcing is None:  # never two announcements at once
-                        announcing = await self._announce(entry)
+                        announcing = await self._announce(name, entry)
                 wake = min(entry.deadline, next_announce or entry.deadline)
                 ev = await self._next(wake - now)
                 if isinstance(ev, PlaybackFinished) and ev.playback_id == announcing:
@@ -388,14 +388,14 @@ class CallRunner:
             fut.set_result(bridge)
         return await asyncio.shield(fut)
 
-    async def _announce(self, entry: QueueEntry) -> str | None:
+    async def _announce(self, name: str, entry: QueueEntry) -> str | None:
         position = self.d.acd.position(entry)
         wait = self.d.acd.estimated_wait(entry)
         media = ["sound:queue-thereare", f"digits:{position}", "sound:queue-callswaiting"]
         if wait != float("inf"):
             minutes = max(1, round(wait / 60))
             media += ["sound:queue-holdtime", f"digits:{minutes}", "sound:queue-minutes"]
-        await self._step(entry.queue, "announce", result=f"position {position}, wait {wait:.0f}s")
+        await self._step(name, "announce", result=f"position {position}, wait {wait:.0f}s")
         return await self.d.pbx.play(self.call_id, media)
 
     async def _to_agent(self, name: str, node: QueueNode, holding: str, agent: AgentLike) -> None:
@@ -495,8 +495,6 @@ class CallRunner:
         if isinstance(ev, CallEnded):
             self.ended = ev
             raise CallGone(ev)
-        if isinstance(ev, AgentOffer) and ev.call_id != self.call_id:
-            return None
         return ev
 
     async def _until(self, match: Any, wait_s: float) -> Any:
