@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from ccd.dialer.agents import AgentError
 from ccd.dialer.clock import ManualClock
 from ccd.domain.agents import AgentState
 from ccd.domain.dispositions import Disposition
@@ -79,13 +80,14 @@ async def test_automatic_dispositions_and_the_global_blacklist(
 ) -> None:
     await add_trunk(pool)
     cid = await make_campaign(pool, pacer="ratio", dial_ratio=5, amd=True, fax_detect=True)
-    busy, noans, machine, fax, bad = phones(5)
+    busy, noans, machine, fax, bad, human = phones(6)
+    double.program(human, FarEnd.human(after=1.0, hangup_after=1000.0))
     double.program(busy, FarEnd.busy(after=0.5))
     double.program(noans, FarEnd.no_answer())
     double.program(machine, FarEnd.machine(after=1.0, hangup_after=30))
     double.program(fax, FarEnd.fax(after=1.0, tone="CED"))
     double.program(bad, FarEnd.unallocated())
-    await add_leads(pool, cid, [busy, noans, machine, fax, bad])
+    await add_leads(pool, cid, [busy, noans, machine, fax, bad, human])
     other = await make_campaign(pool, "other", pacer="ratio", dial_ratio=5)
     await add_leads(pool, other, [bad, fax])  # blacklisted by the first campaign's calls
     (agent,) = await _agents(pool, 1, (cid, other))
@@ -95,9 +97,10 @@ async def test_automatic_dispositions_and_the_global_blacklist(
     await eventually(lambda: all_disposed(pool, cid, 5), what="five dispositions")
     rows = await pool.fetch(
         "SELECT a.phone, a.outcome, a.disposition, a.disposition_source, l.status"
-        " FROM attempts a JOIN leads l ON l.id = a.lead_id WHERE a.campaign_id = $1",
-        cid,
-    )
+        " FROM attempts a JOIN leads l ON l.id = a.lead_id WHERE a.campaign_id = $1"
+        " AND a.phone <> $2",
+        cid, human,
+    )  # fmt: skip
     got = {r["phone"]: (r["outcome"], r["disposition"], r["status"]) for r in rows}
     assert got == {
         busy: ("BUSY", "BUSY", "retry"),
@@ -109,8 +112,12 @@ async def test_automatic_dispositions_and_the_global_blacklist(
     assert {r["disposition_source"] for r in rows} == {"auto"}
     blacklisted = await pool.fetch("SELECT phone, reason FROM blacklist ORDER BY phone")
     assert {r["phone"]: r["reason"] for r in blacklisted} == {fax: "fax", bad: "bad_number"}
-    # Nobody was bridged to the agent for any of these.
-    assert engine.agents.session(agent).state is AgentState.READY  # type: ignore[union-attr]
+    # AMD said HUMAN: that call, and only that one, went to the agent.
+    session = engine.agents.session(agent)
+    assert session is not None and session.state is AgentState.TALKING
+    row = await pool.fetchrow("SELECT id::text AS id, amd_status FROM attempts WHERE phone = $1",
+                              human)  # fmt: skip
+    assert session.attempt_id == row["id"]
     await start_campaign(pool, "other")
     await asyncio.sleep(0.5)
     assert await pool.fetchval("SELECT count(*) FROM attempts WHERE campaign_id = $1", other) == 0
@@ -232,3 +239,71 @@ async def test_calling_hours_follow_the_leads_morning(
     assert (
         await pool.fetchval("SELECT disposition FROM attempts WHERE lead_id = $1", lead) == "BUSY"
     )
+
+
+async def test_longest_idle_agent_first_and_phone_hangup_logs_out(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
+) -> None:
+    await add_trunk(pool)
+    cid = await make_campaign(pool, pacer="ratio", dial_ratio=1)
+    (phone,) = phones(1)
+    double.program(phone, FarEnd.answer(after=0.5, hangup_after=1000.0))
+    await add_leads(pool, cid, [phone])
+    agents = await _agents(pool, 3)
+    engine = await make_engine()
+    for a in agents:  # agents[0] has been READY the longest
+        await engine.agents.login(a)
+    await engine.agents.pause(agents[0], "lunch")
+    await engine.agents.ready(agents[0])  # back from lunch: now the most recently idle
+    await start_campaign(pool, "c1")
+
+    async def talking() -> int | None:
+        for a in agents:
+            if engine.agents.session(a).state is AgentState.TALKING:  # type: ignore[union-attr]
+                return a
+        return None
+
+    assert await eventually(talking, what="a talking agent") == agents[1]
+    # The agent's phone hangs up: logged out cleanly, the customer's call ends too.
+    leg = engine.agents.session(agents[1]).leg_id  # type: ignore[union-attr]
+    assert leg is not None
+    await double.hangup_far_end(leg)
+    await eventually(lambda: all_disposed(pool, cid, 1), what="the call's disposition")
+    session = engine.agents.session(agents[1])
+    assert session is not None and session.state is AgentState.LOGGED_OUT
+    assert session.reason == "phone hung up"
+    row = await pool.fetchrow("SELECT outcome, disposition, disposition_source FROM attempts")
+    assert tuple(row) == ("ANSWERED", "END", "auto")
+
+
+async def test_one_disposition_per_attempt_and_the_agent_wins_over_the_timeout(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
+) -> None:
+    await add_trunk(pool)
+    cid = await make_campaign(pool, pacer="ratio", dial_ratio=1, max_attempts=1)
+    (phone,) = phones(1)
+    double.program(phone, FarEnd.answer(after=0.2, hangup_after=1.0))
+    (lead,) = await add_leads(pool, cid, [phone])
+    (agent,) = await _agents(pool, 1)
+    engine = await make_engine(wrapup_timeout_s=0.1)
+    await engine.agents.login(agent)
+    await start_campaign(pool, "c1")
+    await eventually(lambda: all_disposed(pool, cid, 1), what="wrap-up timeout")
+    row = await pool.fetchrow("SELECT disposition, disposition_source FROM attempts")
+    assert tuple(row) == ("END", "auto")
+    assert engine.agents.session(agent).state is AgentState.READY  # type: ignore[union-attr]
+    # The agent's late disposition replaces the automatic one, once.
+    await engine.calls.agent_disposition(agent, Disposition.BAD_NUMBER)
+    row = await pool.fetchrow("SELECT disposition, disposition_source FROM attempts")
+    assert tuple(row) == ("BAD_NUMBER", "agent")
+    assert await pool.fetchval("SELECT status FROM leads WHERE id = $1", lead) == "blacklisted"
+    assert await pool.fetchval("SELECT reason FROM blacklist WHERE phone = $1", phone) == (
+        "bad_number"
+    )
+    try:
+        await engine.calls.agent_disposition(agent, Disposition.END)
+    except AgentError as exc:
+        assert "already" in str(exc)
+    else:
+        raise AssertionError("a second agent disposition was accepted")
+    assert await pool.fetchval("SELECT count(*) FROM attempts") == 1
