@@ -167,3 +167,20 @@ def test_cli_check(tmp_path: Path) -> None:
     res = runner.invoke(app, ["ivr", "check", str(FLOWS / "tollfree.yaml"), str(bad)])
     assert res.exit_code == 2
     assert f"{bad}: node 'g': loop without caller input: g -> g" in res.output
+
+
+def test_business_hours_in_the_flow_zone() -> None:
+    from datetime import UTC, datetime
+
+    from ccd.inbound.runner import is_open
+
+    node = HoursNode(kind="hours", time_zone="Asia/Vladivostok", open="a", closed="b",
+                     weekly={"mon-fri": ["09:00-18:00"], "sat": ["20:00-24:00"]},
+                     holidays=[date(2026, 3, 9)])  # fmt: skip
+    # Monday 2026-03-02 23:30 UTC = Tuesday 09:30 in Vladivostok (UTC+10)
+    assert is_open(node, datetime(2026, 3, 2, 23, 30, tzinfo=UTC))
+    assert not is_open(node, datetime(2026, 3, 2, 22, 30, tzinfo=UTC))  # 08:30 local
+    assert not is_open(node, datetime(2026, 3, 3, 8, 0, tzinfo=UTC))  # 18:00 local: closed
+    assert is_open(node, datetime(2026, 3, 7, 13, 59, tzinfo=UTC))  # Saturday 23:59 local
+    assert not is_open(node, datetime(2026, 3, 7, 14, 0, tzinfo=UTC))  # Sunday 00:00 local
+    assert not is_open(node, datetime(2026, 3, 9, 1, 0, tzinfo=UTC))  # holiday Monday 11:00
