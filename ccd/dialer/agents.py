@@ -29,7 +29,9 @@ Public API (all coroutines unless noted; `agent_id` is agents.id):
 Every state change goes through one function, `_transition`, which applies the pure state
 machine (ccd.domain.agents), logs `agent.state from -> event -> to`, and writes agents.state
 plus an agent_state_log row. Memory changes at once; database writes of one agent are ordered
-by that agent's lock (there is no global lock). An agent whose phone hangs up is logged out.
+by that agent's lock (there is no global lock). An agent whose phone hangs up is logged out;
+one whose phone was lost with the PBX (restart, link loss) is logged out and called again
+once the node is back.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ log = get_logger(__name__)
 
 ReadyCallback = Callable[["AgentSession"], None]
 _LEG_PREFIX = "agent-"
+LINK_LOST = "pbx link lost"  # such agents are called again after the reconnect
+PHONE_HUNG_UP = "phone hung up"
 
 
 class AgentError(Exception):
@@ -121,6 +125,7 @@ class AgentService:
         self._waiters: list[_Waiter] = []
         self._subscribers: list[ReadyCallback] = []
         self._answers: dict[str, asyncio.Future[None]] = {}
+        self._relogins: dict[int, asyncio.Task[None]] = {}
         self._leg_seq = itertools.count(int(time.time() * 1000))
 
     # --- queries (plain functions) ---
@@ -286,6 +291,8 @@ class AgentService:
         await self._after_call(session, AgentEvent.DISPOSE)
 
     async def logout_all(self, reason: str) -> None:
+        for task in list(self._relogins.values()):
+            task.cancel()
         for session in list(self._sessions.values()):
             if session.state is not AgentState.LOGGED_OUT:
                 await self.logout(session.agent_id, reason, force=True)
@@ -314,10 +321,29 @@ class AgentService:
             await self._leg_ended(agent_id, event)
 
     async def on_reconnected(self, node: str, live_call_ids: frozenset[str]) -> None:
-        """Legs that vanished while the link was down: their agents are logged out."""
+        """Legs that vanished while the link was down: their agents are logged out. Agents
+        whose phone was lost with the PBX (not hung up by them) are called again."""
         for session in list(self._sessions.values()):
             if session.node == node and session.leg_id and session.leg_id not in live_call_ids:
                 await self._leg_ended(session.agent_id, None)
+        for session in list(self._sessions.values()):
+            if (
+                session.node == node
+                and session.state is AgentState.LOGGED_OUT
+                and session.reason == LINK_LOST
+                and session.agent_id not in self._relogins
+            ):
+                self._relogins[session.agent_id] = asyncio.create_task(
+                    self._relogin(session.agent_id)
+                )
+
+    async def _relogin(self, agent_id: int) -> None:
+        try:
+            await self.login(agent_id)
+        except AgentError as exc:
+            log.warning("agent.relogin_failed", agent_id=agent_id, error=str(exc))
+        finally:
+            self._relogins.pop(agent_id, None)
 
     async def _leg_ended(self, agent_id: int, event: CallEnded | None) -> None:
         session = self._sessions.get(agent_id)
@@ -330,10 +356,11 @@ class AgentService:
             return
         if session.state is AgentState.LOGGED_OUT:
             return
-        lost = event is None or event.lost
+        # Lost with the link, or cut by an Asterisk shutdown (cause 0, transcripts 20/20b).
+        lost = event is None or event.lost or event.cause == 0
         on_call = session.attempt_id if session.state is AgentState.TALKING else None
         await self._transition(
-            session, AgentEvent.PHONE_LOST, reason="link lost" if lost else "phone hung up"
+            session, AgentEvent.PHONE_LOST, reason=LINK_LOST if lost else PHONE_HUNG_UP
         )
         if on_call is not None:
             # The customer is alone in the bridge; the call's own handling ends the attempt.
