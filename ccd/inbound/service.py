@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 
 from ccd.dialer.clock import Clock, SystemClock
+from ccd.dialer.daemon import Engine
 from ccd.domain.agents import AgentState
 from ccd.inbound.acd import Acd
 from ccd.inbound.agents_port import AgentsPort, reservation_id
@@ -174,3 +175,20 @@ class InboundService:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def attach_to_engine(
+    engine: Engine,
+    flows: Mapping[str, Flow],
+    *,
+    config: RunnerConfig | None = None,
+) -> InboundService:
+    """Inbound beside the outbound engine: the same Pbx, pool, agents and clock, and the
+    engine's router hands it the calls it owns. Call before `engine.start()` so the first
+    connect's reconciliation reaches it too; `await inbound.close()` before `engine.stop()`.
+    """
+    inbound = InboundService(
+        engine.pbx, engine.pool, engine.agents, flows, clock=engine.clock, config=config
+    )
+    engine.router.add_handler(inbound.owns, inbound)
+    return inbound
