@@ -17,12 +17,11 @@ import asyncio
 import re
 from collections import OrderedDict
 from collections.abc import Coroutine, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from ccd.dialer.clock import Clock, SystemClock
-from ccd.dialer.daemon import Engine
 from ccd.domain.agents import AgentState
 from ccd.inbound.acd import Acd
 from ccd.inbound.agents_port import AgentsPort, reservation_id
@@ -31,6 +30,9 @@ from ccd.inbound.runner import CallRunner, Deps, RunnerConfig
 from ccd.log import get_logger
 from ccd.store import inbound as store
 from ccd.telephony.pbx import CallEntered, Pbx, PbxEvent
+
+if TYPE_CHECKING:  # the daemon may import this module to wire inbound in
+    from ccd.dialer.daemon import Engine
 
 log = get_logger(__name__)
 
