@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 FloatArray = NDArray[np.float64]
 
 # Rebuild the sorted view after this fraction (1/N) of the window is new.
-_REFRESH_SHARE = 40
+_REFRESH_SHARE = 20
 
 
 def lognormal_quantiles(mean: float, cv: float, n: int) -> list[float]:
@@ -89,9 +89,11 @@ class RingModel:
         window: int = 1000,
     ):
         n_ans = max(1, round(prior_answer * prior_n))
-        prior = [(s, True) for s in lognormal_quantiles(prior_answer_s, 0.5, n_ans)]
-        prior += [(prior_give_up_s, False)] * (prior_n - n_ans)
-        self._window: deque[tuple[float, bool]] = deque(prior, maxlen=window)
+        times = lognormal_quantiles(prior_answer_s, 0.5, n_ans)
+        times += [prior_give_up_s] * (prior_n - n_ans)
+        self._times: deque[float] = deque(times, maxlen=window)
+        self._answered: deque[bool] = deque([True] * n_ans + [False] * (prior_n - n_ans),
+                                            maxlen=window)  # fmt: skip
         self._refresh_every = max(1, window // _REFRESH_SHARE)
         self._new = 0
         self.version = 0  # bumps whenever the estimates change
@@ -99,14 +101,15 @@ class RingModel:
         self._rebuild()
 
     def _rebuild(self) -> None:
-        every = np.sort(np.fromiter((s for s, _ in self._window), dtype=np.float64))
-        ans = np.sort(np.fromiter((s for s, a in self._window if a), dtype=np.float64))
-        self._cache = (every, ans)
+        times = np.fromiter(self._times, dtype=np.float64)
+        answered = np.fromiter(self._answered, dtype=bool)
+        self._cache = (np.sort(times), np.sort(times[answered]))
         self._new = 0
         self.version += 1
 
     def add(self, ring_s: float, answered: bool) -> None:
-        self._window.append((ring_s, answered))
+        self._times.append(ring_s)
+        self._answered.append(answered)
         self.seen += 1
         self._new += 1
         if self._new >= self._refresh_every:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.special import ndtr
 
 from ccd.pacing.base import DROP_AFTER_S, PacingSnapshot, clamp_calls
@@ -175,11 +176,17 @@ class ErlangPacer:
         τ + 2 s; the worst horizon's expected overflow counts as the expected drops.
         """
         tb = self._tables()
-        rows = [min(int(e), tb.talk_last) for e in snap.talking]
-        rows += [tb.wrap_first + min(int(e), tb.wrap_last) for e in snap.wrapping]
-        rows += [tb.ring_first + min(int(e), tb.ring_last) for e in snap.ringing]
-        if rows:
-            free, var, ringing = tb.table[rows].sum(axis=0)
+        parts = [
+            _rows(elapsed, first, last)
+            for elapsed, first, last in (
+                (snap.talking, 0, tb.talk_last),
+                (snap.wrapping, tb.wrap_first, tb.wrap_last),
+                (snap.ringing, tb.ring_first, tb.ring_last),
+            )
+            if elapsed
+        ]
+        if parts:
+            free, var, ringing = tb.table[np.concatenate(parts)].sum(axis=0)
         else:
             free = var = ringing = _ZERO
         shortfall = snap.waiting + ringing - snap.ready - free  # answers minus agents, by τ
@@ -196,6 +203,11 @@ class ErlangPacer:
         ok = overflow.max(axis=0) <= risk * (answers + new[-1] * n + 1e-9)
         # drops per answer rise with n: the count of leading ok candidates, less n = 0
         return int(np.argmin(ok)) - 1 if not ok.all() else len(n) - 1
+
+
+def _rows(elapsed: tuple[float, ...], first: int, last: int) -> NDArray[np.intp]:
+    """Table rows for elapsed times: whole seconds, past the table's end on its last row."""
+    return np.minimum(np.asarray(elapsed).astype(np.intp), last) + first
 
 
 def _one_more_ok(
