@@ -9,13 +9,19 @@ crash) and the bearer-token middleware of ccd.api.auth (agent tokens and user se
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 import asyncpg
 from aiohttp import web
 
 from ccd.api.auth import Handler, auth_middleware
+from ccd.api.live import CallLive, LiveHub
+from ccd.dialer.agents import AgentSession
+from ccd.dialer.calls import LiveAttempt
 from ccd.log import get_logger
+from ccd.ops.metrics import Metrics
 
 log = get_logger(__name__)
 
@@ -52,3 +58,62 @@ async def start_site(app: web.Application, host: str, port: int) -> web.AppRunne
     await site.start()
     log.info("api.listening", host=host, port=port)
     return runner
+
+
+class EngineFeed:
+    """The engine's notifications (ccd.dialer.notify.EngineNotifier) into the live console
+    hub and the Prometheus metrics. Campaign counters are recounted from SQL at most once a
+    second per campaign, so a fast campaign does not turn every call end into a query."""
+
+    def __init__(self, pool: asyncpg.Pool, hub: LiveHub, metrics: Metrics) -> None:
+        self._pool = pool
+        self._hub = hub
+        self._metrics = metrics
+        self._recount: dict[int, asyncio.Task[None]] = {}
+
+    def agent_changed(self, session: AgentSession, at: datetime) -> None:
+        self._hub.agent_changed(
+            session.agent_id, state=session.state.value, since=at, reason=session.reason,
+            login=session.login, name=session.name, campaign_ids=sorted(session.campaign_ids),
+        )  # fmt: skip
+
+    def call_originated(self, call: LiveAttempt) -> None:
+        self._metrics.call_originated(call.campaign.name)
+
+    def call_answered(self, call: LiveAttempt) -> None:
+        self._metrics.call_answered(call.campaign.name)
+        self._hub.call_started(self._live(call))
+
+    def call_bridged(self, call: LiveAttempt) -> None:
+        self._hub.call_started(self._live(call))
+
+    def call_dropped(self, call: LiveAttempt) -> None:
+        self._metrics.call_dropped(call.campaign.name)
+
+    def call_ended(self, call: LiveAttempt, outcome: str) -> None:
+        self._metrics.call_ended(call.campaign.name, outcome)
+        self._hub.call_ended(call.attempt_id)
+        cid = call.campaign.id
+        if cid not in self._recount:
+            self._recount[cid] = asyncio.create_task(self._recount_later(cid))
+
+    def dial_level(self, campaign_id: int, campaign: str, level: float) -> None:
+        self._metrics.set_dial_level(campaign, level)
+        self._hub.dial_level_changed(campaign_id, level)
+
+    async def _recount_later(self, campaign_id: int) -> None:
+        try:
+            await asyncio.sleep(1.0)
+            await self._hub.refresh_counters(self._pool, campaign_id)
+        except (asyncpg.PostgresError, OSError) as exc:
+            log.warning("api.recount_failed", campaign_id=campaign_id, error=str(exc))
+        finally:
+            self._recount.pop(campaign_id, None)
+
+    @staticmethod
+    def _live(call: LiveAttempt) -> CallLive:
+        return CallLive(
+            call.attempt_id, call.agent_id if call.bridged_mono is not None else None,
+            call.campaign.id, call.lead.lead_id, call.lead.phone,
+            call.answered_at or datetime.now(UTC), "outbound", call.lead.name,
+        )  # fmt: skip

@@ -49,9 +49,16 @@ def run_cmd(
 
 
 async def _daemon(config: EngineConfig) -> None:
+    from functools import partial
+
     from ccd.api.agent_api import AgentApi
-    from ccd.api.server import build_app, start_site
+    from ccd.api.console import ConsoleParts
+    from ccd.api.ops import add_ops_routes
+    from ccd.api.server import EngineFeed, build_app, start_site
     from ccd.dialer.daemon import Engine
+    from ccd.ops.metrics import Metrics
+    from ccd.ops.readiness import Readiness
+    from ccd.store import migrate
     from ccd.store.db import create_pool
     from ccd.telephony.ari_pbx import AriPbx
 
@@ -62,15 +69,33 @@ async def _daemon(config: EngineConfig) -> None:
     except (OSError, asyncpg.PostgresError) as exc:
         fail(f"cannot connect to the database: {exc}")
     engine = Engine(pool, url, AriPbx(settings.nodes), config=config)
+    # The order of wiring: the console parts need the engine (its router, agents, Pbx); the
+    # engine's notifications then go to the console hub and the metrics.
+    parts = await ConsoleParts.create(pool, engine)
+    metrics = Metrics()
+    metrics.watch_pool(pool)
+    engine.set_notifier(EngineFeed(pool, parts.hub, metrics))
+    readiness = Readiness(
+        pool=pool,
+        head_revision=migrate.head_revision(url),
+        nodes=[n.name for n in settings.nodes],
+        links=lambda: {node: {"ari": s} for node, s in engine.pbx.link_status().items()},
+    )
+    app = build_app(
+        pool,
+        [
+            AgentApi(engine).add_routes,
+            *parts.route_adders(),
+            partial(add_ops_routes, metrics=metrics, readiness=readiness),
+        ],
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
         await engine.start()
-        site = await start_site(
-            build_app(pool, [AgentApi(engine).add_routes]), settings.http.host, settings.http.port
-        )
+        site = await start_site(app, settings.http.host, settings.http.port)
         _notify_systemd("READY=1")
         await stop.wait()
         log.info("daemon.stopping")

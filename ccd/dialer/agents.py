@@ -45,6 +45,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from ccd.dialer.notify import EngineNotifier, NullNotifier
 from ccd.domain.agents import AgentEvent, AgentState, InvalidTransition, Transition, next_state
 from ccd.log import get_logger
 from ccd.store import agents as agent_store
@@ -115,9 +116,16 @@ class _Waiter:
 
 class AgentService:
     def __init__(
-        self, pool: asyncpg.Pool, pbx: Pbx, *, instance_id: str = "", login_timeout_s: float = 30.0
+        self,
+        pool: asyncpg.Pool,
+        pbx: Pbx,
+        *,
+        instance_id: str = "",
+        login_timeout_s: float = 30.0,
+        notifier: EngineNotifier | None = None,
     ) -> None:
         self._pool = pool
+        self.notifier: EngineNotifier = notifier or NullNotifier()
         self._instance_id = instance_id
         self._pbx = pbx
         self._login_timeout_s = login_timeout_s
@@ -402,10 +410,12 @@ class AgentService:
             # Synchronously, so nothing else can take the agent between READY and RESERVED.
             then = self._apply(session, AgentEvent.RESERVE, None, waiter.attempt_id)
             waiter.future.set_result(session)
+        at = datetime.now(UTC)
         async with session.lock:
-            await agent_store.record_transition(self._pool, first, datetime.now(UTC))
+            await agent_store.record_transition(self._pool, first, at)
             if then is not None:
-                await agent_store.record_transition(self._pool, then, datetime.now(UTC))
+                await agent_store.record_transition(self._pool, then, at)
+        self.notifier.agent_changed(session, at)
         if first.to_state is AgentState.READY and then is None:
             for callback in list(self._subscribers):
                 callback(session)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -26,6 +27,7 @@ import asyncpg
 from ccd.dialer.agents import AgentError, AgentService, bridge_id_for, quietly
 from ccd.dialer.campaign import CampaignConfig
 from ccd.dialer.clock import Clock
+from ccd.dialer.notify import EngineNotifier, NullNotifier
 from ccd.dialer.trunks import TrunkTable
 from ccd.domain.agents import AgentState
 from ccd.domain.dispositions import Disposition, DispositionSource, apply_disposition
@@ -114,8 +116,10 @@ class CallManager:
         instance_id: str = "",
         wrapup_timeout_s: float = 120.0,
         drop_after_s: float = DROP_AFTER_S,
+        notifier: EngineNotifier | None = None,
     ) -> None:
         self._pool = pool
+        self.notifier: EngineNotifier = notifier or NullNotifier()
         self._instance_id = instance_id
         self._pbx = pbx
         self._agents = agents
@@ -128,7 +132,8 @@ class CallManager:
         self._tasks: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
-        self.bridge_latencies: list[float] = []  # answer -> confirmed in agent bridge, seconds
+        # answer -> confirmed in the agent's bridge, seconds: the latest calls only
+        self.bridge_latencies: deque[float] = deque(maxlen=100_000)
 
     # --- queries ---
 
@@ -178,6 +183,7 @@ class CallManager:
                 amd=c.amd,
                 tone_detect=c.fax_detect,
             )
+            self.notifier.call_originated(call)
             return True
         except PbxTimeout:
             # It may have gone out: its events (or the reconnect's lost report) will end it.
@@ -227,6 +233,7 @@ class CallManager:
         call.answered_mono = time.monotonic()
         ring_from = call.ringing_since or call.started
         call.listener.on_ring(call.answered_mono - ring_from, True)
+        self.notifier.call_answered(call)
         # The agent hunt runs beside the event stream so a hangup meanwhile is seen at once.
         call.connect_task = self._spawn(self._connect(call))
 
@@ -272,6 +279,7 @@ class CallManager:
         """No agent in time: safe-harbor message, hang up, count the abandon."""
         call.verdict = "DROPPED"
         call.listener.on_answer(True)
+        self.notifier.call_dropped(call)
         log.info("attempt.dropped", attempt_id=call.attempt_id, campaign_id=call.campaign.id)
         try:
             await self._pbx.play(call.attempt_id, [call.campaign.safe_harbor_media])
@@ -299,6 +307,7 @@ class CallManager:
         await self._agents.bridged(call.agent_id, call.attempt_id)
         call.listener.on_answer(False)
         await attempt_store.mark_bridged(self._pool, call.attempt_id, call.agent_id, event.at)
+        self.notifier.call_bridged(call)
 
     # --- the end of a call ---
 
@@ -361,6 +370,7 @@ class CallManager:
         )  # fmt: skip
         if not owes and bridged and call.agent_id is not None:
             await self._agents.dispose(call.agent_id, call.attempt_id)
+        self.notifier.call_ended(call, outcome)
         call.listener.on_call_gone(call)
 
     def _forget(self, call: LiveAttempt) -> None:

@@ -17,6 +17,7 @@ from ccd.dialer.calls import CallManager
 from ccd.dialer.campaign import CampaignConfig
 from ccd.dialer.clock import Clock, SystemClock
 from ccd.dialer.engine import EngineRouter
+from ccd.dialer.notify import EngineNotifier, NullNotifier
 from ccd.dialer.reconcile import InstanceLock, Reconciler
 from ccd.dialer.runner import CampaignRunner, CampaignSupervisor
 from ccd.dialer.trunks import TrunkTable
@@ -50,6 +51,7 @@ class Engine:
         clock: Clock | None = None,
         config: EngineConfig | None = None,
         instance_id: str | None = None,
+        notifier: EngineNotifier | None = None,
     ) -> None:
         self.config = cfg = config or EngineConfig()
         self.pool = pool
@@ -57,13 +59,15 @@ class Engine:
         self.clock = clock or SystemClock()
         self.instance = InstanceLock(db_url, instance_id)
         self.trunks = TrunkTable([], [])
+        self.notifier: EngineNotifier = notifier or NullNotifier()
         self.agents = AgentService(
-            pool, pbx, instance_id=self.instance.instance_id, login_timeout_s=cfg.login_timeout_s
-        )
+            pool, pbx, instance_id=self.instance.instance_id,
+            login_timeout_s=cfg.login_timeout_s, notifier=self.notifier,
+        )  # fmt: skip
         self.calls = CallManager(
             pool, pbx, self.agents, self.trunks, self.clock,
             instance_id=self.instance.instance_id, wrapup_timeout_s=cfg.wrapup_timeout_s,
-            drop_after_s=cfg.drop_after_s,
+            drop_after_s=cfg.drop_after_s, notifier=self.notifier,
         )  # fmt: skip
         self.router = EngineRouter(self.agents, self.calls)
         self.reconciler = Reconciler(
@@ -73,6 +77,10 @@ class Engine:
         self.supervisor = CampaignSupervisor(pool, db_url, self._make_runner)
         self._periodic: asyncio.Task[None] | None = None
         pbx.set_handler(self.router)
+
+    def set_notifier(self, notifier: EngineNotifier) -> None:
+        """Who hears of agent and call changes (the live console, metrics); before start()."""
+        self.notifier = self.agents.notifier = self.calls.notifier = notifier
 
     async def start(self) -> None:
         """Lock our identity, connect the PBX, settle what a dead predecessor left, dial."""
@@ -92,6 +100,7 @@ class Engine:
         return CampaignRunner(
             campaign, self.pool, self.calls, self.agents, self.trunks, self.clock,
             batch_max=self.config.batch_max, idle_wait_s=self.config.idle_wait_s,
+            notifier=self.notifier,
         )  # fmt: skip
 
     async def stop(self) -> None:

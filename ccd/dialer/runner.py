@@ -25,6 +25,7 @@ from ccd.dialer.agents import AgentError, AgentService
 from ccd.dialer.calls import CallManager, LiveAttempt
 from ccd.dialer.campaign import CampaignConfig, load_campaign, running_campaign_ids
 from ccd.dialer.clock import Clock
+from ccd.dialer.notify import EngineNotifier, NullNotifier
 from ccd.dialer.trunks import NoRoute, TrunkTable
 from ccd.domain.agents import AgentState
 from ccd.domain.campaigns import CampaignMode, CampaignStatus
@@ -65,6 +66,7 @@ class CampaignRunner:
         pacer: Pacer | None = None,
         batch_max: int = 200,
         idle_wait_s: float = 1.0,
+        notifier: EngineNotifier | None = None,
     ) -> None:
         self.campaign = campaign
         self._pool = pool
@@ -79,6 +81,8 @@ class CampaignRunner:
         self._stopping = False
         self._unsubscribe = agents.subscribe_ready(lambda _s: self.kick())
         self.placed = 0
+        self._notify: EngineNotifier = notifier or NullNotifier()
+        self._dial_level = -1.0
 
     def kick(self) -> None:
         self._kick.set()
@@ -144,7 +148,12 @@ class CampaignRunner:
         if mode is CampaignMode.POWER:
             n = self._agents.ready_count(self.campaign.id)
         elif mode is CampaignMode.PREDICTIVE:
-            n = self.pacer.calls_to_place(self.snapshot())
+            snap = self.snapshot()
+            n = self.pacer.calls_to_place(snap)
+            level = round((len(snap.ringing) + snap.waiting + n) / max(1, snap.ready), 2)
+            if level != self._dial_level:
+                self._dial_level = level
+                self._notify.dial_level(self.campaign.id, self.campaign.name, level)
         else:
             return 0
         return min(n, self._batch_max, self._trunks.free_total(self.campaign.trunk_id))

@@ -226,6 +226,10 @@ async def test_kill_9_mid_campaign_then_restart(
                 within=30,
                 what="every attempt ended with a disposition",
             )
+            # The daemon serves the other route sets too: the engine feeds /metrics.
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                text = await resp.text()
+            assert resp.status == 200 and 'ccd_calls_originated_total{campaign="c1"}' in text
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
