@@ -49,7 +49,7 @@ CHUNK_ROWS = 10_000
 # Staged rows are moved into leads every FLUSH_ROWS, so the server inserts while the
 # workers parse the next rows; earlier rows are inserted first, so the first occurrence of a
 # number still wins.
-FLUSH_ROWS = 50_000
+FLUSH_ROWS = 2 * CHUNK_ROWS
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this, worker start-up costs more than it saves
 _STAGE = "ccd_import_stage"
 _STAGE_COLUMNS = ("line", "phone", "name", "fields", "priority", "time_zone")
@@ -358,19 +358,34 @@ async def _load(
         )
         rules = RowRules(columns, region, campaign_zone, default_priority)
         staged = pending = loaded = blacklisted = 0
-        async for records, rejected in _parsed(table, rules, workers):
-            rejects.write(rejected)
-            if records:
-                await conn.copy_records_to_table(_STAGE, records=records, columns=_STAGE_COLUMNS)
-                staged += len(records)
-                pending += len(records)
-            if pending >= FLUSH_ROWS:
-                n, b = await _flush(conn, campaign_id)
-                loaded, blacklisted, pending = loaded + n, blacklisted + b, 0
-            if progress is not None:
-                progress(table.position(), table.total_size)
-        n, b = await _flush(conn, campaign_id)
-        loaded, blacklisted = loaded + n, blacklisted + b
+        # One flush at a time runs while the next chunks are read and parsed; the
+        # connection is free again (awaited) before the next COPY.
+        flushing: asyncio.Task[tuple[int, int]] | None = None
+        try:
+            async for records, rejected in _parsed(table, rules, workers):
+                rejects.write(rejected)
+                if flushing is not None:
+                    n, b = await flushing
+                    loaded, blacklisted, flushing = loaded + n, blacklisted + b, None
+                if records:
+                    await conn.copy_records_to_table(
+                        _STAGE, records=records, columns=_STAGE_COLUMNS
+                    )
+                    staged += len(records)
+                    pending += len(records)
+                if pending >= FLUSH_ROWS:
+                    flushing, pending = asyncio.create_task(_flush(conn, campaign_id)), 0
+                if progress is not None:
+                    progress(table.position(), table.total_size)
+            if flushing is not None:
+                n, b = await flushing
+                loaded, blacklisted, flushing = loaded + n, blacklisted + b, None
+            n, b = await _flush(conn, campaign_id)
+            loaded, blacklisted = loaded + n, blacklisted + b
+        finally:
+            if flushing is not None:  # failed mid-way: let the query end before the rollback
+                flushing.cancel()
+                await asyncio.gather(flushing, return_exceptions=True)
     return ImportResult(
         rows=staged + rejects.count,
         loaded=loaded,

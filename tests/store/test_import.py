@@ -263,15 +263,19 @@ async def test_xlsx_that_is_not_an_xlsx(conn: asyncpg.Connection, tmp_path: Path
         await import_leads(conn, cid, tmp_path / "missing.csv")
 
 
+@pytest.mark.parametrize("interrupt_at", [1, 2])  # after the first COPY; during a flush
 async def test_atomic_nothing_lands_when_interrupted(
-    conn: asyncpg.Connection, tmp_path: Path
+    conn: asyncpg.Connection, tmp_path: Path, interrupt_at: int
 ) -> None:
     cid = await new_campaign(conn)
     rows = [f"+7916{i:07d}" for i in range(CHUNK_ROWS * 2)] + ["bad"]
     src = write(tmp_path / "big.csv", "phone\n" + "\n".join(rows) + "\n")
+    calls = []
 
     def interrupt(done: int, total: int) -> None:
-        raise KeyboardInterrupt  # Ctrl-C after the first chunk was COPYed
+        calls.append(done)
+        if len(calls) == interrupt_at:
+            raise KeyboardInterrupt  # Ctrl-C
 
     with pytest.raises(KeyboardInterrupt):
         await import_leads(conn, cid, src, progress=interrupt)
