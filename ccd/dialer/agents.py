@@ -16,6 +16,7 @@ Public API (all coroutines unless noted; `agent_id` is agents.id):
         to become READY (first come, first served among waiters).
     await service.reserve(agent_id, attempt_id, manual=False) -> AgentSession
         Reserve one given agent (POWER pre-reservation; manual=True also from PAUSED).
+    service.cancel_wait(attempt_id)                  the waiting call is gone (plain function)
     await service.release(agent_id, attempt_id)      RESERVED -> READY, the call never came
     await service.connect(agent_id, call_id)         put the call into the agent's bridge; the
         agent turns TALKING when Asterisk confirms (CallBridged -> bridged(agent_id, call_id)).
@@ -111,7 +112,7 @@ class AgentSession:
 class _Waiter:
     campaign_id: int | None
     attempt_id: str
-    future: asyncio.Future[AgentSession]
+    future: asyncio.Future[AgentSession | None]
 
 
 class AgentService:
@@ -250,6 +251,14 @@ class AgentService:
         finally:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
+
+    def cancel_wait(self, attempt_id: str) -> None:
+        """The call waiting for an agent is gone: its reserve_longest_idle returns None now."""
+        for waiter in self._waiters:
+            if waiter.attempt_id == attempt_id and not waiter.future.done():
+                self._waiters.remove(waiter)
+                waiter.future.set_result(None)
+                return
 
     async def reserve(
         self, agent_id: int, attempt_id: str, *, manual: bool = False

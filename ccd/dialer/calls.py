@@ -95,7 +95,6 @@ class LiveAttempt:
     amd_done: asyncio.Event = field(default_factory=asyncio.Event)
     bridged: asyncio.Event = field(default_factory=asyncio.Event)
     playback_done: asyncio.Event = field(default_factory=asyncio.Event)
-    connect_task: asyncio.Task[None] | None = None
     ended: bool = False
     end_written: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -235,7 +234,7 @@ class CallManager:
         call.listener.on_ring(call.answered_mono - ring_from, True)
         self.notifier.call_answered(call)
         # The agent hunt runs beside the event stream so a hangup meanwhile is seen at once.
-        call.connect_task = self._spawn(self._connect(call))
+        self._spawn(self._connect(call))
 
     async def _connect(self, call: LiveAttempt) -> None:
         assert call.answered_mono is not None
@@ -244,13 +243,15 @@ class CallManager:
                 await asyncio.wait_for(call.amd_done.wait(), AMD_WAIT_S)
             except TimeoutError:
                 log.warning("attempt.amd_timeout", attempt_id=call.attempt_id)
+            if call.ended:
+                return
             if call.amd_status == "MACHINE":
                 call.verdict = "MACHINE"
                 await quietly(self._pbx.hangup(call.attempt_id), "hangup", call_id=call.attempt_id)
                 return
             # The 2 s to reach an agent count from when we know it is a person.
             call.answered_mono = time.monotonic()
-        if call.verdict is not None:
+        if call.verdict is not None or call.ended:
             return
         agent_id = call.reserved_agent
         if agent_id is None:
@@ -318,8 +319,11 @@ class CallManager:
             return
         self._forget(call)
         call.ended_mono = time.monotonic()
-        if call.connect_task is not None and not call.connect_task.done():
-            call.connect_task.cancel()
+        # The agent hunt is never cancelled (it may hold a reservation half-written); it is
+        # woken and sees the call ended.
+        self._agents.cancel_wait(call.attempt_id)
+        call.amd_done.set()
+        call.playback_done.set()
         if event is not None and event.lost:
             outcome = "LOST"
         if outcome is None:

@@ -18,6 +18,8 @@ def cli(db_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.setenv("CCD_DATABASE_URL", db_url)
     monkeypatch.setattr(state, "_settings", None)
     monkeypatch.setattr(state, "_db_url", None)
+    # Logging set up inside CliRunner would keep writing to its closed capture stream.
+    monkeypatch.setattr("ccd.cli.common.configure_logging", lambda *a, **k: None)
     return CliRunner()
 
 

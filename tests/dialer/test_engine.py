@@ -282,7 +282,7 @@ async def test_one_disposition_per_attempt_and_the_agent_wins_over_the_timeout(
     await add_trunk(pool)
     cid = await make_campaign(pool, pacer="ratio", dial_ratio=1, max_attempts=1)
     (phone,) = phones(1)
-    double.program(phone, FarEnd.answer(after=0.2, hangup_after=1.0))
+    double.program(phone, FarEnd.answer(after=0.2, hangup_after=20.0))
     (lead,) = await add_leads(pool, cid, [phone])
     (agent,) = await _agents(pool, 1)
     engine = await make_engine(wrapup_timeout_s=0.1)
@@ -307,3 +307,27 @@ async def test_one_disposition_per_attempt_and_the_agent_wins_over_the_timeout(
     else:
         raise AssertionError("a second agent disposition was accepted")
     assert await pool.fetchval("SELECT count(*) FROM attempts") == 1
+
+
+async def test_customer_hanging_up_while_waiting_for_an_agent_is_not_a_drop(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
+) -> None:
+    await add_trunk(pool)
+    cid = await make_campaign(pool, pacer="ratio", dial_ratio=2)
+    talker, impatient = phones(2)
+    double.program(talker, FarEnd.answer(after=0.1, hangup_after=150.0))
+    double.program(impatient, FarEnd.answer(after=3.0, hangup_after=50.0))  # waits 0.5 s
+    await add_leads(pool, cid, [talker, impatient])
+    (agent,) = await _agents(pool, 1)
+    engine = await make_engine(wrapup_timeout_s=0.05)
+    await engine.agents.login(agent)
+    await start_campaign(pool, "c1")
+    await eventually(lambda: all_disposed(pool, cid, 2), what="both calls settled")
+    row = await pool.fetchrow(
+        "SELECT id::text AS id, outcome, disposition, agent_id FROM attempts WHERE phone = $1",
+        impatient,
+    )
+    assert (row["outcome"], row["disposition"], row["agent_id"]) == ("ANSWERED", "NO_ANSWER", None)
+    assert not [r for r in double.requests if row["id"] in r.path and "/play" in r.path]
+    session = engine.agents.session(agent)
+    assert session is not None and session.state is AgentState.READY and session.attempt_id is None
