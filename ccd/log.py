@@ -28,9 +28,27 @@ def configure_logging(
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_StderrLoggerFactory(),
         cache_logger_on_first_use=False,
     )
+
+
+class _StderrLogger:
+    """Writes each line to whatever sys.stderr is at that moment.
+
+    structlog's PrintLogger keeps the file it was built with; when that stream is replaced
+    and closed (CLI runners, test capture), every later log call would raise.
+    """
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+class _StderrLoggerFactory:
+    def __call__(self, *args: object) -> _StderrLogger:
+        return _StderrLogger()
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
