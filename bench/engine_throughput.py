@@ -21,12 +21,16 @@ import os
 import statistics
 import time
 import uuid
+from datetime import datetime
 
 import asyncpg
 
 from ccd.config import AsteriskNode
+from ccd.dialer.agents import AgentSession
 from ccd.dialer.daemon import Engine, EngineConfig
+from ccd.dialer.notify import NullNotifier
 from ccd.domain.agents import AgentState
+from ccd.domain.dispositions import Disposition
 from ccd.log import configure_logging
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
 from ccd.store import migrate
@@ -41,6 +45,22 @@ TRUNK = "bench-trunk"
 
 def _node(double: AsteriskDouble) -> AsteriskNode:
     return AsteriskNode(name="pbx1", ari_url=double.ari_url, ari_password="ccdsecret")
+
+
+class _Desk(NullNotifier):
+    """Agents who set END the moment they are in wrap-up."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._tasks: set[asyncio.Task[str]] = set()
+
+    def agent_changed(self, session: AgentSession, at: datetime) -> None:
+        if session.state is AgentState.WRAP_UP:
+            task = asyncio.create_task(
+                self._engine.calls.agent_disposition(session.agent_id, Disposition.END)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
 
 class _Counter:
@@ -161,23 +181,13 @@ async def main(args: argparse.Namespace) -> None:
 
         answered = [f"+7496{i:07d}" for i in range(args.answered)]
         for p in answered:
-            double.program(p, FarEnd.answer(after=0.0, hangup_after=50.0))  # 50 ms
+            double.program(p, FarEnd.answer(after=0.0, hangup_after=300.0))  # 0.3 s
         engine.calls.bridge_latencies.clear()
         cid2 = await _campaign(pool, "bench-answered", answered, ratio=1.0)
 
-        async def dispose_loop() -> None:
-            while True:
-                for a in agent_ids:
-                    s = engine.agents.session(a)
-                    if s is not None and s.state is AgentState.WRAP_UP:
-                        from ccd.domain.dispositions import Disposition
-
-                        await engine.calls.agent_disposition(a, Disposition.END)
-                await asyncio.sleep(0.001)
-
-        desk = asyncio.create_task(dispose_loop())
+        desk = _Desk(engine)
+        engine.set_notifier(desk)
         arate = await _run(pool, cid2, "bench-answered", args.answered)
-        desk.cancel()
         lat = sorted(engine.calls.bridge_latencies)
         await engine.stop()
         await pool.close()

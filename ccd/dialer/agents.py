@@ -29,10 +29,10 @@ Public API (all coroutines unless noted; `agent_id` is agents.id):
 
 Every state change goes through one function, `_transition`, which applies the pure state
 machine (ccd.domain.agents), logs `agent.state from -> event -> to`, and writes agents.state
-plus an agent_state_log row. Memory changes at once; database writes of one agent are ordered
-by that agent's lock (there is no global lock). An agent whose phone hangs up is logged out;
-one whose phone was lost with the PBX (restart, link loss) is logged out and called again
-once the node is back.
+plus an agent_state_log row. Memory changes at once; each agent's database writes are queued
+and written in order by that agent's own writer task (there is no global lock). An agent
+whose phone hangs up is logged out; one whose phone was lost with the PBX (restart, link
+loss) is logged out and called again once the node is back.
 """
 
 from __future__ import annotations
@@ -98,7 +98,9 @@ class AgentSession:
     attempt_id: str | None = None  # the call reserved for, talking on, or wrapping up
     pause_after: str | None = None  # a pause asked for during a call
     idle_since: float = 0.0  # monotonic; longest idle first
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Transitions not yet in the database, and the task writing them (one per agent).
+    unsaved: list[tuple[Transition, datetime]] = field(default_factory=list)
+    writer: asyncio.Task[None] | None = None
 
     @property
     def bridge_id(self) -> str:
@@ -236,7 +238,7 @@ class AgentService:
         ]  # fmt: skip
         if candidates:
             chosen = min(candidates, key=lambda s: s.idle_since)
-            await self._transition(chosen, AgentEvent.RESERVE, attempt_id=attempt_id)
+            await self._transition(chosen, AgentEvent.RESERVE, attempt_id=attempt_id, wait=False)
             return chosen
         if wait_s <= 0:
             return None
@@ -285,7 +287,7 @@ class AgentService:
         """Asterisk confirmed the call entered the agent's bridge."""
         session = self._sessions.get(agent_id)
         if session is not None and session.state is AgentState.RESERVED:
-            await self._transition(session, AgentEvent.CONNECT, attempt_id=call_id)
+            await self._transition(session, AgentEvent.CONNECT, attempt_id=call_id, wait=False)
 
     async def call_ended(self, agent_id: int, attempt_id: str) -> bool:
         """The call of this agent ended; True when the agent now owes a disposition."""
@@ -410,8 +412,14 @@ class AgentService:
         *,
         reason: str | None = None,
         attempt_id: str | None = None,
+        wait: bool = True,
     ) -> None:
-        """Apply, log and persist one change; hand a newly READY agent to a waiting call."""
+        """Apply, log and persist one change; hand a newly READY agent to a waiting call.
+
+        Memory changes at once; the database write joins the agent's own queue, written in
+        order by one task per agent. wait=False (routing a call to the agent) does not wait
+        for the write, keeping the database off the answer -> bridge path.
+        """
         first = self._apply(session, event, reason, attempt_id)
         then: Transition | None = None
         waiter = self._waiter_for(session) if first.to_state is AgentState.READY else None
@@ -420,14 +428,26 @@ class AgentService:
             then = self._apply(session, AgentEvent.RESERVE, None, waiter.attempt_id)
             waiter.future.set_result(session)
         at = datetime.now(UTC)
-        async with session.lock:
-            await agent_store.record_transition(self._pool, first, at)
-            if then is not None:
-                await agent_store.record_transition(self._pool, then, at)
+        session.unsaved.extend((t, at) for t in (first, then) if t is not None)
+        if session.writer is None or session.writer.done():
+            session.writer = asyncio.create_task(self._save(session))
+        writer = session.writer
         self.notifier.agent_changed(session, at)
         if first.to_state is AgentState.READY and then is None:
             for callback in list(self._subscribers):
                 callback(session)
+        if wait:
+            await asyncio.shield(writer)
+
+    async def _save(self, session: AgentSession) -> None:
+        """The agent's writer: its transitions reach the database in the order they happened."""
+        while session.unsaved:
+            t, at = session.unsaved.pop(0)
+            try:
+                await agent_store.record_transition(self._pool, t, at)
+            except (asyncpg.PostgresError, OSError) as exc:
+                log.error("agent.state_not_saved", agent_id=t.agent_id, to=t.to_state,
+                          error=str(exc))  # fmt: skip
 
     def _apply(
         self, session: AgentSession, event: AgentEvent, reason: str | None, attempt_id: str | None

@@ -79,7 +79,7 @@ class Engine:
         pbx.set_handler(self.router)
 
     def set_notifier(self, notifier: EngineNotifier) -> None:
-        """Who hears of agent and call changes (the live console, metrics); before start()."""
+        """Who hears of agent and call changes (the live console, metrics)."""
         self.notifier = self.agents.notifier = self.calls.notifier = notifier
 
     async def start(self) -> None:
