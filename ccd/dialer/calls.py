@@ -98,10 +98,6 @@ class LiveAttempt:
     ended: bool = False
     end_written: asyncio.Event = field(default_factory=asyncio.Event)
 
-    @property
-    def waiting_for_agent(self) -> bool:
-        return self.answered_mono is not None and self.bridged_mono is None and not self.ended
-
 
 class CallManager:
     def __init__(
@@ -225,6 +221,18 @@ class CallManager:
         for call in list(self._live.values()):
             if call.node == node and call.attempt_id not in live_call_ids:
                 await self._end(call, outcome="LOST", event=None)
+
+    async def settle_missing(self, live_call_ids: frozenset[str], older_than_s: float) -> int:
+        """Calls we hold that Asterisk does not have, placed over older_than_s ago (e.g. an
+        originate that timed out and never arrived): ended as LOST. Returns how many."""
+        now = time.monotonic()
+        missing = [
+            c for c in self._live.values()
+            if c.attempt_id not in live_call_ids and now - c.started > older_than_s
+        ]  # fmt: skip
+        for call in missing:
+            await self._end(call, outcome="LOST", event=None)
+        return len(missing)
 
     async def _answered(self, call: LiveAttempt, event: CallAnswered) -> None:
         call.node = event.node

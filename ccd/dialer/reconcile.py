@@ -9,6 +9,8 @@ process that is not its owner when its owner is dead: every call carries the cha
 CCD_INSTANCE, and every process holds a PostgreSQL advisory lock named after its instance id
 for as long as it lives (a killed process loses it when its connection drops).
 
+- A call this process holds that Asterisk does not have, placed over `orphan_after_s` ago (an
+  originate that timed out and never arrived): ended as LOST.
 - An unended attempt this process does not hold, older than `orphan_after_s`:
   live in Asterisk and its owner dead -> hang up; not live -> ended as LOST (disposition
   FAILED, a short retry). Young attempts are left alone: their owner may be originating them.
@@ -37,7 +39,7 @@ from ccd.domain.outcomes import WRAPUP_TIMEOUT_DISPOSITION, auto_disposition
 from ccd.log import get_logger
 from ccd.store import agents as agent_store
 from ccd.store import attempts as attempt_store
-from ccd.telephony.pbx import Pbx, PbxError
+from ccd.telephony.pbx import LinkStatus, Pbx, PbxError
 
 log = get_logger(__name__)
 
@@ -112,11 +114,19 @@ class Reconciler:
     async def run_once(self) -> ReconcileReport:
         async with self._lock:
             report = ReconcileReport()
+            # A node that is down reports no calls: judging "not live" then would be wrong.
+            down = [n for n, st in self._pbx.link_status().items() if st != LinkStatus.CONNECTED]
+            if down:
+                log.info("reconcile.skipped", nodes_down=down)
+                return report
             try:
                 live = {c.call_id: c for c in await self._pbx.live_calls()}
             except PbxError as exc:
                 log.warning("reconcile.no_pbx", error=str(exc))
                 return report
+            report.lost += await self._calls.settle_missing(
+                frozenset(live), self._orphan_after.total_seconds()
+            )
             await self._attempts(live, report)
             await self._wrapups(report)
             await self._agent_legs(live, report)
