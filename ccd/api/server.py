@@ -10,6 +10,7 @@ crash) and the bearer-token middleware of ccd.api.auth (agent tokens and user se
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -70,8 +71,12 @@ class EngineFeed:
         self._hub = hub
         self._metrics = metrics
         self._recount: dict[int, asyncio.Task[None]] = {}
+        self._agent_states: dict[int, str] = {}
+        self._live: Counter[str] = Counter()
 
     def agent_changed(self, session: AgentSession, at: datetime) -> None:
+        self._agent_states[session.agent_id] = session.state.value
+        self._metrics.set_agents(Counter(self._agent_states.values()))
         self._hub.agent_changed(
             session.agent_id, state=session.state.value, since=at, reason=session.reason,
             login=session.login, name=session.name, campaign_ids=sorted(session.campaign_ids),
@@ -79,6 +84,8 @@ class EngineFeed:
 
     def call_originated(self, call: LiveAttempt) -> None:
         self._metrics.call_originated(call.campaign.name)
+        self._live[call.campaign.name] += 1
+        self._metrics.set_live_calls(call.campaign.name, self._live[call.campaign.name])
 
     def call_answered(self, call: LiveAttempt) -> None:
         self._metrics.call_answered(call.campaign.name)
@@ -92,6 +99,9 @@ class EngineFeed:
 
     def call_ended(self, call: LiveAttempt, outcome: str) -> None:
         self._metrics.call_ended(call.campaign.name, outcome)
+        if self._live[call.campaign.name] > 0:
+            self._live[call.campaign.name] -= 1
+        self._metrics.set_live_calls(call.campaign.name, self._live[call.campaign.name])
         self._hub.call_ended(call.attempt_id)
         cid = call.campaign.id
         if cid not in self._recount:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from typing import TYPE_CHECKING, Annotated
 
 import asyncpg
@@ -58,6 +57,7 @@ async def _daemon(config: EngineConfig) -> None:
     from ccd.dialer.daemon import Engine
     from ccd.ops.metrics import Metrics
     from ccd.ops.readiness import Readiness
+    from ccd.ops.systemd import ServiceSignals, SystemdNotifier
     from ccd.store import migrate
     from ccd.store.db import create_pool
     from ccd.telephony.ari_pbx import AriPbx
@@ -89,27 +89,23 @@ async def _daemon(config: EngineConfig) -> None:
             partial(add_ops_routes, metrics=metrics, readiness=readiness),
         ],
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    systemd = SystemdNotifier()
+    signals = ServiceSignals(systemd, status=metrics.status_line)
+    signals.install()
+    watchdog = asyncio.create_task(systemd.run_watchdog())
     try:
         await engine.start()
         site = await start_site(app, settings.http.host, settings.http.port)
-        _notify_systemd("READY=1")
-        await stop.wait()
+        # Started means: database reachable, every ARI link up, leftovers reconciled.
+        systemd.ready(metrics.status_line())
+        await signals.wait_for_stop()
         log.info("daemon.stopping")
-        _notify_systemd("STOPPING=1")
         await site.cleanup()
         await engine.stop()
     finally:
+        watchdog.cancel()
+        signals.remove()
         await pool.close()
-
-
-def _notify_systemd(message: str) -> None:
-    import sdnotify
-
-    sdnotify.SystemdNotifier().notify(message)
 
 
 def demo_cmd(
