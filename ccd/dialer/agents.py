@@ -2,7 +2,8 @@
 
 Public API (all coroutines unless noted; `agent_id` is agents.id):
 
-    service = AgentService(pool, pbx, login_timeout_s=30.0)
+    service = AgentService(pool, pbx, instance_id="", login_timeout_s=30.0, notifier=None)
+        (inside ccd run the Engine builds it: engine.agents)
     await service.login(agent_id, paused_reason=None) -> AgentSession
         Calls the agent's phone (call id `agent-{id}-{n}`), waits for the answer, puts the leg in
         the agent's own bridge `agent-{id}` for the whole shift; then READY (or PAUSED with the
@@ -19,7 +20,8 @@ Public API (all coroutines unless noted; `agent_id` is agents.id):
     service.cancel_wait(attempt_id)                  the waiting call is gone (plain function)
     await service.release(agent_id, attempt_id)      RESERVED -> READY, the call never came
     await service.connect(agent_id, call_id)         put the call into the agent's bridge; the
-        agent turns TALKING when Asterisk confirms (CallBridged -> bridged(agent_id, call_id)).
+        agent turns TALKING when Asterisk confirms:
+    await service.bridged(agent_id, call_id)         call it on the call's CallBridged event
     await service.call_ended(agent_id, attempt_id)   TALKING -> WRAP_UP (RESERVED -> READY)
     await service.dispose(agent_id, attempt_id)      WRAP_UP -> READY (or PAUSED if asked)
     service.subscribe_ready(callback) -> unsubscribe     (plain functions)
