@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import asyncpg
@@ -10,10 +11,7 @@ import asyncpg
 async def make_campaign(pool: asyncpg.Pool, name: str = "c1", **cols: Any) -> int:
     values = {"mode": "PREDICTIVE", "status": "draft", "caller_id": "+74950000000",
               "calling_hours_start": None, "dial_timeout_s": 15, **cols}  # fmt: skip
-    if values["calling_hours_start"] is None:
-        # Around the clock unless a test asks otherwise.
-        import datetime as dt
-
+    if values["calling_hours_start"] is None:  # around the clock unless a test asks otherwise
         values["calling_hours_start"] = dt.time(0, 0)
         values.setdefault("calling_hours_end", dt.time.max)
     keys = ["name", *values]
@@ -27,8 +25,6 @@ async def make_campaign(pool: asyncpg.Pool, name: str = "c1", **cols: Any) -> in
 async def add_leads(
     pool: asyncpg.Pool, campaign_id: int, phones: list[str], **cols: Any
 ) -> list[int]:
-    import datetime as dt
-
     cols.setdefault("next_attempt_at", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))  # due long ago
     keys = ["campaign_id", "phone", *cols]
     rows = [(campaign_id, p, *cols.values()) for p in phones]
