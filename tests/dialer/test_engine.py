@@ -331,3 +331,30 @@ async def test_customer_hanging_up_while_waiting_for_an_agent_is_not_a_drop(
     assert not [r for r in double.requests if row["id"] in r.path and "/play" in r.path]
     session = engine.agents.session(agent)
     assert session is not None and session.state is AgentState.READY and session.attempt_id is None
+
+
+async def test_pause_asked_during_a_call_applies_after_the_disposition(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
+) -> None:
+    await add_trunk(pool)
+    cid = await make_campaign(pool, pacer="ratio", dial_ratio=1)
+    first, second = phones(2)
+    double.program(first, FarEnd.answer(after=0.2, hangup_after=30.0))
+    double.program(second, FarEnd.answer(after=0.2, hangup_after=30.0))
+    await add_leads(pool, cid, [first, second])
+    (agent,) = await _agents(pool, 1)
+    engine = await make_engine()
+    await engine.agents.login(agent)
+    await start_campaign(pool, "c1")
+
+    async def in_state(state: AgentState) -> bool:
+        return engine.agents.session(agent).state is state  # type: ignore[union-attr]
+
+    await eventually(lambda: in_state(AgentState.TALKING), what="talking")
+    await engine.agents.pause(agent, "break")
+    await eventually(lambda: in_state(AgentState.WRAP_UP), what="wrap-up")
+    await engine.calls.agent_disposition(agent, Disposition.END)
+    session = engine.agents.session(agent)
+    assert session is not None and (session.state, session.reason) == (AgentState.PAUSED, "break")
+    await asyncio.sleep(0.3)
+    assert await pool.fetchval("SELECT count(*) FROM attempts") == 1  # nothing for a paused agent
