@@ -211,7 +211,8 @@ async def test_drop_plays_safe_harbor_within_two_seconds_and_counts_the_abandon(
         assert r["next_attempt_at"] <= r["ended_at"] + timedelta(seconds=1)  # due again at once
         assert r["id"] in plays
         assert "sound:sorry" in str(plays[r["id"]].query) + str(plays[r["id"]].body)
-        assert r["ended_at"] - r["answered_at"] < timedelta(seconds=2.5)
+        # The agent hunt lasts its 2 s; then the message, then the hangup.
+        assert timedelta(seconds=1.9) <= r["ended_at"] - r["answered_at"] < timedelta(seconds=2.5)
     talking = await pool.fetchval("SELECT count(*) FROM attempts WHERE bridged_at IS NOT NULL")
     assert talking == 1
 
