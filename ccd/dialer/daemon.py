@@ -39,6 +39,7 @@ class EngineConfig:
     drain_timeout_s: float = 30.0  # shutdown: how long live calls get to finish
     login_timeout_s: float = 30.0
     drop_after_s: float = DROP_AFTER_S  # answered call with no agent this long: safe harbor
+    campaign_resync_s: float = 5.0  # campaign statuses are re-read this often besides NOTIFY
 
 
 class Engine:
@@ -74,7 +75,9 @@ class Engine:
             pool, pbx, self.calls, self.agents, self.clock,
             orphan_after_s=cfg.orphan_after_s, wrapup_grace_s=cfg.wrapup_grace_s,
         )  # fmt: skip
-        self.supervisor = CampaignSupervisor(pool, db_url, self._make_runner)
+        self.supervisor = CampaignSupervisor(
+            pool, db_url, self._make_runner, resync_s=cfg.campaign_resync_s
+        )
         self._periodic: asyncio.Task[None] | None = None
         pbx.set_handler(self.router)
 

@@ -257,8 +257,11 @@ class CampaignRunner:
 class CampaignSupervisor:
     """Runs one CampaignRunner per running campaign, following status NOTIFYs at once."""
 
-    def __init__(self, pool: asyncpg.Pool, db_url: str, make_runner: RunnerFactory) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, db_url: str, make_runner: RunnerFactory, *, resync_s: float = 5.0
+    ) -> None:
         self._pool = pool
+        self._resync_s = resync_s
         self._db_url = db_url
         self._make_runner = make_runner
         self.runners: dict[int, CampaignRunner] = {}
@@ -268,11 +271,14 @@ class CampaignSupervisor:
         self._loop_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._listen_conn = await asyncpg.connect(self._db_url)
-        await self._listen_conn.add_listener(CAMPAIGN_CHANNEL, self._on_notify)
+        await self._listen()
         for cid in await running_campaign_ids(self._pool):
             await self._apply(cid)
         self._loop_task = asyncio.create_task(self._follow())
+
+    async def _listen(self) -> None:
+        self._listen_conn = await asyncpg.connect(self._db_url)
+        await self._listen_conn.add_listener(CAMPAIGN_CHANNEL, self._on_notify)
 
     def runner(self, campaign_id: int) -> CampaignRunner | None:
         return self.runners.get(campaign_id)
@@ -284,8 +290,27 @@ class CampaignSupervisor:
             log.warning("campaign.bad_notify", payload=payload)
 
     async def _follow(self) -> None:
+        """Apply each NOTIFY at once; every resync_s, compare with the table anyway (a
+        NOTIFY sent while the listening connection was down is lost)."""
         while True:
-            await self._apply(await self._changes.get())
+            try:
+                changed: int | None = await asyncio.wait_for(self._changes.get(), self._resync_s)
+            except TimeoutError:
+                changed = None
+            try:
+                if changed is not None:
+                    await self._apply(changed)
+                else:
+                    await self._resync()
+            except (asyncpg.PostgresError, OSError) as exc:
+                log.error("campaign.follow_failed", campaign_id=changed, error=str(exc))
+
+    async def _resync(self) -> None:
+        if self._listen_conn is None or self._listen_conn.is_closed():
+            log.warning("campaign.listen_reconnect")
+            await self._listen()
+        for cid in set(await running_campaign_ids(self._pool)) | set(self.runners):
+            await self._apply(cid)
 
     async def _apply(self, campaign_id: int) -> None:
         campaign = await load_campaign(self._pool, campaign_id)

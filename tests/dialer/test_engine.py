@@ -11,9 +11,11 @@ import asyncpg
 from ccd.dialer.agents import AgentError
 from ccd.dialer.clock import ManualClock
 from ccd.domain.agents import AgentState
+from ccd.domain.campaigns import CampaignStatus
 from ccd.domain.dispositions import Disposition
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
 from ccd.store.agents import add_agent
+from ccd.store.campaigns import set_status
 from tests.dialer.conftest import EngineFactory, all_disposed, eventually, start_campaign
 from tests.dialer.helpers import add_leads, add_trunk, make_campaign, phones
 
@@ -359,3 +361,34 @@ async def test_pause_asked_during_a_call_applies_after_the_disposition(
     assert session is not None and (session.state, session.reason) == (AgentState.PAUSED, "break")
     await asyncio.sleep(0.3)
     assert await pool.fetchval("SELECT count(*) FROM attempts") == 1  # nothing for a paused agent
+
+
+async def test_pause_stops_dialing_at_once_and_a_missed_notify_is_caught_up(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
+) -> None:
+    await add_trunk(pool)
+    cid = await make_campaign(pool, pacer="ratio", dial_ratio=2)
+    double.default_far_end = FarEnd.busy(after=5.0)
+    await add_leads(pool, cid, phones(400))
+    (agent,) = await _agents(pool, 1)
+    engine = await make_engine(campaign_resync_s=0.3)
+    await engine.agents.login(agent)
+    await start_campaign(pool, "c1")
+    await eventually(lambda: pool.fetchval("SELECT count(*) > 4 FROM attempts"), what="dialing")
+    async with pool.acquire() as conn:
+        await set_status(conn, "c1", CampaignStatus.PAUSED)
+    await eventually(lambda: _no_runner(engine, cid), within=2, what="runner stopped")
+    placed = await pool.fetchval("SELECT count(*) FROM attempts")
+    await asyncio.sleep(0.3)
+    assert await pool.fetchval("SELECT count(*) FROM attempts") == placed
+    # Running again without a NOTIFY (e.g. sent while our listener was reconnecting).
+    await pool.execute("UPDATE campaigns SET status = 'running' WHERE id = $1", cid)
+    await eventually(
+        lambda: pool.fetchval("SELECT count(*) > $1 FROM attempts", placed),
+        within=3,
+        what="dialing again after the resync",
+    )
+
+
+async def _no_runner(engine: object, campaign_id: int) -> bool:
+    return engine.supervisor.runner(campaign_id) is None  # type: ignore[attr-defined]
