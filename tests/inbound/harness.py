@@ -17,7 +17,6 @@ from ccd.dialer.clock import Clock
 from ccd.inbound.flow import Flow, load_flow
 from ccd.inbound.runner import RunnerConfig
 from ccd.inbound.service import InboundService
-from ccd.log import configure_logging
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
 from ccd.store import agents as agent_store
 from ccd.store import inbound as store
@@ -140,9 +139,6 @@ async def rig(
     time_scale: float = 1.0,
     wrapup_timeout_s: float = 120.0,
 ) -> AsyncIterator[Rig]:
-    # A CLI test configures structlog onto CliRunner's stream, closed once it returns; log to
-    # this test's stderr instead.
-    configure_logging("info", "console")
     double = AsteriskDouble(time_scale=time_scale)
     await double.start()
     node = AsteriskNode(name="pbx1", ari_url=double.ari_url, ari_password="ccdsecret",
