@@ -15,6 +15,7 @@ from ccd.store import agents as agent_store
 
 if TYPE_CHECKING:
     from ccd.dialer.daemon import EngineConfig
+    from ccd.inbound.flow import Flow
 
 log = get_logger(__name__)
 
@@ -55,6 +56,7 @@ async def _daemon(config: EngineConfig) -> None:
     from ccd.api.ops import add_ops_routes
     from ccd.api.server import EngineFeed, build_app, start_site
     from ccd.dialer.daemon import Engine
+    from ccd.inbound.service import attach_to_engine
     from ccd.ops.metrics import Metrics
     from ccd.ops.readiness import Readiness
     from ccd.ops.systemd import ServiceSignals, SystemdNotifier
@@ -69,6 +71,7 @@ async def _daemon(config: EngineConfig) -> None:
     except (OSError, asyncpg.PostgresError) as exc:
         fail(f"cannot connect to the database: {exc}")
     engine = Engine(pool, url, AriPbx(settings.nodes), config=config)
+    inbound = attach_to_engine(engine, _inbound_flows())
     # The order of wiring: the console parts need the engine (its router, agents, Pbx); the
     # engine's notifications then go to the console hub and the metrics.
     parts = await ConsoleParts.create(pool, engine)
@@ -101,11 +104,27 @@ async def _daemon(config: EngineConfig) -> None:
         await signals.wait_for_stop()
         log.info("daemon.stopping")
         await site.cleanup()
+        await inbound.close()
         await engine.stop()
     finally:
         watchdog.cancel()
         signals.remove()
         await pool.close()
+
+
+def _inbound_flows() -> dict[str, Flow]:
+    """The IVR flows for inbound calls; none (inbound not answered) without a flows directory."""
+    from ccd.inbound.flow import FlowError, load_flows
+    from ccd.inbound.settings import flows_dir
+
+    directory = flows_dir()
+    if not directory.is_dir():
+        log.warning("daemon.no_inbound_flows", directory=str(directory))
+        return {}
+    try:
+        return load_flows(directory)
+    except FlowError as exc:
+        fail(str(exc), code=EXIT_USAGE)
 
 
 def demo_cmd(
