@@ -425,6 +425,8 @@ class CallManager:
         Raises AgentError when the agent has no finished call to disposition.
         """
         session = self._agents.session(agent_id)
+        if session is not None and session.state in (AgentState.RESERVED, AgentState.TALKING):
+            raise AgentError(f"agent {agent_id} is still on the call; disposition it after")
         attempt_id = session.attempt_id if session is not None else None
         entry = self._wrapups.get(attempt_id or "")
         if entry is None:

@@ -78,7 +78,7 @@ async def test_an_agents_day_over_http(
     cid = await make_campaign(pool, mode="MANUAL")
     numbers = phones(3)
     for p in numbers:
-        double.program(p, FarEnd.answer(after=0.3, hangup_after=2.0))
+        double.program(p, FarEnd.answer(after=0.3, hangup_after=50.0))
     leads = await add_leads(pool, cid, numbers)
     await pool.execute(
         "UPDATE leads SET next_attempt_at = $2 WHERE id = $1",
@@ -106,6 +106,8 @@ async def test_an_agents_day_over_http(
     await eventually(talking, what="talking")
     status, body = await anna.call("GET", "/api/agent/me")
     assert body["call"]["lead"]["phone"] == numbers[1]
+    status, body = await anna.call("POST", "/api/agent/disposition", {"disposition": "END"})
+    assert status == 409 and "still on the call" in body["error"]
 
     async def wrapping() -> bool:
         s = engine.agents.session(agent_id)
