@@ -36,9 +36,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as exc:
         if exc.content_type == "application/json" or exc.status < 400:
             raise
-        raise type(exc)(
-            text=web.json_response({"error": exc.reason}).text, content_type="application/json"
-        ) from None
+        # aiohttp's own 404/405/413...: the same JSON shape as every other error.
+        return web.json_response({"error": exc.reason, "field": None}, status=exc.status)
     except Exception:
         log.exception("api.crash", path=request.path, method=request.method)
         return web.json_response({"error": "internal error"}, status=500)

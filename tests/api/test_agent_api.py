@@ -68,6 +68,10 @@ async def test_tokens_and_validation(
     assert status == 400 and "callback_at" in body["error"]
     status, body = await anna.call("POST", "/api/agent/dial", {"campaign_id": 99, "lead_id": 1})
     assert status == 404 and body["field"] == "campaign_id"
+    status, body = await anna.call("GET", "/api/agent/dial")
+    assert status == 405 and body["error"] == "Method Not Allowed"
+    status, body = await anna.call("GET", "/api/agent/nothing")
+    assert status == 404 and "error" in body
 
 
 async def test_an_agents_day_over_http(
