@@ -157,7 +157,8 @@ async def dispose(
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             """
-            SELECT a.lead_id, a.bridged_at IS NOT NULL AS bridged, l.attempts, c.max_attempts,
+            SELECT a.lead_id, a.agent_id, a.bridged_at IS NOT NULL AS bridged, l.attempts,
+                   c.max_attempts,
                    c.retry_rules
             FROM attempts a JOIN leads l ON l.id = a.lead_id
             JOIN campaigns c ON c.id = a.campaign_id
@@ -195,12 +196,14 @@ async def dispose(
         await conn.execute(
             """
             UPDATE leads SET status = $2, next_attempt_at = coalesce($3, next_attempt_at),
-                last_disposition = $4
+                last_disposition = $4,
+                -- the agent who booked a callback owns the contact (their MANUAL worklist)
+                agent_id = CASE WHEN $2 = 'callback' AND $5 THEN $6 ELSE agent_id END
             WHERE id = $1 AND (status = 'in_progress' OR $5)
               AND NOT EXISTS (SELECT 1 FROM attempts WHERE lead_id = $1 AND ended_at IS NULL)
             """,
             row["lead_id"], lead.status.value, lead.next_attempt_at, disposition.value,
-            source is DispositionSource.AGENT,
+            source is DispositionSource.AGENT, row["agent_id"],
         )  # fmt: skip
         if lead.blacklist is not None:
             await conn.execute(

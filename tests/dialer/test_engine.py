@@ -63,8 +63,10 @@ async def test_answered_call_reaches_the_agent_who_sets_the_disposition(
     await engine.calls.agent_disposition(agent, Disposition.CALLBACK, callback_at=when)
     row = await pool.fetchrow("SELECT * FROM attempts WHERE lead_id = $1", lead)
     assert (row["disposition"], row["disposition_source"]) == ("CALLBACK", "agent")
-    lead_row = await pool.fetchrow("SELECT status, next_attempt_at FROM leads WHERE id = $1", lead)
-    assert (lead_row["status"], lead_row["next_attempt_at"]) == ("callback", when)
+    lead_row = await pool.fetchrow(
+        "SELECT status, next_attempt_at, agent_id FROM leads WHERE id = $1", lead
+    )
+    assert tuple(lead_row) == ("callback", when, agent)  # the agent owns the callback
     assert engine.agents.session(agent).state is AgentState.READY  # type: ignore[union-attr]
     log = await pool.fetch(
         "SELECT from_state, to_state FROM agent_state_log WHERE agent_id = $1 ORDER BY id", agent
