@@ -99,8 +99,8 @@ class CampaignRunner:
                 self._kick.clear()
                 try:
                     placed = await self._round()
-                except (asyncpg.PostgresError, OSError) as exc:
-                    log.error("campaign.round_failed", campaign_id=self.campaign.id, error=str(exc))
+                except Exception:  # noqa: BLE001 - the campaign must outlive one bad round
+                    log.exception("campaign.round_failed", campaign_id=self.campaign.id)
                     placed = 0
                 if placed == 0 and not self._stopping:
                     with contextlib.suppress(TimeoutError):
