@@ -24,7 +24,6 @@ for as long as it lives (a killed process loses it when its connection drops).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -138,8 +137,10 @@ class Reconciler:
     async def run_periodic(self, interval_s: float) -> None:
         while True:
             await asyncio.sleep(interval_s)
-            with contextlib.suppress(asyncpg.PostgresError, OSError):
+            try:
                 await self.run_once()
+            except Exception:  # noqa: BLE001 - the safety net must keep running
+                log.exception("reconcile.failed")
 
     async def _owner_dead(self, call_id: str) -> bool:
         try:

@@ -302,8 +302,8 @@ class CampaignSupervisor:
                     await self._apply(changed)
                 else:
                     await self._resync()
-            except (asyncpg.PostgresError, OSError) as exc:
-                log.error("campaign.follow_failed", campaign_id=changed, error=str(exc))
+            except Exception:  # noqa: BLE001 - start/stop must keep being followed
+                log.exception("campaign.follow_failed", campaign_id=changed)
 
     async def _resync(self) -> None:
         if self._listen_conn is None or self._listen_conn.is_closed():
