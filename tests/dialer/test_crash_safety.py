@@ -242,3 +242,34 @@ async def test_kill_9_mid_campaign_then_restart(
     assert max(ids.values()) == 1  # no attempt id was originated twice
     await _no_overlap(pool)
     assert proc.returncode == 0, log.read_text()[-3000:]
+
+
+async def test_a_dropped_event_link_keeps_the_calls_asterisk_still_has(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
+) -> None:
+    await add_trunk(pool)
+    cid = await make_campaign(pool, pacer="ratio", dial_ratio=1)
+    (phone,) = phones(1)
+    double.program(phone, FarEnd.answer(after=0.2, hangup_after=100.0))  # 1 s of talk
+    await add_leads(pool, cid, [phone])
+    agent, _ = await add_agent(pool, "a1", "A1", "PJSIP/agent101")
+    engine = await make_engine()
+    await engine.agents.login(agent)
+    await start_campaign(pool, "c1")
+
+    async def state() -> AgentState:
+        return engine.agents.session(agent).state  # type: ignore[union-attr]
+
+    await eventually(lambda: _is(state, AgentState.TALKING), what="talking")
+    await double.drop_websockets()
+    await asyncio.sleep(0.3)  # reconnect, resync, reconcile
+    assert await state() is AgentState.TALKING
+    assert await pool.fetchval("SELECT ended_at IS NULL FROM attempts")
+    # The far end's hangup after the reconnect is seen: a normal end, the agent wraps up.
+    await eventually(lambda: _is(state, AgentState.WRAP_UP), what="wrap-up")
+    row = await pool.fetchrow("SELECT outcome, disposition FROM attempts")
+    assert tuple(row) == ("ANSWERED", None)
+
+
+async def _is(get: object, want: AgentState) -> bool:
+    return await get() is want  # type: ignore[operator]
