@@ -62,7 +62,9 @@ async def _daemon(config: EngineConfig) -> None:
     from ccd.ops.systemd import ServiceSignals, SystemdNotifier
     from ccd.store import migrate
     from ccd.store.db import create_pool
+    from ccd.telephony.ami import AmiClient
     from ccd.telephony.ari_pbx import AriPbx
+    from ccd.telephony.errors import AmiAuthError
 
     settings = state.settings()
     url = state.db_url()
@@ -72,6 +74,8 @@ async def _daemon(config: EngineConfig) -> None:
         fail(f"cannot connect to the database: {exc}")
     engine = Engine(pool, url, AriPbx(settings.nodes), config=config)
     inbound = attach_to_engine(engine, _inbound_flows())
+    # AMI is a second link per node (readiness, and actions ARI lacks); no events needed.
+    amis = {node.name: AmiClient(node, events=False) for node in settings.nodes}
     # The order of wiring: the console parts need the engine (its router, agents, Pbx); the
     # engine's notifications then go to the console hub and the metrics.
     parts = await ConsoleParts.create(pool, engine)
@@ -82,7 +86,10 @@ async def _daemon(config: EngineConfig) -> None:
         pool=pool,
         head_revision=migrate.head_revision(url),
         nodes=[n.name for n in settings.nodes],
-        links=lambda: {node: {"ari": s} for node, s in engine.pbx.link_status().items()},
+        links=lambda: {
+            node: {"ari": ari, "ami": amis[node].status}
+            for node, ari in engine.pbx.link_status().items()
+        },
     )
     app = build_app(
         pool,
@@ -92,23 +99,34 @@ async def _daemon(config: EngineConfig) -> None:
             partial(add_ops_routes, metrics=metrics, readiness=readiness),
         ],
     )
+
+
+    async def reload() -> None:
+        inbound.replace_flows(_inbound_flows())
+
     systemd = SystemdNotifier()
-    signals = ServiceSignals(systemd, status=metrics.status_line)
+    signals = ServiceSignals(systemd, on_reload=reload, status=metrics.status_line)
     signals.install()
-    watchdog = asyncio.create_task(systemd.run_watchdog())
+    # Watchdog pings from now on; READY=1 once the schema is current and every node's ARI
+    # and AMI links are up (the same check as /readyz); STATUS= lines after that.
+    lifecycle = asyncio.create_task(systemd.run(readiness.ready, metrics.status_line))
     try:
-        await engine.start()
+        try:
+            # An unreachable AMI is left to its reconnect loop; refused credentials stop us.
+            await asyncio.gather(*(ami.start() for ami in amis.values()), engine.start())
+        except AmiAuthError as exc:
+            fail(str(exc))
         site = await start_site(app, settings.http.host, settings.http.port)
-        # Started means: database reachable, every ARI link up, leftovers reconciled.
-        systemd.ready(metrics.status_line())
         await signals.wait_for_stop()
         log.info("daemon.stopping")
         await site.cleanup()
         await inbound.close()
         await engine.stop()
     finally:
-        watchdog.cancel()
+        lifecycle.cancel()
         signals.remove()
+        for ami in amis.values():
+            await ami.close()
         await pool.close()
 
 

@@ -73,6 +73,11 @@ class InboundService:
     def acd(self) -> Acd:
         return self._deps.acd
 
+    def replace_flows(self, flows: Mapping[str, Flow]) -> None:
+        """New flows for calls that start from now on (SIGHUP); calls in a flow keep theirs."""
+        self._flows = dict(flows)
+        log.info("inbound.flows_loaded", flows=sorted(self._flows))
+
     def owns(self, call_id: str) -> bool:
         return call_id in self._calls or _ASTERISK_ID.match(call_id) is not None
 

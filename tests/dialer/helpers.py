@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+
+from ccd.sim.asterisk import AsteriskDouble
 
 
 async def make_campaign(pool: asyncpg.Pool, name: str = "c1", **cols: Any) -> int:
@@ -51,3 +59,38 @@ async def add_trunk(
 
 def phones(n: int, start: int = 0, prefix: str = "+7495") -> list[str]:
     return [f"{prefix}{start + i:07d}" for i in range(n)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def spawn_daemon(
+    db_url: str, double: AsteriskDouble, port: int, log: Path, **env_extra: str
+) -> subprocess.Popen[bytes]:
+    """`ccd run` in a subprocess, configured for one node: the double's ARI and AMI."""
+    env = dict(os.environ)
+    env.update(
+        CCD_DATABASE_URL=db_url,
+        CCD_NODES=json.dumps(
+            [
+                {
+                    "name": "pbx1",
+                    "ari_url": double.ari_url,
+                    "ari_password": "ccdsecret",
+                    "ami_host": double.ami_host,
+                    "ami_port": double.ami_port,
+                    "ami_secret": "ccdsecret",
+                }
+            ]  # fmt: skip
+        ),
+        CCD_HTTP__PORT=str(port),
+        CCD_LOG_FORMAT="json",
+        **env_extra,
+    )
+    env.pop("CCD_CONFIG", None)
+    args = [sys.executable, "-m", "ccd", "run", "--orphan-after", "0.5",
+            "--wrapup-timeout", "0.2", "--reconcile-every", "0.5"]  # fmt: skip
+    return subprocess.Popen(args, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import socket
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -20,7 +16,14 @@ from ccd.domain.agents import AgentState
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
 from ccd.store.agents import add_agent
 from tests.dialer.conftest import EngineFactory, eventually, start_campaign
-from tests.dialer.helpers import add_leads, add_trunk, make_campaign, phones
+from tests.dialer.helpers import (
+    add_leads,
+    add_trunk,
+    free_port,
+    make_campaign,
+    phones,
+    spawn_daemon,
+)
 
 
 def _originated_ids(double: AsteriskDouble) -> list[str]:
@@ -123,37 +126,6 @@ async def test_asterisk_restart_mid_campaign(
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _spawn(db_url: str, double: AsteriskDouble, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env.update(
-        CCD_DATABASE_URL=db_url,
-        CCD_NODES=json.dumps(
-            [
-                {
-                    "name": "pbx1",
-                    "ari_url": double.ari_url,
-                    "ari_password": "ccdsecret",
-                    "ami_host": double.ami_host,
-                    "ami_port": double.ami_port,
-                    "ami_secret": "ccdsecret",
-                }
-            ]  # fmt: skip
-        ),
-        CCD_HTTP__PORT=str(port),
-        CCD_LOG_FORMAT="json",
-    )
-    env.pop("CCD_CONFIG", None)
-    args = [sys.executable, "-m", "ccd", "run", "--orphan-after", "0.5",
-            "--wrapup-timeout", "0.2", "--reconcile-every", "0.5"]  # fmt: skip
-    return subprocess.Popen(args, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-
-
 async def _login(session: aiohttp.ClientSession, port: int, token: str) -> None:
     async def attempt() -> bool:
         try:
@@ -188,9 +160,9 @@ async def test_kill_9_mid_campaign_then_restart(
     for i in range(4):
         _, token = await add_agent(pool, f"a{i}", f"A{i}", f"PJSIP/agent{101 + i}")
         tokens.append(token)
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "ccd.log"
-    proc = _spawn(db_url, double, port, log)
+    proc = spawn_daemon(db_url, double, port, log)
     try:
         async with aiohttp.ClientSession() as session:
             for t in tokens:
@@ -208,7 +180,7 @@ async def test_kill_9_mid_campaign_then_restart(
             await asyncio.to_thread(proc.wait, 10)  # the double must keep serving meanwhile
             in_flight = await pool.fetchval("SELECT count(*) FROM attempts WHERE ended_at IS NULL")
             assert in_flight > 0
-            proc = _spawn(db_url, double, port, log)
+            proc = spawn_daemon(db_url, double, port, log)
             for t in tokens:
                 await _login(session, port, t)
             await eventually(
