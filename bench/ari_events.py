@@ -24,19 +24,21 @@ import multiprocessing
 import socket
 import sys
 import time
-from pathlib import Path
 
 from ccd.config import AsteriskNode
+from ccd.sim.asterisk.schema import locate_transcripts_dir
 from ccd.telephony.ari_client import AriClient
 from ccd.telephony.ari_events import AriEvent
 from ccd.telephony.ari_pbx import ROUTED_EVENTS, wanted
 from ccd.telephony.dispatch import KeyedDispatcher
 
-TRANSCRIPTS = Path(__file__).resolve().parent.parent / "tests" / "telephony" / "transcripts"
+TRANSCRIPTS = locate_transcripts_dir()
 TARGET = 20_000
 
 
 def recorded_events() -> list[dict[str, object]]:
+    if TRANSCRIPTS is None:
+        raise SystemExit("needs the recorded Asterisk 22 transcripts beside the checkout")
     out = []
     for path in sorted(TRANSCRIPTS.glob("*.json")):
         for step in json.loads(path.read_text())["steps"]:

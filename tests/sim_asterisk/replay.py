@@ -22,7 +22,6 @@ import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -48,14 +47,6 @@ AMI_FIELDS = ("Response", "Message", "EventList", "ListItems", "ChannelStateDesc
 
 def basic_auth(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def transcripts_dir() -> Path | None:
-    schema = locate_schema_dir()
-    if schema is None:
-        return None
-    folder = schema.parent / "transcripts"
-    return folder if folder.is_dir() else None
 
 
 def norm_name(name: str) -> str:

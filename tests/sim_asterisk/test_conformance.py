@@ -7,10 +7,11 @@ import json
 import pytest
 
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
+from ccd.sim.asterisk.schema import locate_transcripts_dir
 from tests.sim_asterisk.conftest import SCALE
-from tests.sim_asterisk.replay import Runner, Setup, transcripts_dir
+from tests.sim_asterisk.replay import Runner, Setup
 
-FOLDER = transcripts_dir()
+FOLDER = locate_transcripts_dir()
 ECHO = {"7001": FarEnd.answer(), "7002": FarEnd.answer(), "7003": FarEnd.answer()}
 # sim-pstn 100X: Answer, Wait(1), Playback(~2.4 s), Wait(1), Hangup(16) -> up for ~5.95 s
 ANSWER_5S = FarEnd.answer(hangup_after=5.95)

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 
-TRANSCRIPTS = Path(__file__).parent / "transcripts"
+from ccd.sim.asterisk.schema import locate_transcripts_dir
+
+TRANSCRIPTS = locate_transcripts_dir()
 
 
 def load(name: str) -> dict[str, Any]:
+    if TRANSCRIPTS is None:
+        pytest.skip("the recorded Asterisk 22 transcripts are not beside this checkout")
     return json.loads((TRANSCRIPTS / f"{name}.json").read_text())
 
 

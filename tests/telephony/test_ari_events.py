@@ -12,6 +12,8 @@ from tests.telephony.ari_replay import TRANSCRIPTS
 
 
 def _all_events() -> list[dict[str, object]]:
+    if TRANSCRIPTS is None:
+        pytest.skip("the recorded Asterisk 22 transcripts are not beside this checkout")
     out = []
     for path in sorted(TRANSCRIPTS.glob("*.json")):
         for step in json.loads(path.read_text())["steps"]:

@@ -84,6 +84,14 @@ def locate_schema_dir(start: Path | None = None) -> Path | None:
     return None
 
 
+def locate_transcripts_dir() -> Path | None:
+    """The recordings of a real Asterisk 22 (`transcripts/` beside the schema folder) that
+    tests and benches replay; None when the reference material is not beside this checkout."""
+    schema = locate_schema_dir()
+    folder = schema.parent / "transcripts" if schema is not None else None
+    return folder if folder is not None and folder.is_dir() else None
+
+
 def _operations_from_docs(folder: Path) -> list[dict[str, Any]]:
     """Flatten every resource file of a swagger 1.1 folder into plain operation records."""
     ops: list[dict[str, Any]] = []
