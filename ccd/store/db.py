@@ -50,7 +50,9 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10, **kw: Any) -> asyncpg.Pool:
+async def create_pool(
+    url: str, *, min_size: int = 2, max_size: int = 10, **kw: Any
+) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         url, min_size=min_size, max_size=max_size, init=_init_connection, **kw
     )

@@ -77,8 +77,12 @@ campaigns = Table(
     Column("mode", Text, nullable=False),
     Column("status", Text, nullable=False, server_default="draft"),
     Column("caller_id", Text, nullable=False, server_default=""),
-    Column("trunk_id", Integer, ForeignKey("trunks.id", ondelete="SET NULL"), comment=
-           "pinned trunk; NULL = choose by route prefix"),  # fmt: skip
+    Column(
+        "trunk_id",
+        Integer,
+        ForeignKey("trunks.id", ondelete="SET NULL"),
+        comment="pinned trunk; NULL = choose by route prefix",
+    ),
     Column("dial_timeout_s", SmallInteger, nullable=False, server_default="30"),
     Column("max_attempts", SmallInteger, nullable=False, server_default="5"),
     Column("target_abandon", Numeric(5, 4), nullable=False, server_default="0.03"),
@@ -89,10 +93,20 @@ campaigns = Table(
     Column("fax_detect", Boolean, nullable=False, server_default="true"),
     Column("calling_hours_start", Time, nullable=False, server_default="09:00"),
     Column("calling_hours_end", Time, nullable=False, server_default="21:00"),
-    Column("calling_days", ARRAY(SmallInteger), nullable=False,
-           server_default="{1,2,3,4,5,6,7}", comment="ISO weekdays, 1 = Monday"),  # fmt: skip
-    Column("time_zone", Text, nullable=False, server_default="UTC", comment=
-           "IANA zone for calling hours of leads whose own zone is unknown or ambiguous"),  # fmt: skip
+    Column(
+        "calling_days",
+        ARRAY(SmallInteger),
+        nullable=False,
+        server_default="{1,2,3,4,5,6,7}",
+        comment="ISO weekdays, 1 = Monday",
+    ),
+    Column(
+        "time_zone",
+        Text,
+        nullable=False,
+        server_default="UTC",
+        comment="IANA zone for calling hours of leads whose own zone is unknown or ambiguous",
+    ),
     Column("retry_rules", JSONB, nullable=False, server_default="{}"),
     Column("safe_harbor_media", Text, nullable=False, server_default="sound:ccd-safe-harbor"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
@@ -146,8 +160,12 @@ leads = Table(
     Column("attempts", SmallInteger, nullable=False, server_default="0"),
     Column("last_disposition", Text),
     Column("last_attempt_at", DateTime(timezone=True)),
-    Column("agent_id", Integer, ForeignKey("agents.id", ondelete="SET NULL"),
-           comment="owner of a CALLBACK / MANUAL contact"),  # fmt: skip
+    Column(
+        "agent_id",
+        Integer,
+        ForeignKey("agents.id", ondelete="SET NULL"),
+        comment="owner of a CALLBACK / MANUAL contact",
+    ),
     Column("source_line", Integer, comment="line in the imported file"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     UniqueConstraint("campaign_id", "phone"),
@@ -200,11 +218,22 @@ attempts = Table(
     CheckConstraint(
         "disposition_source IS NULL OR disposition_source IN ('auto', 'agent')", name="dispo_src"
     ),
-    Index("ix_attempts_campaign_created", "campaign_id", "created_at"),
+    # Covering (migration 0002): reports read a campaign's date range from the index alone.
+    Index(
+        "ix_attempts_campaign_created",
+        "campaign_id",
+        "created_at",
+        postgresql_include=[
+            "answered_at", "bridged_at", "ended_at", "wrapup_ended_at", "outcome", "disposition"
+        ],
+    ),
+    Index("ix_attempts_created_brin", "created_at", postgresql_using="brin"),
     Index("ix_attempts_lead", "lead_id"),
     Index("ix_attempts_agent_created", "agent_id", "created_at"),
     # One live attempt per lead: a second dial of the same lead fails at insert.
-    Index("uq_attempts_live_lead", "lead_id", unique=True, postgresql_where=text("ended_at IS NULL")),
+    Index(
+        "uq_attempts_live_lead", "lead_id", unique=True, postgresql_where=text("ended_at IS NULL")
+    ),
     Index("ix_attempts_live", "node", postgresql_where=text("state <> 'ended'")),
 )
 
@@ -256,6 +285,7 @@ agent_state_log = Table(
     Column("reason", Text),
     Column("attempt_id", UUID(as_uuid=False)),
     Index("ix_agent_state_log_agent_at", "agent_id", "at"),
+    Index("ix_agent_state_log_at_brin", "at", postgresql_using="brin"),
 )
 
 inbound_routes = Table(
@@ -288,6 +318,7 @@ inbound_calls = Table(
     Column("variables", JSONB, nullable=False, server_default="{}"),
     CheckConstraint(f"outcome IS NULL OR {_in('outcome', INBOUND_OUTCOMES)}", name="outcome"),
     Index("ix_inbound_calls_queue_started", "queue", "started_at"),
+    Index("ix_inbound_calls_started_brin", "started_at", postgresql_using="brin"),
 )
 
 ivr_steps = Table(
