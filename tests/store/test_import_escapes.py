@@ -1,0 +1,50 @@
+"""Text that means something to COPY (backslashes, tabs, line breaks, a literal \\N) arrives
+in leads exactly as it was in the file, with one worker process and with two."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from ccd.store.leads_import import import_leads
+
+AWKWARD = [
+    "C:\\Users\\ivanov",
+    "tab\there",
+    "two\nlines",
+    "cr\rhere",
+    "\\N",
+    "\\.",
+    'quote " and \\" backslash-quote',
+    "ends with a backslash\\",
+    "Фамилия\\Имя\t«кавычки»",
+]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_awkward_text_is_stored_unchanged(
+    pool: asyncpg.Pool, tmp_path: Path, workers: int
+) -> None:
+    src = tmp_path / "awkward.csv"
+    with src.open("w", encoding="utf-8", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["phone", "name", "note"])
+        for i, text in enumerate(AWKWARD):
+            out.writerow([f"+7916{i:07d}", text, text])
+    async with pool.acquire() as conn:
+        cid = await conn.fetchval(
+            "INSERT INTO campaigns (name, mode, time_zone) VALUES ('esc', 'POWER', 'UTC')"
+            " RETURNING id"
+        )
+        result = await import_leads(conn, cid, src, workers=workers)
+        rows = await conn.fetch(
+            "SELECT name, fields->>'note' AS note FROM leads WHERE campaign_id = $1"
+            " ORDER BY source_line",
+            cid,
+        )
+    assert (result.loaded, result.rejected) == (len(AWKWARD), 0)
+    assert [r["name"] for r in rows] == [t.strip() for t in AWKWARD]
+    assert [r["note"] for r in rows] == [t.strip() for t in AWKWARD]
