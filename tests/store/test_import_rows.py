@@ -1,5 +1,6 @@
-"""Text that means something to COPY (backslashes, tabs, line breaks, a literal \\N) arrives
-in leads exactly as it was in the file, with one worker process and with two."""
+"""Row content arrives in leads exactly as it was in the file, with one worker process and
+with two: text that means something to COPY (backslashes, tabs, line breaks, a literal \\N),
+and cells beyond the header."""
 
 from __future__ import annotations
 
@@ -48,3 +49,26 @@ async def test_awkward_text_is_stored_unchanged(
     assert (result.loaded, result.rejected) == (len(AWKWARD), 0)
     assert [r["name"] for r in rows] == [t.strip() for t in AWKWARD]
     assert [r["note"] for r in rows] == [t.strip() for t in AWKWARD]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_cells_beyond_the_header_go_to_fields(
+    pool: asyncpg.Pool, tmp_path: Path, workers: int
+) -> None:
+    src = tmp_path / "wide.csv"
+    src.write_text("phone,name\n+74951234567,Анна\n+74951234568,Борис,лишнее,,ещё\n+74951234569\n")
+    async with pool.acquire() as conn:
+        cid = await conn.fetchval(
+            "INSERT INTO campaigns (name, mode, time_zone) VALUES ('wide', 'POWER', 'UTC')"
+            " RETURNING id"
+        )
+        result = await import_leads(conn, cid, src, workers=workers)
+        rows = await conn.fetch(
+            "SELECT name, fields FROM leads WHERE campaign_id = $1 ORDER BY source_line", cid
+        )
+    assert (result.loaded, result.rejected) == (3, 0)
+    assert [(r["name"], r["fields"]) for r in rows] == [
+        ("Анна", {}),
+        ("Борис", {"column_3": "лишнее", "column_5": "ещё"}),
+        ("", {}),  # a short row: no name
+    ]
