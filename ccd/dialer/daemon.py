@@ -40,6 +40,10 @@ class EngineConfig:
     login_timeout_s: float = 30.0
     drop_after_s: float = DROP_AFTER_S  # answered call with no agent this long: safe harbor
     campaign_resync_s: float = 5.0  # campaign statuses are re-read this often besides NOTIFY
+    # Campaign seconds per real second, as the pacer sees time. 1 in production; an
+    # accelerated simulation (ccd demo) sets its speed so ring, talk and wrap times and the
+    # pacer's own horizons stay in the units its estimates and priors are made for.
+    pacer_time_scale: float = 1.0
 
 
 class Engine:
@@ -103,7 +107,7 @@ class Engine:
         return CampaignRunner(
             campaign, self.pool, self.calls, self.agents, self.trunks, self.clock,
             batch_max=self.config.batch_max, idle_wait_s=self.config.idle_wait_s,
-            notifier=self.notifier,
+            notifier=self.notifier, pacer_time_scale=self.config.pacer_time_scale,
         )  # fmt: skip
 
     async def stop(self) -> None:

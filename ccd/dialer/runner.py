@@ -67,6 +67,7 @@ class CampaignRunner:
         batch_max: int = 200,
         idle_wait_s: float = 1.0,
         notifier: EngineNotifier | None = None,
+        pacer_time_scale: float = 1.0,
     ) -> None:
         self.campaign = campaign
         self._pool = pool
@@ -83,6 +84,11 @@ class CampaignRunner:
         self.placed = 0
         self._notify: EngineNotifier = notifier or NullNotifier()
         self._dial_level = -1.0
+        self._pacer_scale = pacer_time_scale
+
+    def _pacer_now(self) -> float:
+        """Monotonic time in the pacer's units (campaign seconds, see pacer_time_scale)."""
+        return time.monotonic() * self._pacer_scale
 
     def kick(self) -> None:
         self._kick.set()
@@ -104,7 +110,8 @@ class CampaignRunner:
                     placed = 0
                 if placed == 0 and not self._stopping:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._kick.wait(), self._idle_wait_s)
+                        async with asyncio.timeout(self._idle_wait_s):
+                            await self._kick.wait()
                 else:
                     await asyncio.sleep(0)  # let events in before the next round
         finally:
@@ -114,7 +121,9 @@ class CampaignRunner:
     # --- how many ---
 
     def snapshot(self) -> PacingSnapshot:
+        """Live state in the pacer's units: every elapsed time scaled by pacer_time_scale."""
         now = time.monotonic()
+        k = self._pacer_scale
         cid = self.campaign.id
         ringing, waiting, talking = [], 0, []
         for call in self._calls.live_for(cid):
@@ -132,11 +141,11 @@ class CampaignRunner:
         ) - len(talking) - len(wrapping)  # fmt: skip
         talking.extend([0.0] * max(0, busy_elsewhere))
         return PacingSnapshot(
-            now=now,
+            now=now * k,
             ready=self._agents.ready_count(cid),
-            talking=tuple(talking),
-            wrapping=tuple(wrapping),
-            ringing=tuple(ringing),
+            talking=tuple(t * k for t in talking),
+            wrapping=tuple(w * k for w in wrapping),
+            ringing=tuple(r * k for r in ringing),
             waiting=waiting,
             lines_free=self._trunks.free_total(self.campaign.trunk_id),
         )
@@ -242,13 +251,14 @@ class CampaignRunner:
     # --- CallListener: what the calls tell the pacer ---
 
     def on_ring(self, ring_s: float, answered: bool) -> None:
-        self.pacer.record_ring(ring_s, answered, time.monotonic())
+        self.pacer.record_ring(ring_s * self._pacer_scale, answered, self._pacer_now())
 
     def on_answer(self, dropped: bool) -> None:
-        self.pacer.record_answer(dropped, time.monotonic())
+        self.pacer.record_answer(dropped, self._pacer_now())
 
     def on_call(self, talk_s: float, wrap_s: float) -> None:
-        self.pacer.record_call(talk_s, wrap_s, time.monotonic())
+        k = self._pacer_scale
+        self.pacer.record_call(talk_s * k, wrap_s * k, self._pacer_now())
 
     def on_call_gone(self, call: LiveAttempt) -> None:
         self.kick()
@@ -293,10 +303,12 @@ class CampaignSupervisor:
         """Apply each NOTIFY at once; every resync_s, compare with the table anyway (a
         NOTIFY sent while the listening connection was down is lost)."""
         while True:
-            try:
-                changed: int | None = await asyncio.wait_for(self._changes.get(), self._resync_s)
-            except TimeoutError:
-                changed = None
+            # asyncio.timeout, not wait_for: on 3.11 wait_for returns a result that arrives
+            # together with a cancel and drops the cancel, so stop() would wait forever.
+            changed: int | None = None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._resync_s):
+                    changed = await self._changes.get()
             try:
                 if changed is not None:
                     await self._apply(changed)

@@ -489,7 +489,10 @@ class CallRunner:
         if wait_s is not None and wait_s <= 0 and self.inbox.empty():
             return None
         try:
-            ev = await asyncio.wait_for(self.inbox.get(), wait_s)
+            # asyncio.timeout, not wait_for: 3.11's wait_for can drop a cancel that arrives
+            # with an event, and a cancelled flow would then run on.
+            async with asyncio.timeout(wait_s):
+                ev = await self.inbox.get()
         except TimeoutError:
             return None
         if isinstance(ev, CallEnded):

@@ -206,6 +206,7 @@ async def run_demo(db_url: str, opts: DemoOptions, console: Console) -> None:
                 idle_wait_s=0.05,
                 orphan_after_s=3600,
                 drain_timeout_s=5.0,
+                pacer_time_scale=opts.speed,
             ),
         )
         await engine.start()
