@@ -25,15 +25,20 @@ AWKWARD = [
 ]
 
 
+# Workers get a chunk's cells joined by these two characters, unless a cell holds one.
+SEPARATORS = ["unit\x1fand\x1erecord separators"]
+
+
 @pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("texts", [AWKWARD, AWKWARD + SEPARATORS], ids=["plain", "separators"])
 async def test_awkward_text_is_stored_unchanged(
-    pool: asyncpg.Pool, tmp_path: Path, workers: int
+    pool: asyncpg.Pool, tmp_path: Path, workers: int, texts: list[str]
 ) -> None:
     src = tmp_path / "awkward.csv"
     with src.open("w", encoding="utf-8", newline="") as f:
         out = csv.writer(f)
         out.writerow(["phone", "name", "note"])
-        for i, text in enumerate(AWKWARD):
+        for i, text in enumerate(texts):
             out.writerow([f"+7916{i:07d}", text, text])
     async with pool.acquire() as conn:
         cid = await conn.fetchval(
@@ -46,9 +51,9 @@ async def test_awkward_text_is_stored_unchanged(
             " ORDER BY source_line",
             cid,
         )
-    assert (result.loaded, result.rejected) == (len(AWKWARD), 0)
-    assert [r["name"] for r in rows] == [t.strip() for t in AWKWARD]
-    assert [r["note"] for r in rows] == [t.strip() for t in AWKWARD]
+    assert (result.loaded, result.rejected) == (len(texts), 0)
+    assert [r["name"] for r in rows] == [t.strip() for t in texts]
+    assert [r["note"] for r in rows] == [t.strip() for t in texts]
 
 
 @pytest.mark.parametrize("workers", [1, 2])
