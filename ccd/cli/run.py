@@ -53,6 +53,7 @@ async def _daemon(config: EngineConfig) -> None:
 
     from ccd.api.agent_api import AgentApi
     from ccd.api.console import ConsoleParts
+    from ccd.api.live import QueueLive
     from ccd.api.ops import add_ops_routes
     from ccd.api.server import EngineFeed, build_app, start_site
     from ccd.dialer.daemon import Engine
@@ -79,6 +80,9 @@ async def _daemon(config: EngineConfig) -> None:
     # The order of wiring: the console parts need the engine (its router, agents, Pbx); the
     # engine's notifications then go to the console hub and the metrics.
     parts = await ConsoleParts.create(pool, engine)
+    inbound.acd.set_listener(
+        lambda name, waiting, oldest: parts.hub.queue_changed(QueueLive(name, waiting, oldest))
+    )
     metrics = Metrics()
     metrics.watch_pool(pool)
     engine.set_notifier(EngineFeed(pool, parts.hub, metrics))

@@ -19,6 +19,7 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from ccd.domain.agents import AgentState
 from ccd.inbound.agents_port import AgentLike, AgentsPort, reservation_id
@@ -54,6 +55,10 @@ class QueueEntry:
         return reservation_id(self.call_id)
 
 
+# (queue name, callers waiting, when the longest-waiting one joined): for wallboards.
+QueueListener = Callable[[str, int, datetime | None], None]
+
+
 class Acd:
     def __init__(
         self,
@@ -61,6 +66,7 @@ class Acd:
         *,
         prior_handle_s: float = 180.0,
     ) -> None:
+        self._listener: QueueListener | None = None
         self._agents = agents
         self._prior_handle_s = prior_handle_s
         self._entries: list[QueueEntry] = []  # every queue, kept in service order
@@ -68,6 +74,20 @@ class Acd:
         self._front = itertools.count(-1, -1)
         self._handle: dict[str, Durations] = {}
         self._background: set[asyncio.Task[None]] = set()
+
+    def set_listener(self, listener: QueueListener) -> None:
+        """Called after every change of a queue's callers (join, offer, requeue, leave)."""
+        self._listener = listener
+
+    def _changed(self, queue: str) -> None:
+        if self._listener is None:
+            return
+        waiting = self.waiting(queue)
+        oldest = None
+        if waiting:
+            age = asyncio.get_running_loop().time() - min(e.joined_at for e in waiting)
+            oldest = datetime.now(UTC) - timedelta(seconds=age)
+        self._listener(queue, len(waiting), oldest)
 
     # --- queries ---
 
@@ -140,6 +160,7 @@ class Acd:
         """The caller is gone or overflows: stop waiting, free an agent offered meanwhile."""
         if entry in self._entries:
             self._entries.remove(entry)
+            self._changed(entry.queue)
         self._stop_waiter(entry)
         if entry.offered is not None:
             self._release(entry.offered.agent_id, entry.rid)
@@ -158,6 +179,7 @@ class Acd:
         while at > 0 and self._entries[at - 1].order > entry.order:
             at -= 1
         self._entries.insert(at, entry)
+        self._changed(entry.queue)
         behind = self._entries[at + 1 :]
         for e in behind:  # re-register in the new order: cancel first, start after
             self._stop_waiter(e)
@@ -192,6 +214,7 @@ class Acd:
             self._release(agent.agent_id, entry.rid)
             return
         self._entries.remove(entry)
+        self._changed(entry.queue)
         self._stop_waiter(entry)
         entry.offered = agent
         log.info("acd.offered", call_id=entry.call_id, agent_id=agent.agent_id, queue=entry.queue)

@@ -131,3 +131,19 @@ async def test_estimated_wait() -> None:
         acd.record_handle_time("q", 30.0)
     assert acd.estimated_wait(second) == 30.0  # observed calls replace the prior
     await acd.close()
+
+
+async def test_queue_changes_reach_the_listener() -> None:
+    port = Agents(1)
+    acd = Acd(port)
+    seen: list[tuple[str, int, bool]] = []
+    acd.set_listener(lambda q, n, oldest: seen.append((q, n, oldest is not None)))
+    a = acd.join("a", queue="q", priority=0, campaign_id=None, max_wait_s=60, deliver=list.append)
+    acd.join("b", queue="q", priority=0, campaign_id=None, max_wait_s=60,
+             deliver=lambda _o: None)  # fmt: skip
+    acd.leave(a)
+    await settle()
+    port.ready(port.agents[0])  # offered to "b": the queue is empty again
+    await settle()
+    assert seen == [("q", 1, True), ("q", 2, True), ("q", 1, True), ("q", 0, False)]
+    await acd.close()
