@@ -275,10 +275,13 @@ async def _parsed(table: Table, rules: RowRules, workers: int) -> AsyncIterator[
     pool = ProcessPoolExecutor(
         workers, mp_context=get_context("forkserver"), initializer=os.nice, initargs=(WORKER_NICE,)
     )
+    # The file is read in a thread: read here, it would hold up the event loop, and with it
+    # the start of the flush the caller has just created, so the server would sit idle.
+    packed = (pack(chunk) for chunk in chunks(table.rows))
     try:
         pending: deque[asyncio.Future[ParsedChunk]] = deque()
-        for chunk in chunks(table.rows):
-            pending.append(loop.run_in_executor(pool, parse_packed, pack(chunk), rules))
+        while (work := await asyncio.to_thread(next, packed, None)) is not None:
+            pending.append(loop.run_in_executor(pool, parse_packed, work, rules))
             if len(pending) >= 2 * workers:
                 yield await pending.popleft()
         while pending:
