@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from ccd.config import AsteriskNode
 from ccd.log import get_logger
+from ccd.telephony.backoff import backoff_delay
 from ccd.telephony.errors import AmiAuthError, AmiError, PbxTimeout, PbxUnavailable
 from ccd.telephony.pbx import LinkStatus
 
@@ -351,8 +351,9 @@ class AmiClient:
     async def _reconnect(self) -> None:
         attempt = 0
         while self.status is LinkStatus.RECONNECTING:
-            delay = min(self._backoff_max_s, self._backoff_initial_s * 2**attempt)
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            await asyncio.sleep(
+                backoff_delay(attempt, self._backoff_initial_s, self._backoff_max_s)
+            )
             attempt += 1
             try:
                 await self._connect()

@@ -14,7 +14,6 @@ boots; all of these just mean "try again". Bad credentials (401/403) fail `start
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -24,6 +23,7 @@ from ccd.log import get_logger
 from ccd.telephony import ari_models as m
 from ccd.telephony.ari_events import AriEvent, parse_event
 from ccd.telephony.ari_rest import AriRest
+from ccd.telephony.backoff import backoff_delay
 from ccd.telephony.errors import AriAuthError, PbxError, PbxUnavailable, ari_error
 from ccd.telephony.pbx import LinkStatus
 
@@ -206,8 +206,9 @@ class AriClient:
             await ws.close()
         attempt = 0
         while self.status is LinkStatus.RECONNECTING:
-            delay = min(self._backoff_max_s, self._backoff_initial_s * 2**attempt)
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            await asyncio.sleep(
+                backoff_delay(attempt, self._backoff_initial_s, self._backoff_max_s)
+            )
             attempt += 1
             try:
                 await self._connect()
