@@ -122,4 +122,6 @@ def apply_disposition(
         return LeadUpdate(status=LeadStatus.CALLBACK, next_attempt_at=callback_at)
     if attempts_made >= max_attempts:
         return LeadUpdate(status=LeadStatus.EXHAUSTED, next_attempt_at=None)
-    return LeadUpdate(status=LeadStatus.RETRY, next_attempt_at=now + timedelta(seconds=rule.delay_s))
+    return LeadUpdate(
+        status=LeadStatus.RETRY, next_attempt_at=now + timedelta(seconds=rule.delay_s)
+    )
