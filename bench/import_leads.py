@@ -6,6 +6,8 @@ numbers in mixed formats (some invalid, some repeated), then times in the same r
   2. `ccd campaign load` as a subprocess,
   3. the baseline: a raw COPY of the already normalised rows straight into `leads`.
 Prints the figures and the ratio import / raw COPY. Target: 1 M rows in <= 20 s.
+Then the phone-normalisation micro-benchmark of bench/phones.py (µs per number, against
+plain phonenumbers calls).
 
 Database: CCD_DATABASE_URL, else a temporary database on 127.0.0.1:5432 (dropped after).
 """
