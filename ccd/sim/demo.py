@@ -172,8 +172,8 @@ SELECT c.name,
        round(100.0 * count(*) FILTER (WHERE a.outcome = 'DROPPED')
              / nullif(count(*) FILTER (WHERE a.outcome IN ('ANSWERED', 'DROPPED')
                                        AND a.answered_at IS NOT NULL), 0), 2) AS abandon_pct,
-       round(avg(extract(epoch FROM a.ended_at - a.bridged_at))
-             FILTER (WHERE a.bridged_at IS NOT NULL)::numeric, 1) AS avg_talk_s,
+       round($2 * avg(extract(epoch FROM a.ended_at - a.bridged_at))
+             FILTER (WHERE a.bridged_at IS NOT NULL)::numeric, 1) AS avg_talk_sim_s,
        count(*) FILTER (WHERE a.disposition IS NULL) AS without_disposition
 FROM campaigns c LEFT JOIN attempts a ON a.campaign_id = c.id
 WHERE c.id = $1 GROUP BY c.name
@@ -237,7 +237,7 @@ async def run_demo(db_url: str, opts: DemoOptions, console: Console) -> None:
         engine = None
         for d in desks:
             d.cancel()
-        await _report(pool, cid, console, db_url)
+        await _report(pool, cid, console, db_url, opts.speed)
     finally:
         if engine is not None:
             await engine.stop()
@@ -257,9 +257,14 @@ async def _finished(pool: asyncpg.Pool, cid: int, engine: Engine) -> bool:
     return due == 0
 
 
-async def _report(pool: asyncpg.Pool, cid: int, console: Console, db_url: str) -> None:
-    r = await pool.fetchrow(_REPORT, cid)
-    t = Table(title=f"campaign report: {r['name']} (times in real, accelerated seconds)")
+async def _report(
+    pool: asyncpg.Pool, cid: int, console: Console, db_url: str, speed: float
+) -> None:
+    r = await pool.fetchrow(_REPORT, cid, speed)
+    # A live display that is not a terminal ends without a newline.
+    console.print()
+    console.print(f"[bold]campaign report: {r['name']}[/bold] (talk time in simulated seconds)")
+    t = Table()
     t.add_column("metric")
     t.add_column("value", justify="right")
     for col, value in r.items():
