@@ -179,7 +179,6 @@ leads = Table(
         "next_attempt_at",
         postgresql_where=text(_in("status", DIALABLE_LEAD_STATUSES)),
     ),
-    Index("ix_leads_phone", "phone"),
 )
 
 attempts = Table(

@@ -199,7 +199,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('campaign_id', 'phone', name=op.f('uq_leads_campaign_id_phone'))
     )
     op.create_index('ix_leads_due', 'leads', ['campaign_id', sa.literal_column('priority DESC'), 'next_attempt_at'], unique=False, postgresql_where=sa.text("status IN ('new', 'retry', 'callback')"))
-    op.create_index('ix_leads_phone', 'leads', ['phone'], unique=False)
     op.create_table('messages',
     sa.Column('id', sa.BigInteger(), sa.Identity(always=False), nullable=False),
     sa.Column('from_user_id', sa.Integer(), nullable=True),
@@ -310,7 +309,6 @@ def downgrade() -> None:
     op.drop_table('api_sessions')
     op.drop_index('ix_messages_agent_created', table_name='messages')
     op.drop_table('messages')
-    op.drop_index('ix_leads_phone', table_name='leads')
     op.drop_index('ix_leads_due', table_name='leads', postgresql_where=sa.text("status IN ('new', 'retry', 'callback')"))
     op.drop_table('leads')
     op.drop_table('inbound_routes')
