@@ -77,12 +77,12 @@ class _Node(BaseModel):
 
 
 class _WithPrompt(_Node):
-    @field_validator("prompt", mode="before", check_fields=False)
+    @field_validator("prompt", "invalid_prompt", mode="before", check_fields=False)
     @classmethod
     def _prompt_list(cls, v: Any) -> Any:
         return _media_list(v)
 
-    @field_validator("prompt", check_fields=False)
+    @field_validator("prompt", "invalid_prompt", check_fields=False)
     @classmethod
     def _prompt_media(cls, v: list[str] | None) -> list[str] | None:
         return None if v is None else _check_media(v)
@@ -115,16 +115,6 @@ class MenuNode(_WithPrompt):
             if key not in "0123456789*#" or len(key) != 1:
                 raise ValueError(f"option {key!r} is not one DTMF digit (0-9, *, #)")
         return v
-
-    @field_validator("invalid_prompt", mode="before")
-    @classmethod
-    def _invalid_list(cls, v: Any) -> Any:
-        return _media_list(v)
-
-    @field_validator("invalid_prompt")
-    @classmethod
-    def _invalid_media(cls, v: list[str]) -> list[str]:
-        return _check_media(v)
 
     def targets(self) -> Iterator[tuple[str, str]]:
         for digit, target in self.options.items():
@@ -171,16 +161,6 @@ class CollectNode(_WithPrompt):
         if v < info.data.get("min_digits", 1):
             raise ValueError("must be at least min_digits")
         return v
-
-    @field_validator("invalid_prompt", mode="before")
-    @classmethod
-    def _invalid_list(cls, v: Any) -> Any:
-        return _media_list(v)
-
-    @field_validator("invalid_prompt")
-    @classmethod
-    def _invalid_media(cls, v: list[str]) -> list[str]:
-        return _check_media(v)
 
     def targets(self) -> Iterator[tuple[str, str]]:
         yield "next", self.next

@@ -184,3 +184,14 @@ def test_business_hours_in_the_flow_zone() -> None:
     assert is_open(node, datetime(2026, 3, 7, 13, 59, tzinfo=UTC))  # Saturday 23:59 local
     assert not is_open(node, datetime(2026, 3, 7, 14, 0, tzinfo=UTC))  # Sunday 00:00 local
     assert not is_open(node, datetime(2026, 3, 9, 1, 0, tzinfo=UTC))  # holiday Monday 11:00
+
+
+def test_invalid_prompt_is_media_like_any_prompt() -> None:
+    from ccd.inbound.flow import MenuNode
+
+    node = MenuNode(kind="menu", prompt="sound:x", options={"1": "a"}, fallback="b",
+                    invalid_prompt="sound:y")  # fmt: skip
+    assert node.invalid_prompt == ["sound:y"]
+    with pytest.raises(ValueError, match="invalid_prompt"):
+        MenuNode(kind="menu", prompt="sound:x", options={"1": "a"}, fallback="b",
+                 invalid_prompt="nope")  # fmt: skip
