@@ -10,7 +10,7 @@ import asyncpg
 import typer
 from rich.table import Table
 
-from ccd.cli.common import EXIT_USAGE, console, fail, run, state
+from ccd.cli.common import EXIT_USAGE, console, fail, run, with_conn
 from ccd.pacing import create_pacer, erlang
 from ccd.sim.callcenter import Scenario, SimResult, simulate
 
@@ -72,15 +72,11 @@ FROM a
 MIN_PEOPLE = 20  # answered calls needed before the fitted means say anything
 
 
-async def fit_campaign(url: str, name: str) -> dict[str, Any]:
+async def fit_campaign(conn: asyncpg.Connection, name: str) -> dict[str, Any]:
     """Scenario fields fitted from campaign `name`'s ended attempts (ValueError if too few)."""
-    conn = await asyncpg.connect(url)
-    try:
-        if await conn.fetchval("SELECT id FROM campaigns WHERE name = $1", name) is None:
-            raise ValueError(f"no campaign named {name!r}")
-        row = await conn.fetchrow(FIT_SQL, name)
-    finally:
-        await conn.close()
+    if await conn.fetchval("SELECT id FROM campaigns WHERE name = $1", name) is None:
+        raise ValueError(f"no campaign named {name!r}")
+    row = await conn.fetchrow(FIT_SQL, name)
     assert row is not None
     if row["people"] < MIN_PEOPLE or row["talk_s"] is None:
         raise ValueError(
@@ -199,9 +195,8 @@ def simulate_cmd(
         fail(str(exc), code=EXIT_USAGE)
     fitted: dict[str, Any] = {}
     if from_campaign is not None:
-        url = state.db_url()
         try:
-            fitted = run(lambda: fit_campaign(url, from_campaign))
+            fitted = run(lambda: with_conn(lambda conn: fit_campaign(conn, from_campaign)))
         except ValueError as exc:
             fail(str(exc), code=EXIT_USAGE)
         shown = ", ".join(f"{k}={v:.3g}" for k, v in fitted.items())

@@ -51,8 +51,9 @@ async def seeded(db_url: str) -> str:
     return db_url
 
 
-async def test_fit_campaign(seeded: str) -> None:
-    fit = await fit_campaign(seeded, "fitme")
+async def test_fit_campaign(seeded: str, pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        fit = await fit_campaign(conn, "fitme")
     assert fit["answer_rate"] == pytest.approx(0.30)
     assert fit["machine_rate"] == pytest.approx(0.10)
     assert fit["agents"] == 4
@@ -66,16 +67,13 @@ async def test_fit_campaign(seeded: str) -> None:
     assert fit["fail_s"] == pytest.approx(3.0)
 
 
-async def test_fit_campaign_errors(seeded: str) -> None:
-    with pytest.raises(ValueError, match="no campaign named 'nope'"):
-        await fit_campaign(seeded, "nope")
-    conn = await asyncpg.connect(seeded)
-    try:
+async def test_fit_campaign_errors(seeded: str, pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        with pytest.raises(ValueError, match="no campaign named 'nope'"):
+            await fit_campaign(conn, "nope")
         await conn.execute("INSERT INTO campaigns (name, mode) VALUES ('empty', 'PREDICTIVE')")
-    finally:
-        await conn.close()
-    with pytest.raises(ValueError, match="'empty' has 0 answered attempts"):
-        await fit_campaign(seeded, "empty")
+        with pytest.raises(ValueError, match="'empty' has 0 answered attempts"):
+            await fit_campaign(conn, "empty")
 
 
 def test_simulate_from_campaign(seeded: str, monkeypatch: pytest.MonkeyPatch) -> None:
