@@ -31,10 +31,10 @@ Public API (all coroutines unless noted; `agent_id` is agents.id):
 
 Every state change goes through one function, `_transition`, which applies the pure state
 machine (ccd.domain.agents), logs `agent.state from -> event -> to`, and writes agents.state
-plus an agent_state_log row. Memory changes at once; each agent's database writes are queued
-and written in order by that agent's own writer task (there is no global lock). An agent
-whose phone hangs up is logged out; one whose phone was lost with the PBX (restart, link
-loss) is logged out and called again once the node is back.
+plus an agent_state_log row. Memory changes at once; the database writes are queued and
+written in order, many per statement (agent_log.py). An agent whose phone hangs up is logged
+out; one whose phone was lost with the PBX (restart, link loss) is logged out and called again
+once the node is back.
 """
 
 from __future__ import annotations
@@ -43,11 +43,12 @@ import asyncio
 import itertools
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
 
+from ccd.dialer.agent_log import AgentLogWriter
 from ccd.dialer.notify import EngineNotifier, NullNotifier
 from ccd.domain.agents import AgentEvent, AgentState, InvalidTransition, Transition, next_state
 from ccd.log import get_logger
@@ -100,9 +101,6 @@ class AgentSession:
     attempt_id: str | None = None  # the call reserved for, talking on, or wrapping up
     pause_after: str | None = None  # a pause asked for during a call
     idle_since: float = 0.0  # monotonic; longest idle first
-    # Transitions not yet in the database, and the task writing them (one per agent).
-    unsaved: list[tuple[Transition, datetime]] = field(default_factory=list)
-    writer: asyncio.Task[None] | None = None
 
     @property
     def bridge_id(self) -> str:
@@ -130,6 +128,7 @@ class AgentService:
         notifier: EngineNotifier | None = None,
     ) -> None:
         self._pool = pool
+        self._log = AgentLogWriter(pool)
         self.notifier: EngineNotifier = notifier or NullNotifier()
         self._instance_id = instance_id
         self._pbx = pbx
@@ -418,9 +417,9 @@ class AgentService:
     ) -> None:
         """Apply, log and persist one change; hand a newly READY agent to a waiting call.
 
-        Memory changes at once; the database write joins the agent's own queue, written in
-        order by one task per agent. wait=False (routing a call to the agent) does not wait
-        for the write, keeping the database off the answer -> bridge path.
+        Memory changes at once; the database write joins the writer's queue (agent_log.py).
+        wait=False (routing a call to the agent) does not wait for the write, keeping the
+        database off the answer -> bridge path.
         """
         first = self._apply(session, event, reason, attempt_id)
         then: Transition | None = None
@@ -430,26 +429,15 @@ class AgentService:
             then = self._apply(session, AgentEvent.RESERVE, None, waiter.attempt_id)
             waiter.future.set_result(session)
         at = datetime.now(UTC)
-        session.unsaved.extend((t, at) for t in (first, then) if t is not None)
-        if session.writer is None or session.writer.done():
-            session.writer = asyncio.create_task(self._save(session))
-        writer = session.writer
+        saved = self._log.add(first, at)
+        if then is not None:
+            saved = self._log.add(then, at)
         self.notifier.agent_changed(session, at)
         if first.to_state is AgentState.READY and then is None:
             for callback in list(self._subscribers):
                 callback(session)
         if wait:
-            await asyncio.shield(writer)
-
-    async def _save(self, session: AgentSession) -> None:
-        """The agent's writer: its transitions reach the database in the order they happened."""
-        while session.unsaved:
-            t, at = session.unsaved.pop(0)
-            try:
-                await agent_store.record_transition(self._pool, t, at)
-            except (asyncpg.PostgresError, OSError) as exc:
-                log.error("agent.state_not_saved", agent_id=t.agent_id, to=t.to_state,
-                          error=str(exc))  # fmt: skip
+            await asyncio.shield(saved)
 
     def _apply(
         self, session: AgentSession, event: AgentEvent, reason: str | None, attempt_id: str | None

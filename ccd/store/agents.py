@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -96,24 +97,46 @@ async def list_agents(conn: asyncpg.Connection | asyncpg.Pool) -> list[AgentRow]
     return [_row(r) for r in await conn.fetch(_SELECT + " GROUP BY a.id ORDER BY a.id")]
 
 
-async def record_transition(
-    conn: asyncpg.Connection | asyncpg.Pool, t: Transition, at: datetime
+_RECORD_TRANSITIONS = """
+WITH t AS (
+    SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::uuid[])
+        WITH ORDINALITY AS t(agent_id, at, from_state, to_state, event, reason, attempt_id, n)
+),
+logged AS (
+    INSERT INTO agent_state_log (agent_id, at, from_state, to_state, event, reason, attempt_id)
+    SELECT agent_id, at, from_state, to_state, event, reason, attempt_id FROM t ORDER BY n
+),
+became_ready AS (
+    SELECT DISTINCT ON (agent_id) agent_id, at FROM t
+    WHERE to_state = 'READY' AND from_state <> 'READY' ORDER BY agent_id, n DESC
+),
+latest AS (
+    SELECT DISTINCT ON (agent_id) agent_id, at, to_state, reason FROM t ORDER BY agent_id, n DESC
+)
+UPDATE agents a SET state = latest.to_state, state_reason = latest.reason,
+    state_since = latest.at,
+    idle_since = CASE WHEN latest.to_state = 'READY' THEN coalesce(r.at, a.idle_since) END
+FROM latest LEFT JOIN became_ready r USING (agent_id)
+WHERE a.id = latest.agent_id
+"""
+
+
+async def record_transitions(
+    conn: asyncpg.Connection | asyncpg.Pool, changes: Sequence[tuple[Transition, datetime]]
 ) -> None:
-    """Persist one state change: the agent's current state and a log row, in one statement."""
+    """Persist state changes, oldest first, in one statement: a log row each, and each agent's
+    current state (and since when it is idle) from its latest change."""
     await conn.execute(
-        """
-        WITH upd AS (
-            UPDATE agents SET state = $3, state_reason = $5, state_since = $7,
-                idle_since = CASE WHEN $3 = 'READY' AND state <> 'READY' THEN $7
-                                  WHEN $3 = 'READY' THEN idle_since ELSE NULL END
-            WHERE id = $1
-        )
-        INSERT INTO agent_state_log (agent_id, at, from_state, to_state, event, reason, attempt_id)
-        VALUES ($1, $7, $2, $3, $4, $5, $6::uuid)
-        """,
-        t.agent_id, t.from_state.value, t.to_state.value, t.event.value, t.reason,
-        t.attempt_id, at,
-    )  # fmt: skip
+        _RECORD_TRANSITIONS,
+        [t.agent_id for t, _ in changes],
+        [at for _, at in changes],
+        [t.from_state.value for t, _ in changes],
+        [t.to_state.value for t, _ in changes],
+        [t.event.value for t, _ in changes],
+        [t.reason for t, _ in changes],
+        [t.attempt_id for t, _ in changes],
+    )
 
 
 async def logged_in_agents(conn: asyncpg.Connection | asyncpg.Pool) -> list[int]:

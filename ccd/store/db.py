@@ -50,11 +50,20 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release hook: nothing to undo. asyncpg rolls back an open transaction by itself; its
+    default reset (unlock advisory locks, CLOSE ALL, UNLISTEN *, RESET ALL) is one more round
+    trip per checkout, and ccd leaves no session state on pooled connections: LISTEN, session
+    SETs and COPY sessions use connections of their own (SET LOCAL ends with its transaction).
+    """
+
+
 async def create_pool(
     url: str, *, min_size: int = 2, max_size: int = 10, **kw: Any
 ) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=_init_connection, **kw
+        url, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session,
+        **kw,
     )
     assert pool is not None
     return pool
