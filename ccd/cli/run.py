@@ -58,6 +58,7 @@ async def _daemon(config: EngineConfig) -> None:
     from ccd.api.server import EngineFeed, build_app, start_site
     from ccd.dialer.daemon import Engine
     from ccd.inbound.service import attach_to_engine
+    from ccd.ops.heap import freeze_startup_objects
     from ccd.ops.metrics import Metrics
     from ccd.ops.readiness import Readiness
     from ccd.ops.systemd import ServiceSignals, SystemdNotifier
@@ -121,6 +122,7 @@ async def _daemon(config: EngineConfig) -> None:
         except AmiAuthError as exc:
             fail(str(exc))
         site = await start_site(app, settings.http.host, settings.http.port)
+        freeze_startup_objects()
         await signals.wait_for_stop()
         log.info("daemon.stopping")
         await site.cleanup()
