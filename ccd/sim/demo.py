@@ -26,6 +26,8 @@ from ccd.dialer.daemon import Engine, EngineConfig
 from ccd.domain.agents import AgentState
 from ccd.domain.campaigns import CampaignMode, CampaignStatus
 from ccd.domain.dispositions import Disposition
+from ccd.ops.heap import freeze_startup_objects
+from ccd.pacing import DROP_AFTER_S
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
 from ccd.store import agents as agent_store
 from ccd.store.campaigns import CampaignSpec, create_campaign, set_status
@@ -202,7 +204,7 @@ async def run_demo(db_url: str, opts: DemoOptions, console: Console) -> None:
             AriPbx([node]),
             config=EngineConfig(
                 wrapup_timeout_s=600 * scale,
-                drop_after_s=max(0.05, 2.0 * scale),
+                drop_after_s=DROP_AFTER_S * scale,
                 idle_wait_s=0.05,
                 orphan_after_s=3600,
                 drain_timeout_s=5.0,
@@ -217,6 +219,8 @@ async def run_demo(db_url: str, opts: DemoOptions, console: Console) -> None:
             )
         ]  # fmt: skip
         await asyncio.gather(*(engine.agents.login(a) for a in agent_ids))
+        # As `ccd run` does; here a 70 ms collector pause would be 10 simulated seconds.
+        freeze_startup_objects()
         desks = [
             asyncio.create_task(_agent_loop(engine, a, random.Random(a), opts.speed))
             for a in agent_ids
