@@ -6,16 +6,28 @@ import asyncio
 import signal
 import subprocess
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import asyncpg
 import pytest
 
+from ccd.config import AsteriskNode
+from ccd.dialer.calls import INSTANCE_VAR
+from ccd.dialer.daemon import Engine, EngineConfig
 from ccd.domain.agents import AgentState
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
 from ccd.store.agents import add_agent
-from tests.dialer.conftest import EngineFactory, eventually, start_campaign
+from ccd.store.claim import claim_leads
+from ccd.telephony.ari_pbx import AriPbx
+from tests.dialer.conftest import (
+    TIME_SCALE,
+    EngineFactory,
+    eventually,
+    node_for,
+    start_campaign,
+)
 from tests.dialer.helpers import (
     add_leads,
     add_trunk,
@@ -245,3 +257,67 @@ async def test_a_dropped_event_link_keeps_the_calls_asterisk_still_has(
 
 async def _is(get: object, want: AgentState) -> bool:
     return await get() is want  # type: ignore[operator]
+
+
+class _Deaf:
+    """The handler of a process about to die: it hears nothing it acts on."""
+
+    async def on_pbx_event(self, event: object) -> None:
+        pass
+
+    async def on_pbx_reconnected(self, node: str, live_call_ids: frozenset[str]) -> None:
+        pass
+
+
+async def test_a_dead_process_call_on_the_second_node_is_hung_up_and_settled(
+    pool: asyncpg.Pool, db_url: str, double: AsteriskDouble
+) -> None:
+    second = AsteriskDouble(time_scale=TIME_SCALE, trunk_caps={"city-trunk": 10_000})
+    await second.start()
+    node2 = AsteriskNode(name="pbx2", ari_url=second.ari_url, ari_password="ccdsecret")
+    engine: Engine | None = None
+    try:
+        await add_trunk(pool)
+        cid = await make_campaign(pool)
+        (phone,) = phones(1)
+        second.program(phone, FarEnd.answer(after=0.0, hangup_after=10_000.0))
+        await add_leads(pool, cid, [phone])
+        (lead,) = await claim_leads(pool, cid, 1, datetime.now(UTC))
+        # A process (its instance lock long gone) placed the call on pbx2, then died.
+        dead = AriPbx([node2])
+        dead.set_handler(_Deaf())
+        await dead.start()
+        await dead.originate(
+            lead.attempt_id, f"PJSIP/{phone}@city-trunk", caller_id="", timeout_s=15,
+            variables={INSTANCE_VAR: "0b6f3c52-5d0e-4a53-9c39-2f4f1c0c2f1e"},
+        )  # fmt: skip
+        await eventually(
+            lambda: _channel_up(second, lead.attempt_id), what="the call answered on pbx2"
+        )
+        await dead.close()
+
+        pbx = AriPbx([node_for(double), node2], backoff_initial_s=0.05, backoff_max_s=0.2)
+        engine = Engine(pool, db_url, pbx, config=EngineConfig(orphan_after_s=0.0))
+        await engine.start()
+        row = await eventually(
+            lambda: pool.fetchrow(
+                "SELECT outcome, disposition FROM attempts"
+                " WHERE id = $1 AND disposition IS NOT NULL",
+                lead.attempt_id,
+            ),
+            what="the orphaned attempt settled",
+        )
+        assert tuple(row) == ("LOST", "FAILED")  # a short retry: the customer was cut off
+        assert lead.attempt_id not in second.pbx.channels  # the customer is not left in silence
+        assert await pool.fetchval("SELECT status FROM leads WHERE id = $1", lead.lead_id) != (
+            "in_progress"
+        )
+    finally:
+        if engine is not None:
+            await engine.stop()
+        await second.stop()
+
+
+async def _channel_up(double: AsteriskDouble, channel_id: str) -> bool:
+    ch = double.pbx.channels.get(channel_id)
+    return ch is not None and ch.state == "Up"
