@@ -122,7 +122,10 @@ async def _daemon(config: EngineConfig) -> None:
         except AmiAuthError as exc:
             fail(str(exc))
         site = await start_site(app, settings.http.host, settings.http.port)
-        freeze_startup_objects()
+        log.info(
+            "daemon.serving", http=f"{settings.http.host}:{settings.http.port}",
+            heap_frozen=freeze_startup_objects(),
+        )  # fmt: skip
         await signals.wait_for_stop()
         log.info("daemon.stopping")
         await site.cleanup()

@@ -4,10 +4,12 @@ SIGHUP reload, SIGTERM stop — against the protocol double and a fake notify so
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -80,6 +82,9 @@ async def test_ready_after_ari_and_ami_then_reload_and_graceful_stop(
         )
         assert any(line.startswith("RELOADING=1") for line in notify_socket.lines())
         assert "inbound.flows_loaded" in log.read_text()
+        # Startup objects are out of the collector's reach (its full passes stalled calls).
+        (serving,) = [e for e in _events(log) if e["event"] == "daemon.serving"]
+        assert serving["heap_frozen"] > 10_000
 
         proc.send_signal(signal.SIGTERM)
         await asyncio.to_thread(proc.wait, 20)
@@ -95,3 +100,6 @@ async def _async(value: bool) -> bool:
     """`eventually` awaits its check; these checks read memory, so wrap the value."""
     return value
 
+
+def _events(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
