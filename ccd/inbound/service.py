@@ -8,7 +8,9 @@ before anyone owns it. Of those it starts a flow only for args[0] == "inbound" (
 `engine_router.add_handler(inbound.owns, inbound)`. The DID is args[1] (else the channel's
 extension); the flow comes from inbound_routes, flows from the flows directory loaded at
 start. Handlers never block: events are put into the call's queue and the runner's own
-task consumes them.
+task consumes them. A caller whose StasisStart was lost (half-open link) arrives as a
+CallEntered marked `recovered` at the resync and gets its flow then, unless an earlier process
+had started it (it has a row): such calls are settled by `on_pbx_reconnected`.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class InboundService:
             config=config or RunnerConfig(),
         )
         self._calls: dict[str, CallRunner] = {}
+        self._starting: set[str] = set()  # entered, runner not registered yet
         self._tasks: set[asyncio.Task[str]] = set()
         self._watchers: dict[str, asyncio.Future[str]] = {}
         self._finished: OrderedDict[str, str] = OrderedDict()  # recent outcomes, for outcome_of
@@ -89,7 +92,7 @@ class InboundService:
     async def on_pbx_event(self, event: PbxEvent) -> None:
         if isinstance(event, CallEntered):
             if event.args and event.args[0] == ARG_INBOUND and event.call_id not in self._calls:
-                await self._start(event)
+                await self._enter(event)
             return
         runner = self._calls.get(event.call_id)
         if runner is not None:
@@ -106,7 +109,7 @@ class InboundService:
         """
         pool, pbx, clock = self._deps.pool, self._deps.pbx, self._deps.clock
         for call_id in await store.open_calls(pool, node):
-            if call_id in self._calls:
+            if call_id in self._calls or call_id in self._starting:
                 continue
             if call_id in live_call_ids:
                 await pbx.hangup(call_id)
@@ -130,6 +133,20 @@ class InboundService:
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self._deps.acd.close()
+
+    async def _enter(self, ev: CallEntered) -> None:
+        if ev.recovered and await store.call_known(self._deps.pool, ev.call_id):
+            return  # an earlier process ran it: on_pbx_reconnected settles it
+        if ev.recovered:
+            # Its StasisStart was lost: the caller has been in silence since it entered.
+            log.warning("inbound.recovered", call_id=ev.call_id, node=ev.node)
+        # Its row may be written before the runner is registered: the orphan check after a
+        # reconnect must not take it for a call an earlier process left.
+        self._starting.add(ev.call_id)
+        try:
+            await self._start(ev)
+        finally:
+            self._starting.discard(ev.call_id)
 
     async def _start(self, ev: CallEntered) -> None:
         did = ev.args[1] if len(ev.args) > 1 and ev.args[1] else ev.did

@@ -140,6 +140,11 @@ async def call_ended(
     )  # fmt: skip
 
 
+async def call_known(conn: Conn, call_id: str) -> bool:
+    """Whether the call has a row (some process started its flow)."""
+    return bool(await conn.fetchval("SELECT 1 FROM inbound_calls WHERE id = $1", call_id))
+
+
 async def open_calls(conn: Conn, node: str) -> list[str]:
     """Calls of `node` with no outcome yet (for reconciliation after a (re)connect)."""
     rows = await conn.fetch(

@@ -137,7 +137,19 @@ class _Lost:
     node: str
 
 
-_Item = AriEvent | _Lost
+@dataclass(frozen=True, slots=True)
+class _Recovered:
+    """Synthetic: a dialplan channel found in our application at a resync whose StasisStart
+    never arrived (sent into a half-open link); its Stasis() arguments come from its
+    dialplan location."""
+
+    channel: m.Channel
+    node: str
+    args: tuple[str, ...]
+    found_at: datetime
+
+
+_Item = AriEvent | _Lost | _Recovered
 
 
 class AriPbx:
@@ -165,7 +177,7 @@ class AriPbx:
         self._dispatcher: KeyedDispatcher[_Item] = KeyedDispatcher(
             self._handle,
             max_pending=max_pending_per_call,
-            must_deliver=lambda i: isinstance(i, _Lost) or i.type in _MUST_DELIVER,
+            must_deliver=lambda i: not isinstance(i, AriEvent) or i.type in _MUST_DELIVER,
             name="ari",
         )
         self._clients: dict[str, AriClient] = {}
@@ -485,6 +497,11 @@ class AriPbx:
             if call is not None:
                 await self._end(call, datetime.now(UTC), lost=True)
             return
+        if isinstance(item, _Recovered):
+            if item.channel.id in self._calls:
+                await self._emit(_entered(item.channel, item.node, item.found_at, item.args,
+                                          recovered=True))  # fmt: skip
+            return
         route = self._routes.get(item.type)
         if route is None:
             return
@@ -538,19 +555,7 @@ class AriPbx:
             call.amd_status = status
             await self._emit(AmdResult(call.call_id, call.node, model.timestamp, status, cause))
         elif kind != ARG_SNOOP:
-            ch = model.channel
-            await self._emit(
-                CallEntered(
-                    call.call_id,
-                    call.node,
-                    model.timestamp,
-                    args,
-                    caller_number=ch.caller.number,
-                    caller_name=ch.caller.name,
-                    did=ch.dialplan.exten if ch.dialplan else "",
-                    channel_name=ch.name,
-                )
-            )
+            await self._emit(_entered(model.channel, call.node, model.timestamp, args))
 
     async def _setup_answered(self, call: _Call) -> None:
         """Fax detection and AMD hand-off, before the engine hears of the answer."""
@@ -691,17 +696,41 @@ class AriPbx:
         for call_id in lost:
             self._dispatcher.submit(call_id, _Lost(call_id, node))
         now = asyncio.get_running_loop().time()
+        found_at = datetime.now(UTC)
         for ch in live.values():
             if ch.id not in self._calls and ch.id not in self._recently_ended:
+                from_dialplan = bool(_UNIQUEID.match(ch.id))
                 self._calls[ch.id] = _Call(
-                    ch.id,
-                    node,
-                    now,
-                    from_dialplan=bool(_UNIQUEID.match(ch.id)),
-                    answered=ch.state == "Up",
+                    ch.id, node, now, from_dialplan=from_dialplan, answered=ch.state == "Up"
                 )
+                args = _stasis_args(ch, self._clients[node].app) if from_dialplan else None
+                if args is not None and (args[0] if args else "") not in _OURS:
+                    self._dispatcher.submit(ch.id, _Recovered(ch, node, args, found_at))
         for bridge in bridges:
             self._bridges.setdefault(bridge.id, node)
         log.info("pbx.resync", node=node, live=len(live), lost=len(lost))
         assert self._handler is not None
         await self._handler.on_pbx_reconnected(node, frozenset(live))
+
+
+_OURS = (ARG_OUTBOUND, ARG_AMD, ARG_SNOOP)  # Stasis() arguments of channels ccd itself placed
+
+
+def _stasis_args(ch: m.Channel, app: str) -> tuple[str, ...] | None:
+    """The arguments of the Stasis(app,...) the channel sits in, from its dialplan location
+    (app_data "ccd,inbound,5550013", transcript 13); None when it is not there."""
+    dp = ch.dialplan
+    if dp is None or dp.app_name.lower() != "stasis":
+        return None
+    parts = dp.app_data.split(",")
+    return tuple(parts[1:]) if parts[0] == app else None
+
+
+def _entered(
+    ch: m.Channel, node: str, at: datetime, args: tuple[str, ...], *, recovered: bool = False
+) -> CallEntered:
+    return CallEntered(
+        ch.id, node, at, args,
+        caller_number=ch.caller.number, caller_name=ch.caller.name,
+        did=ch.dialplan.exten if ch.dialplan else "", channel_name=ch.name, recovered=recovered,
+    )  # fmt: skip

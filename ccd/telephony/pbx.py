@@ -118,6 +118,8 @@ class CallEntered:
     """A channel entered our application from the dialplan, e.g. Stasis(ccd,inbound,${EXTEN}).
 
     `args` are the Stasis arguments after the app name: ("inbound", "<did>") for inbound calls.
+    `recovered`: its StasisStart never arrived (lost on a half-open link); the channel was found
+    in our application at a resync, and `at` is when it was found.
     """
 
     call_id: str
@@ -128,6 +130,7 @@ class CallEntered:
     caller_name: str
     did: str  # the dialed extension of the channel's dialplan position
     channel_name: str
+    recovered: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from ccd.dialer.clock import ManualClock
 from ccd.domain.agents import AgentState
 from ccd.inbound.agents_port import reservation_id
 from ccd.telephony.pbx import CallBridged
+from tests.dialer.conftest import eventually
 from tests.dialer.helpers import make_campaign
 from tests.inbound.harness import city_flow, rig
 
@@ -89,6 +90,49 @@ async def test_silence_until_fallback(pool: asyncpg.Pool, flow) -> None:
             ("menu", "menu", None, "timeout"),
             ("menu", "menu", None, "timeout -> goodbye"),
         ]
+
+
+async def test_a_caller_whose_stasis_start_was_lost_gets_the_flow_after_the_reconnect(
+    pool: asyncpg.Pool, flow
+) -> None:
+    async with rig(pool, flow) as r:
+        r.double.lose_events()  # half-open: Stasis() succeeds, its StasisStart goes nowhere
+        call = await r.call()
+        await asyncio.sleep(0.2)
+        assert call not in r.inbound.live_calls()
+        assert not await pool.fetchval("SELECT count(*) FROM inbound_calls")
+        r.double.lose_events(False)
+        await r.double.drop_websockets()  # the link is found dead; the resync finds the caller
+        row = await r.ended(call)
+        assert row["outcome"] == "hangup" and row["did"] == "5550013"
+        assert row["caller"] == "+74951112233"
+        assert [s[3] for s in await r.steps(call) if s[0] == "menu"] == [
+            "timeout", "timeout -> goodbye"
+        ]
+
+
+async def test_a_recovered_call_an_earlier_process_ran_is_settled_not_rerun(
+    pool: asyncpg.Pool, flow
+) -> None:
+    async with rig(pool, flow) as r:
+        r.double.lose_events()
+        call = await r.call(hangup_after=30.0)
+        # As if a process that died had started its flow.
+        await pool.execute(
+            "INSERT INTO inbound_calls (id, node, did, caller) VALUES ($1, 'pbx1', $2, '')",
+            call, "5550013",
+        )  # fmt: skip
+        r.double.lose_events(False)
+        await r.double.drop_websockets()
+        await eventually(
+            lambda: pool.fetchval(
+                "SELECT outcome = 'failed' FROM inbound_calls WHERE id = $1", call
+            ),
+            what="the earlier process's call settled",
+        )
+        assert call not in r.double.channels  # hung up, not left in silence
+        assert call not in r.inbound.live_calls()
+        assert not await r.steps(call)
 
 
 @pytest.mark.slow  # several seconds of simulated call time

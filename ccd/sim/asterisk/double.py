@@ -166,6 +166,11 @@ class AsteriskDouble:
         for conn in list(self.hub.connections):
             await conn.flush()
 
+    def lose_events(self, lose: bool = True) -> None:
+        """A half-open event link: Asterisk still counts the app as connected (Stasis()
+        succeeds) but its ARI events never arrive; AMI is unaffected."""
+        self.hub.lose_events = lose
+
     async def drop_websockets(self) -> None:
         """Cut every event websocket without a close frame (clients see 1006)."""
         for conn in list(self.hub.connections):

@@ -63,6 +63,7 @@ class EventHub:
         self.ami_listeners: list[AmiListener] = []
         self.ami_blocks: list[AmiBlockListener] = []  # AMI-only events (app_queue)
         self.sent = 0
+        self.lose_events = False  # see AsteriskDouble.lose_events
 
     def app_connected(self) -> bool:
         return any(self.app in c.apps for c in self.connections)
@@ -80,7 +81,7 @@ class EventHub:
             listener(type_, fields or {}, subject, caller)
         targets = [c for c in self.connections
                    if c.subscribe_all or (to_app and self.app in c.apps)]
-        if not targets:
+        if not targets or self.lose_events:
             return
         event: dict[str, Any] = {"type": type_, "timestamp": timestamp()}
         if fields:
