@@ -67,6 +67,8 @@ class AgentLegView(Protocol):
     def attempt_id(self) -> str | None: ...
     @property
     def state(self) -> AgentState: ...
+    @property
+    def node(self) -> str | None: ...
 
 
 class AgentSessions(Protocol):
@@ -171,16 +173,17 @@ class SpyService:
         self._sessions[s.id] = s
         log.info("spy.start", session_id=s.id, user_id=user_id, agent_id=agent_id, mode=mode)
         try:
+            # The snoop, the supervisor's leg and the spy bridge: all on the agent's node.
             await self._pbx.originate(
                 s.sup_leg, endpoint, caller_id=self._caller_id,
-                timeout_s=max(15, int(self._answer_timeout_s)),
+                timeout_s=max(15, int(self._answer_timeout_s)), node=agent.node,
             )  # fmt: skip
             async with asyncio.timeout(self._answer_timeout_s):
                 await asyncio.shield(s.answered)
             async with s.lock:
                 if s.state == "ended":
                     raise SpyError(409, "the call ended before your phone answered")
-                await self._pbx.create_bridge(s.bridge_id)
+                await self._pbx.create_bridge(s.bridge_id, node=agent.node)
                 await self._apply(s, mode, sup_in_bridge=False)
                 s.state = "active"
         except TimeoutError:

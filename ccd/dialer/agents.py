@@ -11,10 +11,12 @@ Public API (all coroutines unless noted; `agent_id` is agents.id):
     await service.logout(agent_id, reason="logout")     hangs the leg up, LOGGED_OUT
     await service.ready(agent_id) / await service.pause(agent_id, reason)
         pause() during a call or wrap-up is remembered and applied after the disposition.
-    await service.reserve_longest_idle(campaign_id, attempt_id, wait_s=0.0) -> AgentSession | None
+    await service.reserve_longest_idle(campaign_id, attempt_id, wait_s=0.0, node=None)
+        -> AgentSession | None
         The READY agent idle the longest among those serving the campaign (campaign_id None =
-        any agent) becomes RESERVED for attempt_id. With wait_s > 0 it waits that long for one
-        to become READY (first come, first served among waiters).
+        any agent) and, given a node, on that Asterisk (a bridge joins channels of one node)
+        becomes RESERVED for attempt_id. With wait_s > 0 it waits that long for one to become
+        READY (first come, first served among waiters).
     await service.reserve(agent_id, attempt_id, manual=False) -> AgentSession
         Reserve one given agent (POWER pre-reservation; manual=True also from PAUSED).
     service.cancel_wait(attempt_id)                  the waiting call is gone (plain function)
@@ -109,10 +111,15 @@ class AgentSession:
     def serves(self, campaign_id: int | None) -> bool:
         return campaign_id is None or not self.campaign_ids or campaign_id in self.campaign_ids
 
+    def on(self, node: str | None) -> bool:
+        """Whether a call on `node` can join this agent's bridge (None: any node)."""
+        return node is None or self.node == node
+
 
 @dataclass(eq=False)
 class _Waiter:
     campaign_id: int | None
+    node: str | None
     attempt_id: str
     future: asyncio.Future[AgentSession | None]
 
@@ -178,13 +185,15 @@ class AgentService:
         answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._answers[leg_id] = answered
         try:
-            await self._pbx.create_bridge(session.bridge_id)
             session.node = await self._pbx.originate(
                 leg_id, row.endpoint, caller_id=f"ccd <{row.login}>",
                 timeout_s=int(self._login_timeout_s),
                 variables={"CCD_INSTANCE": self._instance_id},
             )  # fmt: skip
             await asyncio.wait_for(answered, self._login_timeout_s)
+            # A bridge joins channels of one Asterisk only: the agent's node is where the
+            # phone leg went, and calls for the agent are placed there (see reserve_*).
+            await self._pbx.create_bridge(session.bridge_id, node=session.node)
             await self._pbx.add_to_bridge(session.bridge_id, [leg_id])
         except (TimeoutError, PbxError) as exc:
             session.leg_id = None
@@ -231,11 +240,16 @@ class AgentService:
         await self._transition(session, AgentEvent.PAUSE, reason=reason)
 
     async def reserve_longest_idle(
-        self, campaign_id: int | None, attempt_id: str, *, wait_s: float = 0.0
+        self,
+        campaign_id: int | None,
+        attempt_id: str,
+        *,
+        wait_s: float = 0.0,
+        node: str | None = None,
     ) -> AgentSession | None:
         candidates = [
             s for s in self._sessions.values()
-            if s.state is AgentState.READY and s.serves(campaign_id)
+            if s.state is AgentState.READY and s.serves(campaign_id) and s.on(node)
         ]  # fmt: skip
         if candidates:
             chosen = min(candidates, key=lambda s: s.idle_since)
@@ -243,7 +257,9 @@ class AgentService:
             return chosen
         if wait_s <= 0:
             return None
-        waiter = _Waiter(campaign_id, attempt_id, asyncio.get_running_loop().create_future())
+        waiter = _Waiter(
+            campaign_id, node, attempt_id, asyncio.get_running_loop().create_future()
+        )
         self._waiters.append(waiter)
         try:
             return await asyncio.wait_for(asyncio.shield(waiter.future), wait_s)
@@ -464,7 +480,11 @@ class AgentService:
 
     def _waiter_for(self, session: AgentSession) -> _Waiter | None:
         for waiter in self._waiters:
-            if not waiter.future.done() and session.serves(waiter.campaign_id):
+            if (
+                not waiter.future.done()
+                and session.serves(waiter.campaign_id)
+                and session.on(waiter.node)
+            ):
                 self._waiters.remove(waiter)
                 return waiter
         return None

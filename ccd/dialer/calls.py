@@ -156,11 +156,15 @@ class CallManager:
 
     def pbx_up(self) -> bool:
         """At least one Asterisk node is connected (no point dialing otherwise)."""
-        return any(s == "CONNECTED" for s in self._pbx.link_status().values())
+        return bool(self.connected_nodes())
+
+    def connected_nodes(self) -> list[str]:
+        return [n for n, s in self._pbx.link_status().items() if s == "CONNECTED"]
 
     async def place(self, call: LiveAttempt, endpoint: str) -> bool:
-        """Originate one claimed attempt; False when it was certainly not sent (no node up):
-        then the caller gives the lead back. A failure Asterisk reported ends the attempt."""
+        """Originate one claimed attempt, on call.node when set (else the Pbx picks); False
+        when it was certainly not sent (no node up): then the caller gives the lead back. A
+        failure Asterisk reported ends the attempt."""
         self._live[call.attempt_id] = call
         self._idle.clear()
         c = call.campaign
@@ -168,6 +172,7 @@ class CallManager:
             call.node = await self._pbx.originate(
                 call.attempt_id,
                 endpoint,
+                node=call.node,
                 caller_id=c.caller_id,
                 timeout_s=c.dial_timeout_s,
                 variables={
@@ -265,7 +270,7 @@ class CallManager:
         if agent_id is None:
             left = self._drop_after_s - (time.monotonic() - call.answered_mono)
             session = await self._agents.reserve_longest_idle(
-                call.campaign.id, call.attempt_id, wait_s=max(0.0, left)
+                call.campaign.id, call.attempt_id, wait_s=max(0.0, left), node=call.node
             )
             agent_id = session.agent_id if session else None
         if agent_id is None or call.ended:

@@ -192,6 +192,7 @@ class CampaignRunner:
     async def _dial(self, leads: list[ClaimedLead], agents: list[int | None]) -> int:
         calls: list[tuple[LiveAttempt, str]] = []
         no_route: list[ClaimedLead] = []
+        spread = self._node_spread()
         for lead, agent_id in zip(leads, agents, strict=True):
             try:
                 trunk = self._trunks.acquire(lead.phone, self.campaign.trunk_id)
@@ -200,9 +201,14 @@ class CampaignRunner:
                 if agent_id is not None:
                     await self._agents.release(agent_id, lead.attempt_id)
                 continue
+            # The call must land on the Asterisk of the agent who will take it: the reserved
+            # agent's, the trunk's own (lines wired to one server), else where agents are.
+            session = self._agents.session(agent_id) if agent_id is not None else None
+            node = session.node if session is not None else trunk.node or spread.next()
             call = LiveAttempt(
-                lead.attempt_id, self.campaign, lead, trunk.id, self, reserved_agent=agent_id
-            )
+                lead.attempt_id, self.campaign, lead, trunk.id, self, reserved_agent=agent_id,
+                node=node,
+            )  # fmt: skip
             calls.append((call, trunk.endpoint(lead.phone)))
         if no_route:
             log.warning("campaign.no_trunk", campaign_id=self.campaign.id, leads=len(no_route))
@@ -221,6 +227,18 @@ class CampaignRunner:
         placed = len(calls) - len(unsent)
         self.placed += placed
         return placed
+
+    def _node_spread(self) -> NodeSpread:
+        nodes = self._calls.connected_nodes()
+        agents = {n: 0 for n in nodes}
+        for s in self._agents.sessions():
+            if s.node in agents and s.state in _ON_SHIFT and s.serves(self.campaign.id):
+                agents[s.node] += 1
+        calls = {n: 0 for n in nodes}
+        for c in self._calls.live_for(self.campaign.id):
+            if c.node in calls:
+                calls[c.node] += 1
+        return NodeSpread(agents, calls)
 
     async def dial_for_agent(self, agent_id: int, lead_id: int) -> str:
         """MANUAL: dial the lead the agent picked; the answered call joins their bridge."""
@@ -262,6 +280,27 @@ class CampaignRunner:
 
     def on_call_gone(self, call: LiveAttempt) -> None:
         self.kick()
+
+
+_ON_SHIFT = (AgentState.READY, AgentState.RESERVED, AgentState.TALKING, AgentState.WRAP_UP)
+
+
+class NodeSpread:
+    """Nodes for a campaign's new calls, with several Asterisk nodes: each call goes where the
+    most agents are to spare (agents on shift there less the campaign's calls there), so an
+    answered call finds an agent whose bridge is on its own node."""
+
+    def __init__(self, agents: dict[str, int], calls: dict[str, int]) -> None:
+        self._agents = agents
+        self._calls = dict(calls)
+
+    def next(self) -> str | None:
+        """None when there is nothing to choose (one node, or no agent on any): the Pbx picks."""
+        if len(self._agents) < 2 or not any(self._agents.values()):
+            return None
+        node = max(self._agents, key=lambda n: self._agents[n] - self._calls[n])
+        self._calls[node] += 1
+        return node
 
 
 class CampaignSupervisor:

@@ -47,6 +47,7 @@ class QueueEntry:
     deliver: Callable[[AgentOffer], None]
     joined_at: float
     order: tuple[int, int] = (0, 0)
+    node: str | None = None  # the caller's Asterisk: only its agents can take the call
     offered: AgentLike | None = None  # reserved for this caller, not yet taken
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -133,11 +134,12 @@ class Acd:
         campaign_id: int | None,
         max_wait_s: float,
         deliver: Callable[[AgentOffer], None],
+        node: str | None = None,
     ) -> QueueEntry:
         now = asyncio.get_running_loop().time()
         entry = QueueEntry(
             call_id, queue, priority, campaign_id, now + max_wait_s, deliver, joined_at=now,
-            order=(-priority, next(self._seq)),
+            order=(-priority, next(self._seq)), node=node,
         )  # fmt: skip
         self._insert(entry)
         log.info("acd.joined", call_id=call_id, queue=queue, priority=priority,
@@ -197,7 +199,7 @@ class Acd:
             return  # the runner's own timer sends the caller to the overflow node
         try:
             agent = await self._agents.reserve_longest_idle(
-                entry.campaign_id, entry.rid, wait_s=remaining
+                entry.campaign_id, entry.rid, wait_s=remaining, node=entry.node
             )
         except asyncio.CancelledError:
             # A reservation can land in the same instant as the cancel; don't strand it.

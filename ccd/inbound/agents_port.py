@@ -44,9 +44,15 @@ class AgentLike(Protocol):
 
 class AgentsPort(Protocol):
     async def reserve_longest_idle(
-        self, campaign_id: int | None, attempt_id: str, *, wait_s: float = 0.0
+        self,
+        campaign_id: int | None,
+        attempt_id: str,
+        *,
+        wait_s: float = 0.0,
+        node: str | None = None,
     ) -> AgentLike | None:
-        """Reserve the longest-idle READY agent, waiting up to wait_s (FCFS among waiters)."""
+        """Reserve the longest-idle READY agent (on `node` when given), waiting up to wait_s
+        (FCFS among waiters)."""
 
     async def release(self, agent_id: int, attempt_id: str) -> None:
         """RESERVED -> READY: the reserved call never reached the agent."""

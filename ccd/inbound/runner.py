@@ -323,7 +323,7 @@ class CallRunner:
         self.in_queue = True
         entry = acd.join(
             self.call_id, queue=node.queue, priority=node.priority, campaign_id=self.campaign_id,
-            max_wait_s=node.max_wait_s, deliver=self.inbox.put_nowait,
+            max_wait_s=node.max_wait_s, deliver=self.inbox.put_nowait, node=self.node,
         )  # fmt: skip
         await self._step(name, "queue", input=node.queue, result=f"position {acd.position(entry)}")
         loop = asyncio.get_running_loop()

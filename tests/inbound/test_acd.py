@@ -16,6 +16,7 @@ class Agent:
     agent_id: int
     state: AgentState = AgentState.PAUSED
     attempt_id: str | None = None
+    node: str = "pbx1"
 
     @property
     def bridge_id(self) -> str:
@@ -30,22 +31,22 @@ class Agents:
 
     def __init__(self, n: int) -> None:
         self.agents = [Agent(i + 1) for i in range(n)]
-        self.waiters: list[tuple[str, asyncio.Future[Agent]]] = []
+        self.waiters: list[tuple[str, str | None, asyncio.Future[Agent]]] = []
 
-    async def reserve_longest_idle(self, campaign_id, attempt_id, *, wait_s=0.0):
+    async def reserve_longest_idle(self, campaign_id, attempt_id, *, wait_s=0.0, node=None):
         fut: asyncio.Future[Agent] = asyncio.get_running_loop().create_future()
-        self.waiters.append((attempt_id, fut))
+        self.waiters.append((attempt_id, node, fut))
         try:
             return await asyncio.wait_for(asyncio.shield(fut), wait_s)
         except TimeoutError:
             return None
         finally:
-            self.waiters = [w for w in self.waiters if w[1] is not fut]
+            self.waiters = [w for w in self.waiters if w[2] is not fut]
 
     def ready(self, agent: Agent) -> None:
         agent.state = AgentState.READY
-        for rid, fut in self.waiters:
-            if not fut.done():
+        for rid, node, fut in self.waiters:
+            if not fut.done() and node in (None, agent.node):
                 agent.state, agent.attempt_id = AgentState.RESERVED, rid
                 fut.set_result(agent)
                 return
@@ -112,6 +113,20 @@ async def test_leaving_releases_an_agent_offered_meanwhile() -> None:
     acd.leave(entry)  # the caller hung up before taking the offer
     await settle()
     assert port.agents[0].state is AgentState.READY and port.waiters == []
+    await acd.close()
+
+
+async def test_a_caller_gets_an_agent_of_its_own_asterisk_node() -> None:
+    port = Agents(1)
+    acd = Acd(port)
+    offers: list[tuple[str, AgentOffer]] = []
+    for call, node in (("on-pbx2", "pbx2"), ("on-pbx1", "pbx1")):  # pbx2's caller came first
+        acd.join(call, queue="q", priority=0, campaign_id=None, max_wait_s=60, node=node,
+                 deliver=lambda o, c=call: offers.append((c, o)))  # fmt: skip
+    await settle()
+    port.ready(port.agents[0])  # an agent whose bridge is on pbx1
+    await settle()
+    assert [c for c, _ in offers] == ["on-pbx1"]
     await acd.close()
 
 

@@ -162,6 +162,9 @@ async def test_closed_hours_branch(pool: asyncpg.Pool, flow) -> None:
 async def test_caller_abandons_in_queue(pool: asyncpg.Pool, flow) -> None:
     async with rig(pool, flow) as r:
         call = await r.call(dtmf="1", dtmf_at=0.2, hangup_after=2.5)
+        await eventually(lambda: _async(r.inbound.acd.waiting("support")), what="queued")
+        # Only agents of the caller's own Asterisk can take it (one bridge, one node).
+        assert [e.node for e in r.inbound.acd.waiting("support")] == ["pbx1"]
         row = await r.ended(call)
         assert row["outcome"] == "abandoned_queue"
         waited = (row["dequeued_at"] - row["queued_at"]).total_seconds()
@@ -337,3 +340,7 @@ async def test_agent_without_disposition_is_ready_after_wrapup_time(
         assert r.agents.session(agent_id).state is AgentState.WRAP_UP
         await asyncio.wait_for(became_ready.wait(), 3.0)
         assert r.agents.session(agent_id).state is AgentState.READY
+
+
+async def _async(value: object) -> object:
+    return value
