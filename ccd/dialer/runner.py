@@ -230,6 +230,8 @@ class CampaignRunner:
 
     def _node_spread(self) -> NodeSpread:
         nodes = self._calls.connected_nodes()
+        if len(nodes) < 2:
+            return NodeSpread({}, {})  # nothing to choose
         agents = {n: 0 for n in nodes}
         for s in self._agents.sessions():
             if s.node in agents and s.state in _ON_SHIFT and s.serves(self.campaign.id):
