@@ -205,6 +205,8 @@ class AgentService:
             self._answers.pop(leg_id, None)
         if session.leg_id is None:  # the phone hung up right after answering
             raise AgentError(f"agent {agent_id}: phone {row.endpoint} hung up")
+        assert session.node is not None
+        await agent_store.set_node(self._pool, agent_id, session.node)
         if paused_reason is None:
             await self._transition(session, AgentEvent.LOGIN)
         else:

@@ -116,7 +116,8 @@ latest AS (
 )
 UPDATE agents a SET state = latest.to_state, state_reason = latest.reason,
     state_since = latest.at,
-    idle_since = CASE WHEN latest.to_state = 'READY' THEN coalesce(r.at, a.idle_since) END
+    idle_since = CASE WHEN latest.to_state = 'READY' THEN coalesce(r.at, a.idle_since) END,
+    node = CASE WHEN latest.to_state <> 'LOGGED_OUT' THEN a.node END
 FROM latest LEFT JOIN became_ready r USING (agent_id)
 WHERE a.id = latest.agent_id
 """
@@ -137,6 +138,11 @@ async def record_transitions(
         [t.reason for t, _ in changes],
         [t.attempt_id for t, _ in changes],
     )
+
+
+async def set_node(conn: asyncpg.Connection | asyncpg.Pool, agent_id: int, node: str) -> None:
+    """The Asterisk node the agent's phone leg and bridge are on, for this login."""
+    await conn.execute("UPDATE agents SET node = $2 WHERE id = $1", agent_id, node)
 
 
 async def logged_in_agents(conn: asyncpg.Connection | asyncpg.Pool) -> list[int]:

@@ -60,6 +60,8 @@ async def test_every_answered_call_reaches_an_agent_on_its_own_node(
             await engine.agents.login(a)
         node_of = {a: engine.agents.session(a).node for a in agents}  # type: ignore[union-attr]
         assert sorted(node_of.values()) == ["pbx1", "pbx1", "pbx2", "pbx2"]
+        rows = await pool.fetch("SELECT id, node FROM agents")
+        assert {r["id"]: r["node"] for r in rows} == node_of  # for ops and reports
         await start_campaign(pool, "c1")
         await eventually(lambda: all_disposed(pool, cid, 40), within=30, what="40 attempts")
         rows = await pool.fetch("SELECT node, outcome, agent_id FROM attempts")
@@ -68,3 +70,5 @@ async def test_every_answered_call_reaches_an_agent_on_its_own_node(
         assert {r["node"] for r in rows} == {"pbx1", "pbx2"}
     finally:
         await engine.stop()
+    # Logged out: no node any more.
+    assert await pool.fetchval("SELECT count(*) FROM agents WHERE node IS NOT NULL") == 0
