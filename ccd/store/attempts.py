@@ -139,6 +139,36 @@ async def finish(
     return bool(n)
 
 
+_DISPOSE = """
+WITH a AS (
+    UPDATE attempts SET disposition = $2, disposition_source = $3,
+        disposition_at = $4::timestamptz, callback_at = $5, note = coalesce($6, note),
+        wrapup_ended_at = CASE WHEN bridged_at IS NULL THEN NULL ELSE $4 END
+    WHERE id = $1 AND ended_at IS NOT NULL
+      AND (disposition IS NULL
+           OR ($3 = 'agent' AND disposition_source = 'auto' AND bridged_at IS NOT NULL))
+    RETURNING lead_id, phone, agent_id
+),
+l AS (
+    -- A replaced automatic disposition may have let the lead be claimed again already: then
+    -- the newer attempt decides the lead's future.
+    UPDATE leads SET status = $7, next_attempt_at = coalesce($8, next_attempt_at),
+        last_disposition = $2,
+        -- the agent who booked a callback owns the contact (their MANUAL worklist)
+        agent_id = CASE WHEN $7 = 'callback' AND $3 = 'agent' THEN a.agent_id
+                        ELSE leads.agent_id END
+    FROM a WHERE leads.id = a.lead_id AND (leads.status = 'in_progress' OR $3 = 'agent')
+      AND NOT EXISTS (SELECT 1 FROM attempts x WHERE x.lead_id = a.lead_id AND x.ended_at IS NULL)
+),
+b AS (
+    INSERT INTO blacklist (phone, reason, source)
+    SELECT a.phone, $9, $3 FROM a WHERE $9::text IS NOT NULL
+    ON CONFLICT (phone) DO NOTHING
+)
+SELECT count(*) FROM a
+"""
+
+
 async def dispose(
     pool: asyncpg.Pool,
     attempt_id: str,
@@ -152,66 +182,35 @@ async def dispose(
     """Set the disposition of an ended attempt and move its lead; False if one was set already.
 
     An agent's disposition of a bridged call replaces an automatic one (wrap-up timeout);
-    everything else is first writer wins.
+    everything else is first writer wins. The lead's future is computed from the campaign's
+    rules (one read), then the attempt, the lead and the blacklist change in one statement.
     """
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            """
-            SELECT a.lead_id, a.agent_id, a.bridged_at IS NOT NULL AS bridged, l.attempts,
-                   c.max_attempts,
-                   c.retry_rules
-            FROM attempts a JOIN leads l ON l.id = a.lead_id
-            JOIN campaigns c ON c.id = a.campaign_id
-            WHERE a.id = $1
-            """,
-            attempt_id,
-        )
-        if row is None:
-            raise LookupError(f"no attempt {attempt_id}")
-        lead = apply_disposition(
-            disposition,
-            now=now,
-            attempts_made=row["attempts"],
-            max_attempts=row["max_attempts"],
-            rules=RetryRules.model_validate(row["retry_rules"] or {}),
-            callback_at=callback_at,
-        )
-        done = await conn.fetchval(
-            """
-            UPDATE attempts SET disposition = $2, disposition_source = $3,
-                disposition_at = $4::timestamptz,
-                callback_at = $5, note = coalesce($6, note),
-                wrapup_ended_at = CASE WHEN bridged_at IS NULL THEN NULL ELSE $4 END
-            WHERE id = $1 AND ended_at IS NOT NULL
-              AND (disposition IS NULL
-                   OR ($3 = 'agent' AND disposition_source = 'auto' AND bridged_at IS NOT NULL))
-            RETURNING 1
-            """,
-            attempt_id, disposition.value, source.value, now, callback_at, note,
-        )  # fmt: skip
-        if not done:
-            return False
-        # A replaced automatic disposition may have let the lead be claimed again already:
-        # then the newer attempt decides the lead's future.
-        await conn.execute(
-            """
-            UPDATE leads SET status = $2, next_attempt_at = coalesce($3, next_attempt_at),
-                last_disposition = $4,
-                -- the agent who booked a callback owns the contact (their MANUAL worklist)
-                agent_id = CASE WHEN $2 = 'callback' AND $5 THEN $6 ELSE agent_id END
-            WHERE id = $1 AND (status = 'in_progress' OR $5)
-              AND NOT EXISTS (SELECT 1 FROM attempts WHERE lead_id = $1 AND ended_at IS NULL)
-            """,
-            row["lead_id"], lead.status.value, lead.next_attempt_at, disposition.value,
-            source is DispositionSource.AGENT, row["agent_id"],
-        )  # fmt: skip
-        if lead.blacklist is not None:
-            await conn.execute(
-                "INSERT INTO blacklist (phone, reason, source)"
-                " SELECT phone, $2, $3 FROM leads WHERE id = $1 ON CONFLICT (phone) DO NOTHING",
-                row["lead_id"], lead.blacklist.value, source.value,
-            )  # fmt: skip
-        return True
+    row = await pool.fetchrow(
+        """
+        SELECT l.attempts, c.max_attempts, c.retry_rules
+        FROM attempts a JOIN leads l ON l.id = a.lead_id
+        JOIN campaigns c ON c.id = a.campaign_id
+        WHERE a.id = $1
+        """,
+        attempt_id,
+    )
+    if row is None:
+        raise LookupError(f"no attempt {attempt_id}")
+    lead = apply_disposition(
+        disposition,
+        now=now,
+        attempts_made=row["attempts"],
+        max_attempts=row["max_attempts"],
+        rules=RetryRules.model_validate(row["retry_rules"] or {}),
+        callback_at=callback_at,
+    )
+    n = await pool.fetchval(
+        _DISPOSE,
+        attempt_id, disposition.value, source.value, now, callback_at, note,
+        lead.status.value, lead.next_attempt_at,
+        lead.blacklist.value if lead.blacklist is not None else None,
+    )  # fmt: skip
+    return bool(n)
 
 
 async def unended(conn: asyncpg.Connection | asyncpg.Pool) -> list[asyncpg.Record]:
