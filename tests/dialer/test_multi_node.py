@@ -3,18 +3,23 @@ the node of the agent who takes it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
 
 from ccd.config import AsteriskNode
 from ccd.dialer.daemon import Engine, EngineConfig
+from ccd.inbound.service import attach_to_engine
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
+from ccd.store import inbound as inbound_store
 from ccd.store.agents import add_agent
 from ccd.telephony.ari_pbx import AriPbx
 from tests.dialer.conftest import TIME_SCALE, all_disposed, eventually, node_for, start_campaign
 from tests.dialer.helpers import add_leads, add_trunk, make_campaign, phones
+from tests.inbound.harness import DID, city_flow
 
 
 @pytest.fixture
@@ -27,16 +32,23 @@ async def second() -> AsyncIterator[AsteriskDouble]:
         await d.stop()
 
 
-async def _engine(
+def _engine(
     pool: asyncpg.Pool, db_url: str, double: AsteriskDouble, second: AsteriskDouble
 ) -> Engine:
     node2 = AsteriskNode(name="pbx2", ari_url=second.ari_url, ari_password="ccdsecret")
     pbx = AriPbx([node_for(double), node2], backoff_initial_s=0.05, backoff_max_s=0.2)
-    engine = Engine(pool, db_url, pbx, config=EngineConfig(
+    return Engine(pool, db_url, pbx, config=EngineConfig(
         idle_wait_s=0.05, drain_timeout_s=0.5, wrapup_timeout_s=0.05,
     ))  # fmt: skip
-    await engine.start()
-    return engine
+
+
+async def _agents_on_both_nodes(pool: asyncpg.Pool, engine: Engine, n: int) -> dict[int, str]:
+    agents = [
+        (await add_agent(pool, f"a{i}", f"A{i}", f"PJSIP/agent{101 + i}"))[0] for i in range(n)
+    ]
+    for a in agents:  # one at a time: the phone legs spread over both nodes, pbx1 first
+        await engine.agents.login(a)
+    return {a: engine.agents.session(a).node for a in agents}  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("mode", ["PREDICTIVE", "POWER"])
@@ -50,15 +62,10 @@ async def test_every_answered_call_reaches_an_agent_on_its_own_node(
         for p in numbers:
             d.program(p, FarEnd.answer(after=0.5, hangup_after=20.0))
     await add_leads(pool, cid, numbers)
-    engine = await _engine(pool, db_url, double, second)
+    engine = _engine(pool, db_url, double, second)
+    await engine.start()
     try:
-        agents = [
-            (await add_agent(pool, f"a{i}", f"A{i}", f"PJSIP/agent{101 + i}"))[0]
-            for i in range(4)
-        ]
-        for a in agents:  # one at a time: the phone legs spread over both nodes
-            await engine.agents.login(a)
-        node_of = {a: engine.agents.session(a).node for a in agents}  # type: ignore[union-attr]
+        node_of = await _agents_on_both_nodes(pool, engine, 4)
         assert sorted(node_of.values()) == ["pbx1", "pbx1", "pbx2", "pbx2"]
         rows = await pool.fetch("SELECT id, node FROM agents")
         assert {r["id"]: r["node"] for r in rows} == node_of  # for ops and reports
@@ -72,3 +79,32 @@ async def test_every_answered_call_reaches_an_agent_on_its_own_node(
         await engine.stop()
     # Logged out: no node any more.
     assert await pool.fetchval("SELECT count(*) FROM agents WHERE node IS NOT NULL") == 0
+
+
+async def test_an_inbound_caller_on_the_second_node_gets_an_agent_of_that_node(
+    pool: asyncpg.Pool, db_url: str, double: AsteriskDouble, second: AsteriskDouble,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    flow = city_flow(tmp_path)
+    await inbound_store.add_route(pool, DID, flow.name)
+    engine = _engine(pool, db_url, double, second)
+    inbound = attach_to_engine(engine, {flow.name: flow})
+    await engine.start()
+    try:
+        node_of = await _agents_on_both_nodes(pool, engine, 2)
+        first, other = node_of
+        assert (node_of[first], node_of[other]) == ("pbx1", "pbx2")
+        # The agent on pbx1 has been idle longest: by idle time alone it would get the caller.
+        call = await second.inbound_call(
+            did=DID, caller="+74951112233",
+            far_end=FarEnd.answer(dtmf="1", dtmf_at=10, hangup_after=300),
+        )  # fmt: skip
+        assert await asyncio.wait_for(inbound.outcome_of(call), 15) == "answered"
+        row = await pool.fetchrow("SELECT node, agent_id FROM inbound_calls WHERE id = $1", call)
+        assert (row["node"], row["agent_id"]) == ("pbx2", other)
+        tried_across = [q for q in double.requests if q.path.endswith("/addChannel")
+                        and call in (q.query or {}).get("channel", "")]  # fmt: skip
+        assert tried_across == []
+    finally:
+        await inbound.close()
+        await engine.stop()
