@@ -364,6 +364,7 @@ class CallManager:
             outcome=outcome,
             node=call.node,
             cause=event.cause if event else None,
+            cause_txt=event.cause_txt if event else None,
             sip_code=event.sip_code if event else None,
             dial_status=event.dial_status if event else None,
             amd_status=call.amd_status,

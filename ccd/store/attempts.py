@@ -31,6 +31,7 @@ class EndFacts:
     outcome: str
     node: str | None = None
     cause: int | None = None
+    cause_txt: str | None = None
     sip_code: int | None = None
     dial_status: str | None = None
     amd_status: str | None = None
@@ -92,8 +93,8 @@ _FINISH = """
 WITH a AS (
     UPDATE attempts SET
         state = 'ended', ended_at = $2::timestamptz, outcome = $3, node = coalesce($4, node),
-        cause = $5, sip_code = $6, dial_status = $7, amd_status = $8, amd_cause = $9,
-        tone = $10, answered_at = coalesce(answered_at, $11),
+        cause = $5, cause_txt = $19, sip_code = $6, dial_status = $7, amd_status = $8,
+        amd_cause = $9, tone = $10, answered_at = coalesce(answered_at, $11),
         agent_id = coalesce($17, agent_id), bridged_at = coalesce($18, bridged_at),
         disposition = $12, disposition_source = $13,
         disposition_at = CASE WHEN $12::text IS NULL THEN NULL ELSE $2::timestamptz END
@@ -134,7 +135,7 @@ async def finish(
         lead.status.value if lead else None,
         lead.next_attempt_at if lead else None,
         lead.blacklist.value if lead and lead.blacklist else None,
-        facts.agent_id, facts.bridged_at,
+        facts.agent_id, facts.bridged_at, facts.cause_txt,
     )  # fmt: skip
     return bool(n)
 

@@ -124,6 +124,7 @@ class _Call:
     answer_reported: bool = False
     dial_status: str | None = None
     cause: int | None = None
+    cause_txt: str | None = None  # Asterisk's words for the cause (ChannelDestroyed only)
     sip_code: int | None = None
     amd_status: str | None = None
     tone: str | None = None
@@ -592,6 +593,8 @@ class AriPbx:
         cause = ev.raw.get("cause")
         if isinstance(cause, int):
             call.cause = cause
+            text = ev.raw.get("cause_txt")
+            call.cause_txt = text if isinstance(text, str) and text else None
         tech = ev.raw.get("tech_cause")
         if isinstance(tech, int):
             call.sip_code = tech
@@ -674,6 +677,7 @@ class AriPbx:
                 call.sip_code,
                 call.dial_status,
                 lost=lost,
+                cause_txt=call.cause_txt,
             )
         )
 

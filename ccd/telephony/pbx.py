@@ -201,6 +201,7 @@ class CallEnded:
     sip_code: int | None
     dial_status: str | None
     lost: bool = False  # vanished while the event link was down; causes unknown
+    cause_txt: str | None = None  # Asterisk's text for the cause, e.g. "User busy"
 
 
 PbxEvent = (

@@ -114,6 +114,10 @@ async def test_automatic_dispositions_and_the_global_blacklist(
         bad: ("BAD_NUMBER", "BAD_NUMBER", "blacklisted"),
     }
     assert {r["disposition_source"] for r in rows} == {"auto"}
+    # Asterisk's own words for the cause are kept beside the Q.850 code (ChannelDestroyed).
+    assert await pool.fetchrow(
+        "SELECT cause, cause_txt FROM attempts WHERE phone = $1", busy
+    ) == (17, "User busy")
     blacklisted = await pool.fetch("SELECT phone, reason FROM blacklist ORDER BY phone")
     assert {r["phone"]: r["reason"] for r in blacklisted} == {fax: "fax", bad: "bad_number"}
     # AMD said HUMAN: that call, and only that one, went to the agent.
