@@ -10,12 +10,16 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from ccd.api.live import LiveHub
+from ccd.api.spy import SpyService
 from ccd.config import AsteriskNode
 from ccd.dialer.daemon import Engine, EngineConfig
+from ccd.domain.agents import AgentState
 from ccd.inbound.service import attach_to_engine
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
 from ccd.store import inbound as inbound_store
 from ccd.store.agents import add_agent
+from ccd.store.users import add_user
 from ccd.telephony.ari_pbx import AriPbx
 from tests.dialer.conftest import TIME_SCALE, all_disposed, eventually, node_for, start_campaign
 from tests.dialer.helpers import add_leads, add_trunk, make_campaign, phones
@@ -107,4 +111,48 @@ async def test_an_inbound_caller_on_the_second_node_gets_an_agent_of_that_node(
         assert tried_across == []
     finally:
         await inbound.close()
+        await engine.stop()
+
+
+async def test_a_supervisor_listens_on_the_node_of_the_agents_call(
+    pool: asyncpg.Pool, db_url: str, double: AsteriskDouble, second: AsteriskDouble
+) -> None:
+    await add_trunk(pool)
+    cid = await make_campaign(pool, mode="MANUAL")
+    (number,) = phones(1)
+    for d in (double, second):
+        d.program(number, FarEnd.answer(after=0.2, hangup_after=None))
+        d.program("7002", FarEnd.answer(after=0.1, hangup_after=None))  # the supervisor's phone
+    (lead,) = await add_leads(pool, cid, [number])
+    user_id = (await add_user(pool, "sofia", "a long enough password", "supervisor")).id
+    engine = _engine(pool, db_url, double, second)
+    spy = SpyService(pool, engine.pbx, engine.agents, LiveHub(), answer_timeout_s=5.0)
+    engine.router.add_handler(SpyService.owns, spy)
+    await engine.start()
+    try:
+        node_of = await _agents_on_both_nodes(pool, engine, 2)
+        agent = next(a for a, n in node_of.items() if n == "pbx2")
+        await start_campaign(pool, "c1")
+
+        async def runner() -> object:
+            return engine.supervisor.runner(cid)
+
+        await (await eventually(runner, what="runner")).dial_for_agent(agent, lead)  # type: ignore[attr-defined]
+
+        async def talking() -> bool:
+            return engine.agents.session(agent).state is AgentState.TALKING  # type: ignore[union-attr]
+
+        await eventually(talking, what="the pbx2 agent talking")
+        mark = len(double.requests)
+        session = await spy.start(user_id, "Local/7002@sim-pstn", agent, "listen")
+        assert session.state == "active"
+        assert [r.path for r in double.requests[mark:]] == []  # nothing of it on pbx1
+        sid = session.id
+        leg = f"spy-{sid}-sup"
+        sup_leg = [r for r in second.requests if (r.query or {}).get("channelId") == leg]
+        spied = [r.path for r in second.requests if f"spy-{sid}" in r.path]
+        assert sup_leg and f"/ari/bridges/spy-{sid}" in spied
+        assert any("/snoop/" in p for p in spied) and f"/ari/bridges/spy-{sid}/addChannel" in spied
+        await spy.stop(session.id)
+    finally:
         await engine.stop()
