@@ -23,14 +23,26 @@ TIME_SCALE = 0.01  # a 60 s call lasts 0.6 s
 EngineFactory = Callable[..., Awaitable[Engine]]
 
 
-@pytest.fixture
-async def double() -> AsyncIterator[AsteriskDouble]:
+async def _running_double() -> AsyncIterator[AsteriskDouble]:
     d = AsteriskDouble(time_scale=TIME_SCALE, trunk_caps={"city-trunk": 10_000})
     await d.start()
     try:
         yield d
     finally:
         await d.stop()
+
+
+@pytest.fixture
+async def double() -> AsyncIterator[AsteriskDouble]:
+    async for d in _running_double():
+        yield d
+
+
+@pytest.fixture
+async def second() -> AsyncIterator[AsteriskDouble]:
+    """Another Asterisk beside `double` (node pbx2), for two-node tests."""
+    async for d in _running_double():
+        yield d
 
 
 def node_for(double: AsteriskDouble) -> AsteriskNode:

@@ -22,7 +22,6 @@ from ccd.store.agents import add_agent
 from ccd.store.claim import claim_leads
 from ccd.telephony.ari_pbx import AriPbx
 from tests.dialer.conftest import (
-    TIME_SCALE,
     EngineFactory,
     eventually,
     node_for,
@@ -270,10 +269,8 @@ class _Deaf:
 
 
 async def test_a_dead_process_call_on_the_second_node_is_hung_up_and_settled(
-    pool: asyncpg.Pool, db_url: str, double: AsteriskDouble
+    pool: asyncpg.Pool, db_url: str, double: AsteriskDouble, second: AsteriskDouble
 ) -> None:
-    second = AsteriskDouble(time_scale=TIME_SCALE, trunk_caps={"city-trunk": 10_000})
-    await second.start()
     node2 = AsteriskNode(name="pbx2", ari_url=second.ari_url, ari_password="ccdsecret")
     engine: Engine | None = None
     try:
@@ -315,7 +312,6 @@ async def test_a_dead_process_call_on_the_second_node_is_hung_up_and_settled(
     finally:
         if engine is not None:
             await engine.stop()
-        await second.stop()
 
 
 async def _channel_up(double: AsteriskDouble, channel_id: str) -> bool:

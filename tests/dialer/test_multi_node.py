@@ -4,7 +4,6 @@ the node of the agent who takes it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -21,19 +20,9 @@ from ccd.store import inbound as inbound_store
 from ccd.store.agents import add_agent
 from ccd.store.users import add_user
 from ccd.telephony.ari_pbx import AriPbx
-from tests.dialer.conftest import TIME_SCALE, all_disposed, eventually, node_for, start_campaign
+from tests.dialer.conftest import all_disposed, eventually, node_for, start_campaign
 from tests.dialer.helpers import add_leads, add_trunk, make_campaign, phones
 from tests.inbound.harness import DID, city_flow
-
-
-@pytest.fixture
-async def second() -> AsyncIterator[AsteriskDouble]:
-    d = AsteriskDouble(time_scale=TIME_SCALE, trunk_caps={"city-trunk": 10_000})
-    await d.start()
-    try:
-        yield d
-    finally:
-        await d.stop()
 
 
 def _engine(
