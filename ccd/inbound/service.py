@@ -135,9 +135,9 @@ class InboundService:
         await self._deps.acd.close()
 
     async def _enter(self, ev: CallEntered) -> None:
-        if ev.recovered and await store.call_known(self._deps.pool, ev.call_id):
-            return  # an earlier process ran it: on_pbx_reconnected settles it
         if ev.recovered:
+            if await store.call_known(self._deps.pool, ev.call_id):
+                return  # an earlier process ran it: on_pbx_reconnected settles it
             # Its StasisStart was lost: the caller has been in silence since it entered.
             log.warning("inbound.recovered", call_id=ev.call_id, node=ev.node)
         # Its row may be written before the runner is registered: the orphan check after a
