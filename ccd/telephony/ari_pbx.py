@@ -707,17 +707,15 @@ class AriPbx:
                 self._calls[ch.id] = _Call(
                     ch.id, node, now, from_dialplan=from_dialplan, answered=ch.state == "Up"
                 )
+                # Channels ccd placed itself carry ids of ours, never Asterisk's uniqueid.
                 args = _stasis_args(ch, self._clients[node].app) if from_dialplan else None
-                if args is not None and (args[0] if args else "") not in _OURS:
+                if args is not None:
                     self._dispatcher.submit(ch.id, _Recovered(ch, node, args, found_at))
         for bridge in bridges:
             self._bridges.setdefault(bridge.id, node)
         log.info("pbx.resync", node=node, live=len(live), lost=len(lost))
         assert self._handler is not None
         await self._handler.on_pbx_reconnected(node, frozenset(live))
-
-
-_OURS = (ARG_OUTBOUND, ARG_AMD, ARG_SNOOP)  # Stasis() arguments of channels ccd itself placed
 
 
 def _stasis_args(ch: m.Channel, app: str) -> tuple[str, ...] | None:
