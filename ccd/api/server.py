@@ -71,7 +71,7 @@ class EngineFeed:
         self._metrics = metrics
         self._recount: dict[int, asyncio.Task[None]] = {}
         self._agent_states: dict[int, str] = {}
-        self._live: Counter[str] = Counter()
+        self._live_count: Counter[str] = Counter()
 
     def agent_changed(self, session: AgentSession, at: datetime) -> None:
         self._agent_states[session.agent_id] = session.state.value
@@ -83,24 +83,24 @@ class EngineFeed:
 
     def call_originated(self, call: LiveAttempt) -> None:
         self._metrics.call_originated(call.campaign.name)
-        self._live[call.campaign.name] += 1
-        self._metrics.set_live_calls(call.campaign.name, self._live[call.campaign.name])
+        self._live_count[call.campaign.name] += 1
+        self._metrics.set_live_calls(call.campaign.name, self._live_count[call.campaign.name])
 
     def call_answered(self, call: LiveAttempt) -> None:
         self._metrics.call_answered(call.campaign.name)
-        self._hub.call_started(self._live(call))
+        self._hub.call_started(_call_live(call))
 
     def call_bridged(self, call: LiveAttempt) -> None:
-        self._hub.call_started(self._live(call))
+        self._hub.call_started(_call_live(call))
 
     def call_dropped(self, call: LiveAttempt) -> None:
         self._metrics.call_dropped(call.campaign.name)
 
     def call_ended(self, call: LiveAttempt, outcome: str) -> None:
         self._metrics.call_ended(call.campaign.name, outcome)
-        if self._live[call.campaign.name] > 0:
-            self._live[call.campaign.name] -= 1
-        self._metrics.set_live_calls(call.campaign.name, self._live[call.campaign.name])
+        if self._live_count[call.campaign.name] > 0:
+            self._live_count[call.campaign.name] -= 1
+        self._metrics.set_live_calls(call.campaign.name, self._live_count[call.campaign.name])
         self._hub.call_ended(call.attempt_id)
         cid = call.campaign.id
         if cid not in self._recount:
@@ -119,10 +119,10 @@ class EngineFeed:
         finally:
             self._recount.pop(campaign_id, None)
 
-    @staticmethod
-    def _live(call: LiveAttempt) -> CallLive:
-        return CallLive(
-            call.attempt_id, call.agent_id if call.bridged_mono is not None else None,
-            call.campaign.id, call.lead.lead_id, call.lead.phone,
-            call.answered_at or datetime.now(UTC), "outbound", call.lead.name,
-        )  # fmt: skip
+
+def _call_live(call: LiveAttempt) -> CallLive:
+    return CallLive(
+        call.attempt_id, call.agent_id if call.bridged_mono is not None else None,
+        call.campaign.id, call.lead.lead_id, call.lead.phone,
+        call.answered_at or datetime.now(UTC), "outbound", call.lead.name,
+    )  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -17,7 +18,7 @@ from ccd.dialer.calls import CallManager
 from ccd.dialer.campaign import CampaignConfig
 from ccd.dialer.clock import Clock, SystemClock
 from ccd.dialer.engine import EngineRouter
-from ccd.dialer.notify import EngineNotifier, NullNotifier
+from ccd.dialer.notify import EngineNotifier, IsolatedNotifier, NullNotifier
 from ccd.dialer.reconcile import InstanceLock, Reconciler
 from ccd.dialer.runner import CampaignRunner, CampaignSupervisor
 from ccd.dialer.trunks import TrunkTable
@@ -85,9 +86,13 @@ class Engine:
         self._periodic: asyncio.Task[None] | None = None
         pbx.set_handler(self.router)
 
-    def set_notifier(self, notifier: EngineNotifier) -> None:
-        """Who hears of agent and call changes (the live console, metrics)."""
-        self.notifier = self.agents.notifier = self.calls.notifier = notifier
+    def set_notifier(
+        self, notifier: EngineNotifier, on_failure: Callable[[str], None] | None = None
+    ) -> None:
+        """Who hears of agent and call changes (the live console, metrics). Its failures are
+        logged and passed to `on_failure`; they never reach call handling."""
+        isolated = IsolatedNotifier(notifier, on_failure)
+        self.notifier = self.agents.notifier = self.calls.notifier = isolated
 
     async def start(self) -> None:
         """Lock our identity, connect the PBX, settle what a dead predecessor left, dial."""
