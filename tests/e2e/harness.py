@@ -31,10 +31,11 @@ PASSWORD = "ccdsecret"
 def _wait_for_file(path: Path, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
+        tail = log.read_text()[-3000:] if log.exists() else ""
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"{proc.args!r} exited {proc.returncode}:\n{tail}")
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{path.name} not written in {timeout} s:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"{path.name} not written in {timeout} s:\n{tail}")
         time.sleep(0.05)
 
 
@@ -89,9 +90,10 @@ class DoubleProcess:
         }  # fmt: skip
 
     async def control(self, method: str, path: str, body: Any = None) -> Any:
-        async with aiohttp.ClientSession() as s, s.request(
-            method, self.info["control_url"] + path, json=body
-        ) as resp:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.request(method, self.info["control_url"] + path, json=body) as resp,
+        ):
             if resp.status >= 400:
                 raise AssertionError(f"double {method} {path}: {resp.status} {await resp.text()}")
             return await resp.json()
@@ -169,14 +171,15 @@ class CcdProcess:
         env["CCD_FLOWS_DIR"] = str(self.flows_dir)
         return env
 
-    async def start(self, *, ready_timeout: float = 30.0) -> None:
+    async def start(self, *, within: float = 30.0) -> None:
         args = [sys.executable, "-m", "ccd", "--config", str(self.config), "run", *self.run_args]
-        self.proc = subprocess.Popen(
+        # A Popen handle (not asyncio's) so that stop() and kill9() work from sync code too.
+        self.proc = subprocess.Popen(  # noqa: ASYNC220
             args, env=self._env(), stdout=self.log.open("ab"), stderr=subprocess.STDOUT
         )
-        await self.wait_ready(ready_timeout)
+        await self.wait_ready(within)
 
-    async def wait_ready(self, timeout: float = 30.0) -> None:
+    async def wait_ready(self, within: float = 30.0) -> None:
         async def ready() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"ccd run exited {self.proc.returncode}:\n{self.log_tail()}")
@@ -185,7 +188,7 @@ class CcdProcess:
             except aiohttp.ClientError:
                 return False
 
-        await eventually(ready, within=timeout, what="ccd run /readyz 200")
+        await eventually(ready, within=within, what="ccd run /readyz 200")
 
     def stop(self) -> int:
         """SIGTERM, as systemd stops it; returns the exit code."""
@@ -258,9 +261,10 @@ class CcdProcess:
         self, method: str, path: str, body: Any = None, *, token: str | None = None
     ) -> Reply:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with aiohttp.ClientSession() as s, s.request(
-            method, self.url + path, json=body, headers=headers
-        ) as resp:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.request(method, self.url + path, json=body, headers=headers) as resp,
+        ):
             text = await resp.text()
             try:
                 data: Any = json.loads(text) if text else None
