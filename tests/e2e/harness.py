@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 
 from tests.dialer.conftest import eventually
 from tests.dialer.helpers import free_port
@@ -245,7 +246,7 @@ class CcdProcess:
         assert match, out
         return match.group(1)
 
-    async def add_supervisor(self, login: str, endpoint: str = "PJSIP/sup1") -> str:
+    async def add_supervisor(self, login: str, endpoint: str) -> str:
         """`ccd user add --role supervisor`, then POST /api/login; returns the session token."""
         await self.cli(
             "user", "add", login, "--role", "supervisor", "--endpoint", endpoint,
@@ -254,6 +255,47 @@ class CcdProcess:
         reply = await self.post("/api/login", {"login": login, "password": "s3cret-pass"})
         assert reply.status == 200, reply
         return str(reply.body["token"])
+
+    async def setup_campaign(
+        self, name: str, phones: list[str], *create_args: str, trunk: bool = True
+    ) -> None:
+        """A trunk and a route (once), a campaign and its leads, all through the CLI."""
+        if trunk:
+            await self.cli("trunk", "add", "city1", "--kind", "city", "--template",
+                           "PJSIP/{number}@city-trunk", "--channels", "100")  # fmt: skip
+            await self.cli("route", "add", "+", "city1")
+        await self.cli("campaign", "create", name, "--caller-id", "+74951234567",
+                       "--hours", "00:00-23:59", *create_args)  # fmt: skip
+        leads = self.workdir / f"{name}.csv"
+        rows = "".join(f"{p},Customer {i}\n" for i, p in enumerate(phones))
+        leads.write_text("phone,name\n" + rows)
+        await self.cli("campaign", "load", name, str(leads))
+
+    async def agent_state(self, token: str) -> str:
+        reply = await self.get("/api/agent/me", token=token)
+        assert reply.status == 200, reply
+        return str(reply.body["state"])
+
+    async def wait_agent(self, token: str, state: str, within: float = 20.0) -> None:
+        async def reached() -> bool:
+            return await self.agent_state(token) == state
+
+        await eventually(reached, within=within, what=f"agent {state}")
+
+    async def login_agent(self, login: str, endpoint: str, *campaigns: str) -> str:
+        """`ccd agent add`, POST /api/agent/login, READY once the phone leg is up."""
+        token = await self.add_agent(login, endpoint, *campaigns)
+        reply = await self.post("/api/agent/login", token=token)
+        assert reply.status == 200, reply
+        await self.wait_agent(token, "READY")
+        return token
+
+    async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.db_url)
+        try:
+            return list(await conn.fetch(query, *args))
+        finally:
+            await conn.close()
 
     # --- HTTP ---
 
