@@ -7,15 +7,13 @@ its roles with `@require_role(...)`, which answers 401 without a principal and 4
 role. Two kinds of token resolve: user sessions from POST /api/login (table api_sessions) and the
 per-agent tokens of `ccd agent` (agents.token_hash), which act as the agent's own user.
 
-Login failures are rate-limited per login and per client address (5 a minute by default);
+Logins are throttled per (login, client address) and per address (ccd.api.login_limit):
 over the limit, POST /api/login answers 429 with Retry-After, even for the right password.
 """
 
 from __future__ import annotations
 
-import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
@@ -25,6 +23,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from ccd.api.login_limit import LoginLimiter
 from ccd.log import get_logger
 from ccd.store import agents as agent_store
 from ccd.store import users as user_store
@@ -140,55 +139,6 @@ def auth_middleware(pool: asyncpg.Pool) -> Any:
     return middleware
 
 
-class LoginLimiter:
-    """Sliding-window count of failed logins per key (a login, a client address)."""
-
-    def __init__(
-        self,
-        max_failures: int = 5,
-        window_s: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-        max_keys: int = 10_000,
-    ) -> None:
-        self.max_failures = max_failures
-        self.max_keys = max_keys
-        self.window_s = window_s
-        self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._failures.get(key)
-        if q is None:
-            return deque()
-        while q and q[0] <= now - self.window_s:
-            q.popleft()
-        if not q:
-            del self._failures[key]
-        return q
-
-    def retry_after(self, keys: Iterable[str]) -> int | None:
-        """Seconds until a login may be tried again, or None when it may be tried now."""
-        now = self._clock()
-        waits = []
-        for key in keys:
-            q = self._recent(key, now)
-            if len(q) >= self.max_failures:
-                waits.append(q[-self.max_failures] + self.window_s - now)
-        return max(1, int(max(waits)) + 1) if waits else None
-
-    def failed(self, keys: Iterable[str]) -> None:
-        now = self._clock()
-        if len(self._failures) > self.max_keys:  # a spray of logins: drop what has expired
-            for key in list(self._failures):
-                self._recent(key, now)
-        for key in keys:
-            self._recent(key, now)
-            self._failures.setdefault(key, deque()).append(now)
-
-    def clear(self, key: str) -> None:
-        self._failures.pop(key, None)
-
-
 class LoginBody(BaseModel):
     login: str
     password: str
@@ -233,23 +183,21 @@ class AuthApi:
     async def login(self, request: web.Request) -> web.Response:
         body = await json_body(request, LoginBody)
         remote = request.remote or "?"
-        keys = (f"login:{body.login}", f"ip:{remote}")
-        wait = self.limiter.retry_after(keys)
-        if wait is not None:
-            log.warning("api.login_throttled", login=body.login, remote=remote, retry_after=wait)
+        ticket = self.limiter.begin(body.login, remote)
+        if isinstance(ticket, int):
+            log.warning("api.login_throttled", login=body.login, remote=remote, retry_after=ticket)
             raise web.HTTPTooManyRequests(
                 text=web.json_response(
-                    {"error": "too many failed logins; try later", "retry_after": wait}
+                    {"error": "too many failed logins; try later", "retry_after": ticket}
                 ).text,
                 content_type="application/json",
-                headers={"Retry-After": str(wait)},
+                headers={"Retry-After": str(ticket)},
             )
         user = await user_store.authenticate(self._pool, body.login, body.password)
         if user is None:
-            self.limiter.failed(keys)
             log.warning("api.login_failed", login=body.login, remote=remote)
             raise error(401, "wrong login or password")
-        self.limiter.clear(keys[0])
+        self.limiter.succeeded(ticket)
         await user_store.purge_expired_sessions(self._pool)
         token, expires_at = await user_store.open_session(
             self._pool, user.id, ttl=self._ttl, remote=remote

@@ -2,15 +2,20 @@
 
 Passwords: hashlib.scrypt with a per-user random salt, stored as
 `scrypt$<n>$<r>$<p>$<salt b64>$<hash b64>` so the cost can be raised later without breaking
-old hashes. Sessions: opaque random tokens; only their sha256 is stored, with an expiry.
+old hashes. A login's hash runs on a small thread pool of its own (HASH_THREADS), never on the
+event loop that also bridges calls: a burst of logins queues there instead of stalling the loop,
+and at most HASH_THREADS hashes (16 MiB of memory each) run at once. Sessions: opaque random
+tokens; only their sha256 is stored, with an expiry.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,6 +28,8 @@ SCRYPT_N = 2**14
 SCRYPT_R = 8
 SCRYPT_P = 1
 _SCRYPT_MAXMEM = 64 * 1024 * 1024
+HASH_THREADS = 2
+_hash_pool = ThreadPoolExecutor(max_workers=HASH_THREADS, thread_name_prefix="ccd-scrypt")
 
 
 class UserError(ValueError):
@@ -155,7 +162,10 @@ async def authenticate(
 ) -> User | None:
     """The user when the login exists, is enabled and the password matches; else None."""
     r = await conn.fetchrow(f"SELECT {_COLUMNS}, password_hash FROM users WHERE login = $1", login)
-    ok = verify_password(password, r["password_hash"] if r else _DUMMY_HASH)
+    encoded = r["password_hash"] if r else _DUMMY_HASH
+    ok = await asyncio.get_running_loop().run_in_executor(
+        _hash_pool, verify_password, password, encoded
+    )
     if r is None or not ok or r["disabled"]:
         return None
     return _user(r)
