@@ -13,15 +13,16 @@ over the limit, POST /api/login answers 429 with Retry-After, even for the right
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from ccd.api.login_limit import LoginLimiter
 from ccd.log import get_logger
@@ -35,6 +36,11 @@ PUBLIC_ATTR = "__ccd_public__"
 ROLES_ATTR = "__ccd_roles__"
 
 M = TypeVar("M", bound=BaseModel)
+INT4_MAX = 2**31 - 1  # PostgreSQL integer (campaigns, agents, users)
+INT8_MAX = 2**63 - 1  # PostgreSQL bigint (leads, messages, spy sessions)
+# An id in a JSON body: a larger number cannot be a row, and asyncpg would refuse to send it.
+Int4Id = Annotated[int, Field(gt=0, le=INT4_MAX)]
+Int8Id = Annotated[int, Field(gt=0, le=INT8_MAX)]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -144,18 +150,36 @@ class LoginBody(BaseModel):
     password: str
 
 
+def parse_json(text: str) -> Any:
+    """JSON text as values; ValueError for bad JSON, and for nesting too deep to parse (json
+    recurses once a level: 400 KB of '[' would otherwise be a RecursionError, a 500)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 async def json_body(request: web.Request, model: type[M]) -> M:
     """The request's JSON body validated by `model`, or 400 naming the bad field."""
     try:
-        raw = await request.json()
-    except ValueError:
-        raise error(400, "body: not valid JSON") from None
+        raw = await request.json(loads=parse_json)
+    except ValueError as exc:
+        raise error(400, f"body: not valid JSON ({exc})") from None
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"]) or "body"
         raise error(400, f"{where}: {first['msg']}") from None
+
+
+def path_id(request: web.Request, what: str, *, max_id: int = INT4_MAX) -> int:
+    """The {id} of the path (routes match it as [0-9]+); 404 past the column's range, where
+    no row can be."""
+    raw = request.match_info["id"]
+    if len(raw) > len(str(max_id)) or not 0 < int(raw) <= max_id:
+        raise error(404, f"no such {what}")
+    return int(raw)
 
 
 class AuthApi:
