@@ -6,6 +6,8 @@ cookie the console gets at login, which browsers also send with a WebSocket upgr
 its roles with `@require_role(...)`, which answers 401 without a principal and 403 for another
 role. Two kinds of token resolve: user sessions from POST /api/login (table api_sessions) and the
 per-agent tokens of `ccd agent` (agents.token_hash), which act as the agent's own user.
+A request the cookie authenticates must come from the console's own origin when it changes
+state or opens a WebSocket (the Origin header's host is the request's Host, or is allowed).
 
 Logins are throttled per (login, client address) and per address (ccd.api.login_limit):
 over the limit, POST /api/login answers 429 with Retry-After, even for the right password.
@@ -14,7 +16,7 @@ over the limit, POST /api/login answers 429 with Retry-After, even for the right
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
@@ -114,12 +116,16 @@ def require_role(*roles: str) -> Callable[[Handler], Handler]:
     return wrap
 
 
-def request_token(request: web.Request) -> str | None:
+def bearer_token(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return request.cookies.get(TOKEN_COOKIE) or None
+    return None
+
+
+def request_token(request: web.Request) -> str | None:
+    return bearer_token(request) or request.cookies.get(TOKEN_COOKIE) or None
 
 
 async def resolve_token(pool: asyncpg.Pool, token: str) -> Principal | None:
@@ -135,11 +141,37 @@ async def resolve_token(pool: asyncpg.Pool, token: str) -> Principal | None:
     return None
 
 
-def auth_middleware(pool: asyncpg.Pool) -> Any:
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def cross_origin(request: web.Request, allowed_origins: Iterable[str]) -> str | None:
+    """The foreign Origin of a request that changes state or opens a WebSocket (what another
+    site could make a browser send: CSRF, socket hijacking); None when it may go on. Only for
+    requests the session cookie authenticates: a bearer header is never sent by a browser on
+    its own."""
+    if request.method in _SAFE_METHODS and request.headers.get("Upgrade", "").lower() != (
+        "websocket"
+    ):
+        return None
+    origin = request.headers.get("Origin", "")
+    if origin in allowed_origins or origin.partition("://")[2] == request.host:
+        return None
+    return origin or "(none)"
+
+
+def auth_middleware(pool: asyncpg.Pool, allowed_origins: Iterable[str] = ()) -> Any:
+    """Resolve the caller (see the module doc); refuse cross-origin cookie use (403).
+    `allowed_origins` are trusted besides the API's own host, e.g. a TLS proxy's URL."""
+    allowed = frozenset(allowed_origins)
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         token = request_token(request)
         request[PRINCIPAL] = await resolve_token(pool, token) if token else None
+        by_cookie = request[PRINCIPAL] is not None and bearer_token(request) is None
+        if by_cookie and (origin := cross_origin(request, allowed)) is not None:
+            log.warning("api.cross_origin", origin=origin, path=request.path)
+            raise error(403, f"origin {origin} may not use the session cookie")
         return await handler(request)
 
     return middleware

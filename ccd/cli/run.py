@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import asyncpg
@@ -19,7 +20,9 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-agent_app = typer.Typer(help="Agent accounts: add, list, new token.", no_args_is_help=True)
+agent_app = typer.Typer(
+    help="Agent accounts: add, list, new token, disable, enable.", no_args_is_help=True
+)
 
 
 def run_cmd(
@@ -80,7 +83,7 @@ async def _daemon(config: EngineConfig) -> None:
     amis = {node.name: AmiClient(node, events=False) for node in settings.nodes}
     # The order of wiring: the console parts need the engine (its router, agents, Pbx); the
     # engine's notifications then go to the console hub and the metrics.
-    parts = await ConsoleParts.create(pool, engine)
+    parts = await ConsoleParts.create(pool, engine, secure_cookie=settings.http.secure_cookies)
     inbound.acd.set_listener(
         lambda name, waiting, oldest: parts.hub.queue_changed(QueueLive(name, waiting, oldest))
     )
@@ -103,8 +106,8 @@ async def _daemon(config: EngineConfig) -> None:
             *parts.route_adders(),
             partial(add_ops_routes, metrics=metrics, readiness=readiness),
         ],
+        allowed_origins=settings.http.allowed_origins,
     )
-
 
     async def reload() -> None:
         inbound.replace_flows(_inbound_flows())
@@ -194,27 +197,60 @@ def agent_add(
                 fail(f"--campaign: no campaign named {cname!r}", code=EXIT_USAGE)
             ids.append(cid)
         try:
-            return await agent_store.add_agent(conn, login, name or login, endpoint, tuple(ids))
+            return await agent_store.add_agent(
+                conn, login, name or login, endpoint, tuple(ids), token_ttl=_token_ttl()
+            )
         except agent_store.DuplicateAgent as exc:
             fail(str(exc), code=EXIT_USAGE)
 
     agent_id, token = run(lambda: with_conn(go))
     console.print(f"agent {login} added (id {agent_id})")
-    console.print(f"token (shown once): [bold]{token}[/bold]", highlight=False)
+    _print_token(token)
+
+
+def _token_ttl() -> timedelta:
+    return timedelta(days=state.settings().http.agent_token_days)
+
+
+def _print_token(token: str) -> None:
+    days = state.settings().http.agent_token_days
+    console.print(f"token (shown once): [bold]{token}[/bold] (works {days} days)", highlight=False)
 
 
 @agent_app.command("token")
 def agent_token(login: Annotated[str, typer.Argument(help="login name")]) -> None:
-    """Issue a new API token for an agent (the old one stops working)."""
+    """Issue a new API token for an agent (the old one stops working, its sockets close)."""
 
     async def go(conn: asyncpg.Connection) -> str:
         agent_id = await conn.fetchval("SELECT id FROM agents WHERE login = $1", login)
         if agent_id is None:
             fail(f"no agent {login!r}", code=EXIT_USAGE)
-        return await agent_store.set_token(conn, agent_id)
+        return await agent_store.set_token(conn, agent_id, token_ttl=_token_ttl())
 
-    token = run(lambda: with_conn(go))
-    console.print(f"token (shown once): [bold]{token}[/bold]", highlight=False)
+    _print_token(run(lambda: with_conn(go)))
+
+
+def _set_enabled(login: str, enabled: bool) -> None:
+    async def go(conn: asyncpg.Connection) -> None:
+        try:
+            await agent_store.set_enabled(conn, login, enabled)
+        except LookupError as exc:
+            fail(str(exc), code=EXIT_USAGE)
+
+    run(lambda: with_conn(go))
+    console.print(f"agent {login} {'enabled' if enabled else 'disabled'}")
+
+
+@agent_app.command("disable")
+def agent_disable(login: Annotated[str, typer.Argument(help="login name")]) -> None:
+    """Disable an agent: its token and its user's sessions stop working, sockets close."""
+    _set_enabled(login, False)
+
+
+@agent_app.command("enable")
+def agent_enable(login: Annotated[str, typer.Argument(help="login name")]) -> None:
+    """Enable a disabled agent again."""
+    _set_enabled(login, True)
 
 
 @agent_app.command("list")
