@@ -255,10 +255,12 @@ def agent_enable(login: Annotated[str, typer.Argument(help="login name")]) -> No
 
 @agent_app.command("list")
 def agent_list() -> None:
-    """Agents, their phones, campaigns and current state."""
+    """Agents, their phones, campaigns, current state, and until when their token works."""
     rows = run(lambda: with_conn(agent_store.list_agents))
-    table = Table("id", "login", "name", "endpoint", "campaigns", "state")
+    table = Table("id", "login", "name", "endpoint", "campaigns", "state", "token until")
     for a in rows:
         cids = ",".join(str(c) for c in sorted(a.campaign_ids)) or "all"
-        table.add_row(str(a.id), a.login, a.name, a.endpoint, cids, a.state.value)
+        state_text = a.state.value if a.enabled else f"{a.state.value} (disabled)"
+        until = f"{a.token_expires_at:%Y-%m-%d}" if a.token_expires_at else "-"
+        table.add_row(str(a.id), a.login, a.name, a.endpoint, cids, state_text, until)
     console.print(table)

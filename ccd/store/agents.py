@@ -39,6 +39,8 @@ class AgentRow:
     endpoint: str
     state: AgentState
     campaign_ids: frozenset[int]
+    enabled: bool = True
+    token_expires_at: datetime | None = None
 
 
 class DuplicateAgent(ValueError):
@@ -107,7 +109,7 @@ async def notify_sessions_ended(conn: asyncpg.Connection | asyncpg.Pool) -> None
 
 
 _SELECT = """
-SELECT a.id, a.login, a.name, a.endpoint, a.state,
+SELECT a.id, a.login, a.name, a.endpoint, a.state, a.enabled, a.token_expires_at,
        coalesce(array_agg(ca.campaign_id) FILTER (WHERE ca.campaign_id IS NOT NULL), '{}') AS cids
 FROM agents a LEFT JOIN campaign_agents ca ON ca.agent_id = a.id
 """
@@ -115,8 +117,9 @@ FROM agents a LEFT JOIN campaign_agents ca ON ca.agent_id = a.id
 
 def _row(r: asyncpg.Record) -> AgentRow:
     return AgentRow(
-        r["id"], r["login"], r["name"], r["endpoint"], AgentState(r["state"]), frozenset(r["cids"])
-    )
+        r["id"], r["login"], r["name"], r["endpoint"], AgentState(r["state"]),
+        frozenset(r["cids"]), r["enabled"], r["token_expires_at"],
+    )  # fmt: skip
 
 
 async def get_agent(conn: asyncpg.Connection | asyncpg.Pool, agent_id: int) -> AgentRow | None:
