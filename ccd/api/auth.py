@@ -149,9 +149,8 @@ def cross_origin(request: web.Request, allowed_origins: Iterable[str]) -> str | 
     site could make a browser send: CSRF, socket hijacking); None when it may go on. Only for
     requests the session cookie authenticates: a bearer header is never sent by a browser on
     its own."""
-    if request.method in _SAFE_METHODS and request.headers.get("Upgrade", "").lower() != (
-        "websocket"
-    ):
+    upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+    if request.method in _SAFE_METHODS and not upgrade:
         return None
     origin = request.headers.get("Origin", "")
     if origin in allowed_origins or origin.partition("://")[2] == request.host:
@@ -178,8 +177,8 @@ def auth_middleware(pool: asyncpg.Pool, allowed_origins: Iterable[str] = ()) -> 
 
 
 class LoginBody(BaseModel):
-    login: str
-    password: str
+    login: str = Field(max_length=200)
+    password: str = Field(max_length=1000)
 
 
 def parse_json(text: str) -> Any:
@@ -239,21 +238,21 @@ class AuthApi:
     async def login(self, request: web.Request) -> web.Response:
         body = await json_body(request, LoginBody)
         remote = request.remote or "?"
-        ticket = self.limiter.begin(body.login, remote)
-        if isinstance(ticket, int):
-            log.warning("api.login_throttled", login=body.login, remote=remote, retry_after=ticket)
+        attempt = self.limiter.begin(body.login, remote)
+        if isinstance(attempt, int):  # the seconds to wait
+            log.warning("api.login_throttled", login=body.login, remote=remote, retry_after=attempt)
             raise web.HTTPTooManyRequests(
                 text=web.json_response(
-                    {"error": "too many failed logins; try later", "retry_after": ticket}
+                    {"error": "too many failed logins; try later", "retry_after": attempt}
                 ).text,
                 content_type="application/json",
-                headers={"Retry-After": str(ticket)},
+                headers={"Retry-After": str(attempt)},
             )
         user = await user_store.authenticate(self._pool, body.login, body.password)
         if user is None:
             log.warning("api.login_failed", login=body.login, remote=remote)
             raise error(401, "wrong login or password")
-        self.limiter.succeeded(ticket)
+        self.limiter.succeeded(attempt)
         await user_store.purge_expired_sessions(self._pool)
         token, expires_at = await user_store.open_session(
             self._pool, user.id, ttl=self._ttl, remote=remote
