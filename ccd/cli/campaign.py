@@ -20,6 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from ccd.cli.common import EXIT_USAGE, console, fail, run, with_conn
 from ccd.domain.calling_hours import format_days, parse_days, parse_hours
@@ -213,8 +214,11 @@ def status(name: Annotated[str, typer.Argument(help="campaign name")]) -> None:
 
     c, stats = run(lambda: with_conn(go))
     console.print(
-        f"[bold]{c['name']}[/bold] (id {c['id']}): {c['status']}, {c['mode']}, "
-        f"pacer {c['pacer']}, ratio {c['dial_ratio']} (max {c['max_ratio']})",
+        Text.assemble(
+            (c["name"], "bold"),
+            f" (id {c['id']}): {c['status']}, {c['mode']}, "
+            f"pacer {c['pacer']}, ratio {c['dial_ratio']} (max {c['max_ratio']})",
+        ),
         highlight=False,
     )
     console.print(
@@ -229,7 +233,7 @@ def status(name: Annotated[str, typer.Argument(help="campaign name")]) -> None:
     for lead_status, count in sorted(stats.leads_by_status.items()):
         leads.add_row(lead_status, str(count))
         total += count
-    leads.add_row("[bold]total[/bold]", f"[bold]{total}[/bold]")
+    leads.add_row(Text("total", style="bold"), Text(str(total), style="bold"))
     console.print(leads)
     abandon = stats.abandon_pct_today
     today = Table("today", "count")
@@ -294,7 +298,8 @@ def delete(
 
 def progress_bar(kind: str) -> Progress:
     """A bar for a file import: bytes for CSV, rows for XLSX."""
-    columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn()]
+    # The description holds a file name: not markup.
+    columns = [TextColumn("{task.description}", markup=False), BarColumn(), TaskProgressColumn()]
     columns += [DownloadColumn()] if kind == "csv" else []
     return Progress(*columns, TimeRemainingColumn(), console=console, transient=True)
 

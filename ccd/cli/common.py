@@ -11,6 +11,7 @@ from typing import NoReturn, TypeVar
 import asyncpg
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from ccd.config import ConfigError, Settings, load_settings
 from ccd.log import configure_logging
@@ -22,8 +23,10 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2  # bad usage or bad input
 
-console = Console()
-err_console = Console(stderr=True)
+# Output is full of names people typed ("q[/x]"): rich must never read a string as markup.
+# Styled output is built with rich.text.Text instead.
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
 
 
 @dataclass
@@ -51,7 +54,7 @@ state = CliState()
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    err_console.print(Text.assemble(("error:", "red"), " ", message), highlight=False)
     raise typer.Exit(code)
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import asyncpg
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ccd.cli.common import EXIT_USAGE, console, fail, run, state, with_conn
 from ccd.log import get_logger
@@ -195,12 +196,12 @@ def agent_add(
             ids.append(cid)
         try:
             return await agent_store.add_agent(conn, login, name or login, endpoint, tuple(ids))
-        except agent_store.DuplicateAgent as exc:
+        except agent_store.AgentError as exc:
             fail(str(exc), code=EXIT_USAGE)
 
     agent_id, token = run(lambda: with_conn(go))
     console.print(f"agent {login} added (id {agent_id})")
-    console.print(f"token (shown once): [bold]{token}[/bold]", highlight=False)
+    console.print(Text.assemble("token (shown once): ", (token, "bold")), highlight=False)
 
 
 @agent_app.command("token")
@@ -214,7 +215,7 @@ def agent_token(login: Annotated[str, typer.Argument(help="login name")]) -> Non
         return await agent_store.set_token(conn, agent_id)
 
     token = run(lambda: with_conn(go))
-    console.print(f"token (shown once): [bold]{token}[/bold]", highlight=False)
+    console.print(Text.assemble("token (shown once): ", (token, "bold")), highlight=False)
 
 
 @agent_app.command("list")

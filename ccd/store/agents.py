@@ -11,6 +11,7 @@ from datetime import datetime
 import asyncpg
 
 from ccd.domain.agents import AgentState, Transition
+from ccd.domain.names import check_one_line
 
 
 def hash_token(token: str) -> str:
@@ -31,7 +32,11 @@ class AgentRow:
     campaign_ids: frozenset[int]
 
 
-class DuplicateAgent(ValueError):
+class AgentError(ValueError):
+    """Bad input for an agent; the message names the field."""
+
+
+class DuplicateAgent(AgentError):
     pass
 
 
@@ -43,6 +48,11 @@ async def add_agent(
     campaign_ids: tuple[int, ...] = (),
 ) -> tuple[int, str]:
     """Create an agent; returns (id, token). The token is shown once, only its hash is kept."""
+    for field, value in (("login", login), ("name", name), ("endpoint", endpoint)):
+        try:
+            check_one_line(value)
+        except ValueError as exc:
+            raise AgentError(f"{field}: {exc}") from None
     token = new_token()
     async with _acquire(conn) as c, c.transaction():
         try:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from ccd.domain.calling_hours import CallingHours, zone
 from ccd.domain.campaigns import CampaignMode, CampaignStatus, check_transition
 from ccd.domain.dispositions import RetryRules
+from ccd.domain.names import check_one_line
 from ccd.log import get_logger
 from ccd.pacing.registry import PACERS
 from ccd.store.db import CAMPAIGN_CHANNEL
@@ -49,6 +50,11 @@ class CampaignSpec(BaseModel):
     time_zone: str = "UTC"
     retry_rules: RetryRules = Field(default_factory=RetryRules)
     safe_harbor_media: str = "sound:ccd-safe-harbor"
+
+    @field_validator("name")
+    @classmethod
+    def _one_line(cls, v: str) -> str:
+        return check_one_line(v)
 
     @field_validator("pacer")
     @classmethod
