@@ -326,8 +326,13 @@ def load(
     priority: Annotated[
         int, typer.Option("--priority", help="priority of rows without a priority column")
     ] = 0,
+    encoding: Annotated[
+        str | None,
+        typer.Option("--encoding", help="the CSV's encoding, e.g. latin-1 (default: guessed)"),
+    ] = None,
 ) -> None:
-    """Load leads from a CSV (UTF-8 or cp1251, any delimiter) or XLSX file, all or nothing."""
+    """Load leads from a CSV (UTF-8, cp1251 or cp1252 guessed; any delimiter) or XLSX file,
+    all or nothing."""
     try:
         mapping = parse_column_map(column_map) if column_map else None
     except ValueError as exc:
@@ -355,6 +360,7 @@ def load(
             return await import_leads(
                 conn, campaign_id, file, column_map=mapping, region=region,
                 rejects_path=rejects, default_priority=priority, progress=advance,
+                encoding=encoding,
             )  # fmt: skip
         except LeadImportError as exc:
             fail(str(exc), code=EXIT_USAGE)
@@ -365,10 +371,19 @@ def load(
 
 
 def print_import_summary(name: str, r: ImportResult) -> None:
-    encoding = f", read as {r.encoding}" if r.encoding else ""
+    encoding = ""
+    if r.encoding and r.encoding_confidence is None:
+        encoding = f", read as {r.encoding} (as --encoding said)"
+    elif r.encoding:
+        encoding = (
+            f", read as {r.encoding} (guessed, {r.encoding_confidence:.0%} sure;"
+            " --encoding overrides)"
+        )
     console.print(f"{r.rows} rows in the file{encoding}", highlight=False)
     console.print(f"loaded:      {r.loaded} into {name}", highlight=False)
     console.print(f"duplicate:   {r.duplicates}", highlight=False)
     console.print(f"blacklisted: {r.blacklisted} (loaded, never dialed)", highlight=False)
     where = f" -> {r.rejects_path}" if r.rejects_path else ""
+    if r.rejects_unwritten:
+        where += f" ({r.rejects_unwritten} of them not written: the file reached its size limit)"
     console.print(f"rejected:    {r.rejected}{where}", highlight=False)

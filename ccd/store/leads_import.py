@@ -6,16 +6,21 @@ FLUSH_ROWS moved into `leads` with one INSERT ... SELECT ... ON CONFLICT DO NOTH
 order, so the first occurrence of a number wins and duplicates (inside the file or already
 in the campaign) are dropped by the unique constraint. Numbers on the global blacklist are
 loaded with status 'blacklisted' so they are never dialed. Everything happens in one
-transaction. Rejected rows go to a CSV with their line number and the reason.
+transaction. Rejected rows go to a CSV with their line number and the reason (private, its
+cells made inert for Excel, and no bigger than REJECTS_LIMIT). Parsing workers die with the
+importing process, even when it is killed with SIGKILL.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import ctypes
 import json
 import os
 import re
+import signal
+import sys
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -30,6 +35,7 @@ import asyncpg
 from ccd.domain.calling_hours import lead_time_zone, zone
 from ccd.domain.phones import InvalidNumber, normalize
 from ccd.log import get_logger
+from ccd.store.outfiles import csv_cell, open_private, part_path, remove_stale_parts
 from ccd.store.tabular import Table, TableError, open_table
 
 log = get_logger(__name__)
@@ -54,6 +60,10 @@ CHUNK_ROWS = 10_000
 FLUSH_ROWS = CHUNK_ROWS
 WORKER_NICE = 10  # parsing workers' niceness: the server and a running dialer come first
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this, worker start-up costs more than it saves
+# A rejects file stops growing here (characters of CSV text): a file of junk rows, or an
+# XLSX with a far-out cell that pads every row, must not fill the disk.
+REJECTS_LIMIT = 64 * 1024 * 1024
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _STAGE = "ccd_import_stage"
 _STAGE_COLUMNS = ("line", "phone", "name", "fields", "priority", "time_zone")
 # Text-format COPY: these characters in a value are written as backslash escapes.
@@ -97,6 +107,8 @@ class ImportResult:
     rejected: int
     encoding: str | None
     rejects_path: Path | None  # None when nothing was rejected
+    encoding_confidence: float | None = None  # of a guessed encoding (None: given, or XLSX)
+    rejects_unwritten: int = 0  # rejected rows left out of the rejects file (REJECTS_LIMIT)
 
 
 def parse_column_map(text: str) -> dict[str, str]:
@@ -273,7 +285,10 @@ async def _parsed(table: Table, rules: RowRules, workers: int) -> AsyncIterator[
     # that the database server (the bottleneck) and a running dialer come first; the chunks
     # in flight keep the server fed.
     pool = ProcessPoolExecutor(
-        workers, mp_context=get_context("forkserver"), initializer=os.nice, initargs=(WORKER_NICE,)
+        workers,
+        mp_context=get_context("forkserver"),
+        initializer=_start_worker,
+        initargs=(os.getpid(),),
     )
     # The file is read in a thread: read here, it would hold up the event loop, and with it
     # the start of the flush the caller has just created, so the server would sit idle.
@@ -290,33 +305,77 @@ async def _parsed(table: Table, rules: RowRules, workers: int) -> AsyncIterator[
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _start_worker(importer: int) -> None:
+    """A parsing worker: niced, and killed when its parent (the forkserver, which ends with
+    the importing process) dies, so that a `kill -9` of the import leaves no worker behind."""
+    os.nice(WORKER_NICE)
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            log.warning("import.worker_pdeathsig_failed", errno=ctypes.get_errno())
+    try:
+        os.kill(importer, 0)
+    except ProcessLookupError:
+        os._exit(1)  # the importer died before the signal was armed
+
+
+class _Counting:
+    """A text stream that counts the characters written through it."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.chars = 0
+
+    def write(self, text: str) -> int:
+        self.chars += len(text)
+        return self.stream.write(text)
+
+
 class RejectsFile:
-    """Rejected rows, written beside the final path and moved there only on success."""
+    """Rejected rows, written beside the final path and moved there only on success.
+
+    Cells are written as csv_cell makes them (inert in Excel), without the empty cells that
+    trail a row; past REJECTS_LIMIT characters rows are only counted, and a last line says
+    how many."""
 
     def __init__(self, path: Path, header: list[str], delimiter: str) -> None:
         self.path = path
         self.count = 0
-        self._tmp = path.with_name(path.name + ".part")
+        self.unwritten = 0
+        remove_stale_parts(path)
+        self._tmp = part_path(path)
         self._header = header
         self._delimiter = delimiter
         self._file: TextIO | None = None
+        self._out: _Counting | None = None
         self._writer: Any = None  # csv's writer type is private
 
     def write(self, rejected: list[Rejected]) -> None:
         if not rejected:
             return
-        if self._writer is None:
+        if self._out is None:
             # utf-8-sig so that Excel opens Cyrillic text right.
-            f = self._tmp.open("w", encoding="utf-8-sig", newline="")
-            self._file = f
-            self._writer = csv.writer(f, delimiter=self._delimiter)
-            self._writer.writerow(["line", "reason", *self._header])
+            self._file = open_private(self._tmp, "w", encoding="utf-8-sig", newline="")
+            self._out = _Counting(self._file)
+            self._writer = csv.writer(self._out, delimiter=self._delimiter)
+            self._writer.writerow(["line", "reason", *map(csv_cell, self._header)])
         for line, reason, cells in rejected:
-            self._writer.writerow([line, reason, *cells])
+            if self._out.chars >= REJECTS_LIMIT:
+                self.unwritten += 1
+                continue
+            end = len(cells)
+            while end and not cells[end - 1]:
+                end -= 1
+            self._writer.writerow([line, csv_cell(reason), *map(csv_cell, cells[:end])])
         self.count += len(rejected)
 
     def finish(self, ok: bool) -> Path | None:
         if self._file is not None:
+            if self.unwritten:
+                self._writer.writerow(
+                    ["", f"{self.unwritten} more rejected rows not written: this file stops"
+                         f" at {REJECTS_LIMIT // 2**20} MiB"]
+                )  # fmt: skip
             self._file.close()
         if not self.count:
             return None
@@ -363,13 +422,15 @@ async def import_leads(
     default_priority: int = 0,
     progress: Progress | None = None,
     workers: int | None = None,
+    encoding: str | None = None,
 ) -> ImportResult:
     """Import `path` into the campaign in one transaction; raise LeadImportError if it cannot.
 
     `workers`: parser processes; None = one per core for files over a few MB, else none.
+    `encoding`: of a CSV file; None = guess it.
     """
     try:
-        with open_table(path) as table:
+        with open_table(path, encoding) as table:
             columns = resolve_columns(table.header, column_map)
             if workers is None:
                 big = table.kind == "csv" and table.total_size >= PARALLEL_MIN_BYTES
@@ -386,11 +447,12 @@ async def import_leads(
                 saved = rejects.finish(ok)
     except TableError as exc:
         raise LeadImportError(str(exc)) from None
-    result = replace(result, rejects_path=saved)
+    result = replace(result, rejects_path=saved, rejects_unwritten=rejects.unwritten)
     log.info(
         "leads.imported", campaign_id=campaign_id, file=str(path), rows=result.rows,
         loaded=result.loaded, duplicates=result.duplicates, blacklisted=result.blacklisted,
-        rejected=result.rejected, encoding=result.encoding,
+        rejected=result.rejected, rejects_unwritten=result.rejects_unwritten,
+        encoding=result.encoding, encoding_confidence=result.encoding_confidence,
     )  # fmt: skip
     return result
 
@@ -457,4 +519,5 @@ async def _load(
         rejected=rejects.count,
         encoding=table.encoding,
         rejects_path=None,
+        encoding_confidence=table.encoding_confidence,
     )
