@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import ctypes
 import json
 import os
 import re
-import signal
-import sys
+import select
+import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -35,7 +35,13 @@ import asyncpg
 from ccd.domain.calling_hours import lead_time_zone, zone
 from ccd.domain.phones import InvalidNumber, normalize
 from ccd.log import get_logger
-from ccd.store.outfiles import csv_cell, open_private, part_path, remove_stale_parts
+from ccd.store.outfiles import (
+    csv_cell,
+    open_private,
+    part_path,
+    process_alive,
+    remove_stale_parts,
+)
 from ccd.store.tabular import Table, TableError, open_table
 
 log = get_logger(__name__)
@@ -63,7 +69,6 @@ PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this, worker start-up costs more t
 # A rejects file stops growing here (characters of CSV text): a file of junk rows, or an
 # XLSX with a far-out cell that pads every row, must not fill the disk.
 REJECTS_LIMIT = 64 * 1024 * 1024
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _STAGE = "ccd_import_stage"
 _STAGE_COLUMNS = ("line", "phone", "name", "fields", "priority", "time_zone")
 # Text-format COPY: these characters in a value are written as backslash escapes.
@@ -306,17 +311,30 @@ async def _parsed(table: Table, rules: RowRules, workers: int) -> AsyncIterator[
 
 
 def _start_worker(importer: int) -> None:
-    """A parsing worker: niced, and killed when its parent (the forkserver, which ends with
-    the importing process) dies, so that a `kill -9` of the import leaves no worker behind."""
+    """A parsing worker: niced, and gone as soon as the importing process is, so that a
+    `kill -9` of the import leaves no worker behind.
+
+    A parent-death signal would not do: a worker's parent is the forkserver, which lives on
+    as long as a worker holds its pipe, and a worker blocks forever on a queue whose writing
+    end it holds itself. So a thread watches the importer."""
     os.nice(WORKER_NICE)
-    if sys.platform == "linux":
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            log.warning("import.worker_pdeathsig_failed", errno=ctypes.get_errno())
+    threading.Thread(
+        target=_exit_with, args=(importer,), name="watch-importer", daemon=True
+    ).start()
+
+
+def _exit_with(pid: int) -> None:
+    """Wait until process `pid` has ended (a zombie has), then end this process."""
     try:
-        os.kill(importer, 0)
+        fd = os.pidfd_open(pid)
     except ProcessLookupError:
-        os._exit(1)  # the importer died before the signal was armed
+        os._exit(1)
+    except (AttributeError, OSError):  # no pidfds (not Linux, or Linux before 5.3): poll
+        while process_alive(pid):
+            time.sleep(1)
+        os._exit(1)
+    select.select([fd], [], [])  # readable once the process has ended
+    os._exit(1)
 
 
 class _Counting:

@@ -55,12 +55,13 @@ def remove_stale_parts(path: Path) -> None:
     prefix = path.name + "."
     for part in path.parent.glob(glob.escape(prefix) + "*.part"):
         pid = part.name[len(prefix) : -len(".part")]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             part.unlink(missing_ok=True)
             log.info("file.stale_part_removed", path=str(part), pid=int(pid))
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """True while `pid` exists (a zombie does)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
