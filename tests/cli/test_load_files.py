@@ -1,4 +1,4 @@
-"""`kill -9` of `ccd campaign load`: its parsing workers die with it, its part file is cleaned."""
+"""`ccd campaign load` of awkward files, and `kill -9` of a load (workers, part files)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
 from typer.testing import Result
 
+from ccd.store import leads_import
 from ccd.store.leads_import import PARALLEL_MIN_BYTES
 
 Invoke = Callable[..., Awaitable[Result]]
@@ -103,3 +105,32 @@ async def test_sigkill_of_a_load_leaves_no_worker_and_no_part_file(
     assert r.exit_code == 0, r.output
     assert _parts(tmp_path) == []  # the dead run's part is gone
     assert rejects.exists()
+
+
+async def test_encoding_guess_is_printed_with_its_confidence(ccd: Invoke, tmp_path: Path) -> None:
+    assert (await ccd("campaign", "create", "e")).exit_code == 0
+    src = tmp_path / "latin.csv"
+    src.write_bytes("phone;name\n+74951234567;Müller\n+74951234568;Françoise\n".encode("latin-1"))
+    r = await ccd("campaign", "load", "e", str(src))
+    assert r.exit_code == 0, r.output
+    assert "2 rows in the file, read as cp1252 (guessed, 75% sure; --encoding overrides)" in (
+        r.stdout
+    )
+    r = await ccd("campaign", "load", "e", str(src), "--encoding", "latin-1")
+    assert r.exit_code == 0, r.output
+    assert "read as latin-1 (as --encoding said)" in r.stdout
+    r = await ccd("campaign", "load", "e", str(src), "--encoding", "utf-8")
+    assert r.exit_code == 2
+    assert "not utf-8: byte 25 on line 2 cannot be decoded" in " ".join(r.stderr.split())
+
+
+async def test_a_rejects_file_over_its_limit_says_so(
+    ccd: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(leads_import, "REJECTS_LIMIT", 100)
+    assert (await ccd("campaign", "create", "r")).exit_code == 0
+    src = tmp_path / "junk.csv"
+    src.write_text("phone\n" + "".join(f"junk{i}\n" for i in range(10)))
+    r = await ccd("campaign", "load", "r", str(src))
+    assert r.exit_code == 0, r.output
+    assert f"rejected:    10 -> {tmp_path / 'junk-rejects.csv'} (7 of them not written:" in r.stdout
