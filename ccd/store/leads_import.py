@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any
 
 import asyncpg
 
@@ -340,7 +340,7 @@ def _exit_with(pid: int) -> None:
 class _Counting:
     """A text stream that counts the characters written through it."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
         self.chars = 0
 
@@ -364,7 +364,7 @@ class RejectsFile:
         self._tmp = part_path(path)
         self._header = header
         self._delimiter = delimiter
-        self._file: TextIO | None = None
+        self._file: IO[str] | None = None
         self._out: _Counting | None = None
         self._writer: Any = None  # csv's writer type is private
 
@@ -373,8 +373,9 @@ class RejectsFile:
             return
         if self._out is None:
             # utf-8-sig so that Excel opens Cyrillic text right.
-            self._file = open_private(self._tmp, "w", encoding="utf-8-sig", newline="")
-            self._out = _Counting(self._file)
+            f = open_private(self._tmp, "w", encoding="utf-8-sig", newline="")
+            self._file = f
+            self._out = _Counting(f)
             self._writer = csv.writer(self._out, delimiter=self._delimiter)
             self._writer.writerow(["line", "reason", *map(csv_cell, self._header)])
         for line, reason, cells in rejected:
