@@ -66,8 +66,8 @@ CHUNK_ROWS = 10_000
 FLUSH_ROWS = CHUNK_ROWS
 WORKER_NICE = 10  # parsing workers' niceness: the server and a running dialer come first
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this, worker start-up costs more than it saves
-# A rejects file stops growing here (characters of CSV text): a file of junk rows, or an
-# XLSX with a far-out cell that pads every row, must not fill the disk.
+# A rejects file stops growing here (bytes): a file of junk rows, or an XLSX with a far-out
+# cell that pads every row, must not fill the disk.
 REJECTS_LIMIT = 64 * 1024 * 1024
 _STAGE = "ccd_import_stage"
 _STAGE_COLUMNS = ("line", "phone", "name", "fields", "priority", "time_zone")
@@ -338,14 +338,14 @@ def _exit_with(pid: int) -> None:
 
 
 class _Counting:
-    """A text stream that counts the characters written through it."""
+    """A UTF-8 text stream that counts the bytes written through it."""
 
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
-        self.chars = 0
+        self.bytes = 0
 
     def write(self, text: str) -> int:
-        self.chars += len(text)
+        self.bytes += len(text.encode())
         return self.stream.write(text)
 
 
@@ -353,8 +353,8 @@ class RejectsFile:
     """Rejected rows, written beside the final path and moved there only on success.
 
     Cells are written as csv_cell makes them (inert in Excel), without the empty cells that
-    trail a row; past REJECTS_LIMIT characters rows are only counted, and a last line says
-    how many."""
+    trail a row; past REJECTS_LIMIT bytes rows are only counted, and a last line says how
+    many."""
 
     def __init__(self, path: Path, header: list[str], delimiter: str) -> None:
         self.path = path
@@ -379,7 +379,7 @@ class RejectsFile:
             self._writer = csv.writer(self._out, delimiter=self._delimiter)
             self._writer.writerow(["line", "reason", *map(csv_cell, self._header)])
         for line, reason, cells in rejected:
-            if self._out.chars >= REJECTS_LIMIT:
+            if self._out.bytes >= REJECTS_LIMIT:
                 self.unwritten += 1
                 continue
             end = len(cells)
