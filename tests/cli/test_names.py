@@ -17,16 +17,17 @@ Invoke = Callable[..., Awaitable[Result]]
 
 EVIL = "evil[/x]"
 TRUNCATED = "q/a:b?[x]"  # rich took [x] for a tag and printed "q/a:b?"
+EMOJI = "team:smile:"  # rich printed "team😄"
 
 
 async def test_markup_in_a_campaign_name_prints_as_typed(ccd: Invoke) -> None:
-    for name in (EVIL, TRUNCATED):
+    for name in (EVIL, TRUNCATED, EMOJI):
         r = await ccd("campaign", "create", name)
         assert r.exit_code == 0, r.output
         assert f"campaign {name} created" in r.stdout
     r = await ccd("campaign", "list")
     assert r.exit_code == 0, r.output
-    assert EVIL in r.stdout and TRUNCATED in r.stdout
+    assert EVIL in r.stdout and TRUNCATED in r.stdout and EMOJI in r.stdout
     r = await ccd("campaign", "status", TRUNCATED)
     assert r.exit_code == 0, r.output
     assert r.stdout.startswith(f"{TRUNCATED} (id ")
@@ -53,6 +54,10 @@ async def test_markup_in_agent_names_and_csv_headers(ccd: Invoke, tmp_path: Path
     r = await ccd("campaign", "load", "c", str(src))
     assert r.exit_code == 2, r.output
     assert "columns found: [/who], [bold]" in r.stderr
+    src.write_text("\x1b[2Jwho\n1\n")  # an escape sequence that would clear the screen
+    r = await ccd("campaign", "load", "c", str(src))
+    assert r.exit_code == 2, r.output
+    assert "columns found: \ufffd[2Jwho" in r.stderr and "\x1b" not in r.stderr
 
 
 def test_progress_bar_shows_a_file_name_as_typed() -> None:
