@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import asyncpg
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ccd.cli.common import EXIT_USAGE, console, fail, run, state, with_conn
 from ccd.log import get_logger
@@ -133,7 +134,7 @@ def agent_add(
             return await agent_store.add_agent(
                 conn, login, name or login, endpoint, tuple(ids), token_ttl=_token_ttl()
             )
-        except agent_store.DuplicateAgent as exc:
+        except agent_store.AgentError as exc:
             fail(str(exc), code=EXIT_USAGE)
 
     agent_id, token = run(lambda: with_conn(go))
@@ -147,7 +148,10 @@ def _token_ttl() -> timedelta:
 
 def _print_token(token: str) -> None:
     days = state.settings().http.agent_token_days
-    console.print(f"token (shown once): [bold]{token}[/bold] (works {days} days)", highlight=False)
+    console.print(
+        Text.assemble("token (shown once): ", (token, "bold"), f" (works {days} days)"),
+        highlight=False,
+    )
 
 
 @agent_app.command("token")

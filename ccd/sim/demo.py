@@ -25,6 +25,7 @@ import asyncpg
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from ccd.config import AsteriskNode, HttpSettings, Settings
 from ccd.dialer.daemon import EngineConfig
@@ -314,7 +315,11 @@ async def _report(
     r = await pool.fetchrow(_REPORT, cid, speed)
     # A live display that is not a terminal ends without a newline.
     console.print()
-    console.print(f"[bold]campaign report: {r['name']}[/bold] (talk time in simulated seconds)")
+    console.print(
+        Text.assemble(
+            (f"campaign report: {r['name']}", "bold"), " (talk time in simulated seconds)"
+        )
+    )
     t = Table()
     t.add_column("metric")
     t.add_column("value", justify="right")

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from ccd.domain.agents import AgentState, Transition
+from ccd.domain.names import check_one_line
 
 TOKEN_TTL = timedelta(days=90)
 # NOTIFY channel on which logouts, disabled accounts and new tokens are announced, so running
@@ -43,7 +44,11 @@ class AgentRow:
     token_expires_at: datetime | None = None
 
 
-class DuplicateAgent(ValueError):
+class AgentError(ValueError):
+    """Bad input for an agent; the message names the field."""
+
+
+class DuplicateAgent(AgentError):
     pass
 
 
@@ -57,6 +62,11 @@ async def add_agent(
     token_ttl: timedelta = TOKEN_TTL,
 ) -> tuple[int, str]:
     """Create an agent; returns (id, token). The token is shown once, only its hash is kept."""
+    for field, value in (("login", login), ("name", name), ("endpoint", endpoint)):
+        try:
+            check_one_line(value)
+        except ValueError as exc:
+            raise AgentError(f"{field}: {exc}") from None
     token = new_token()
     async with acquire(conn) as c, c.transaction():
         try:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from ccd.domain.calling_hours import CallingHours, zone
 from ccd.domain.campaigns import CampaignMode, CampaignStatus, check_transition
 from ccd.domain.dispositions import RetryRules
+from ccd.domain.names import check_one_line
 from ccd.log import get_logger
 from ccd.pacing.registry import PACERS
 from ccd.store.db import CAMPAIGN_CHANNEL
@@ -70,6 +71,11 @@ class CampaignSpec(BaseModel):
                 ' "Name" <number> with a name free of quotes and control characters'
             )
         return v
+
+    @field_validator("name")
+    @classmethod
+    def _one_line(cls, v: str) -> str:
+        return check_one_line(v)
 
     @field_validator("pacer")
     @classmethod

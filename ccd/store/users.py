@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from ccd.domain.names import check_one_line
 from ccd.store.agents import acquire, hash_token, new_token, notify_sessions_ended
 
 ROLES = ("agent", "supervisor", "admin")
@@ -100,6 +101,11 @@ async def add_user(
     endpoint: str | None = None,
 ) -> User:
     """Create a user. An agent user must name its agents row; others must not."""
+    for field, value in (("login", login), ("name", name)):
+        try:
+            check_one_line(value)
+        except ValueError as exc:
+            raise UserError(f"{field}: {exc}") from None
     if not login or not login.strip() or login != login.strip():
         raise UserError("login: must be non-empty without surrounding spaces")
     if role not in ROLES:
