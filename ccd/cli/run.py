@@ -55,7 +55,7 @@ async def _daemon(config: EngineConfig) -> None:
     from ccd.api.console import ConsoleParts
     from ccd.api.live import QueueLive
     from ccd.api.ops import add_ops_routes
-    from ccd.api.server import EngineFeed, build_app, start_site
+    from ccd.api.server import EngineFeed, InboundFeed, build_app, start_site
     from ccd.dialer.daemon import Engine
     from ccd.inbound.service import attach_to_engine
     from ccd.ops.heap import freeze_startup_objects
@@ -84,6 +84,7 @@ async def _daemon(config: EngineConfig) -> None:
     inbound.acd.set_listener(
         lambda name, waiting, oldest: parts.hub.queue_changed(QueueLive(name, waiting, oldest))
     )
+    inbound.calls.set_listener(InboundFeed(parts.hub))
     metrics = Metrics()
     metrics.watch_pool(pool)
     engine.set_notifier(EngineFeed(pool, parts.hub, metrics))
@@ -99,12 +100,11 @@ async def _daemon(config: EngineConfig) -> None:
     app = build_app(
         pool,
         [
-            AgentApi(engine).add_routes,
+            AgentApi(engine, inbound).add_routes,
             *parts.route_adders(),
             partial(add_ops_routes, metrics=metrics, readiness=readiness),
         ],
     )
-
 
     async def reload() -> None:
         inbound.replace_flows(_inbound_flows())
