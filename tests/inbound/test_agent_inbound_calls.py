@@ -10,107 +10,31 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import asyncpg
 import pytest
-from aiohttp import web
 
-from ccd.api.agent_api import AgentApi
-from ccd.api.console import ConsoleParts
-from ccd.api.server import InboundFeed, build_app, start_site
 from ccd.dialer.agents import AgentError
 from ccd.dialer.daemon import Engine, EngineConfig
 from ccd.domain.agents import AgentState
 from ccd.domain.dispositions import Disposition
-from ccd.inbound.service import InboundService, attach_to_engine
+from ccd.inbound.service import attach_to_engine
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
 from ccd.store import inbound as store
 from ccd.store.agents import add_agent
-from ccd.store.users import add_user
 from ccd.telephony.ari_pbx import AriPbx
 from tests.dialer.conftest import eventually, node_for
-from tests.dialer.helpers import add_leads, make_campaign
+from tests.dialer.helpers import add_leads
 from tests.inbound.harness import DID, city_flow
 
-pytest_plugins = ["tests.dialer.conftest"]
+if TYPE_CHECKING:
+    from tests.inbound.desk import Desk
 
-CALLER = "+74951112233"
-SUP_PHONE = "7002"
-PASSWORD = "correct horse"
-
-
-@dataclass
-class Desk:
-    engine: Engine
-    inbound: InboundService
-    parts: ConsoleParts
-    double: AsteriskDouble
-    pool: asyncpg.Pool
-    base: str
-    http: aiohttp.ClientSession
-    agent_id: int
-    token: str
-    campaign_id: int
-    lead_id: int  # the caller's lead
-
-    async def api(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        async with self.http.request(method, self.base + path, json=body, headers=headers) as r:
-            return r.status, await r.json()
-
-    async def call_in(self) -> str:
-        """A caller pressing 1 (support queue) who stays on until hung up."""
-        return await self.double.inbound_call(
-            did=DID, caller=CALLER, far_end=FarEnd.answer(dtmf="1", dtmf_at=10, hangup_after=None)
-        )
-
-    async def state(self, want: AgentState) -> None:
-        async def reached() -> bool:
-            s = self.engine.agents.session(self.agent_id)
-            return s is not None and s.state is want
-
-        await eventually(reached, what=f"agent {want}")
-
-
-@pytest.fixture
-async def desk(
-    pool: asyncpg.Pool, db_url: str, double: AsteriskDouble, tmp_path: Path
-) -> AsyncIterator[Desk]:
-    campaign_id = await make_campaign(pool, name="Support")
-    (lead_id,) = await add_leads(pool, campaign_id, [CALLER])
-    await pool.execute("UPDATE leads SET name = 'Ivan Petrov', status = 'done' WHERE id = $1",
-                       lead_id)  # fmt: skip
-    flow = city_flow(tmp_path)
-    await store.add_route(pool, DID, flow.name, campaign_id)
-    agent_id, token = await add_agent(pool, "anna", "Anna", "PJSIP/agent101", (campaign_id,))
-    await add_user(pool, "sofia", PASSWORD, "supervisor", endpoint=f"Local/{SUP_PHONE}@sim-pstn")
-    double.program(SUP_PHONE, FarEnd.answer(after=0.1, hangup_after=None))
-    pbx = AriPbx([node_for(double)], backoff_initial_s=0.05, backoff_max_s=0.2)
-    config = EngineConfig(idle_wait_s=0.05, drain_timeout_s=0.5, wrapup_timeout_s=30.0)
-    engine = Engine(pool, db_url, pbx, config=config)
-    inbound = attach_to_engine(engine, {flow.name: flow})  # as ccd run does
-    parts = await ConsoleParts.create(pool, engine)
-    inbound.calls.set_listener(InboundFeed(parts.hub))
-    await engine.start()
-    app = build_app(pool, [AgentApi(engine, inbound).add_routes, *parts.route_adders()])
-    runner: web.AppRunner = await start_site(app, "127.0.0.1", 0)
-    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        async with aiohttp.ClientSession() as http:
-            yield Desk(engine, inbound, parts, double, pool, base, http, agent_id, token,
-                       campaign_id, lead_id)  # fmt: skip
-    finally:
-        await runner.cleanup()
-        for s in parts.spy.sessions():
-            await parts.spy.stop(s.id)
-        await inbound.close()
-        await engine.stop()
+pytest_plugins = ["tests.dialer.conftest", "tests.inbound.desk"]
 
 
 async def earlier_outbound_attempt(d: Desk) -> tuple[str, str]:
@@ -145,7 +69,7 @@ async def test_the_agent_sees_the_caller_and_disposes_the_inbound_call_only(desk
     assert (c["direction"], c["call_id"], c["caller"], c["did"], c["queue"]) == (
         "inbound",
         call,
-        CALLER,
+        d.caller,
         DID,
         "support",
     )
@@ -228,7 +152,9 @@ async def test_the_wrapup_timeout_of_the_engine_applies_to_inbound(
     try:
         await engine.agents.login(agent_id)
         call = await double.inbound_call(
-            did=DID, caller=CALLER, far_end=FarEnd.answer(dtmf="1", dtmf_at=10, hangup_after=50)
+            did=DID,
+            caller="+74951112233",
+            far_end=FarEnd.answer(dtmf="1", dtmf_at=10, hangup_after=50),
         )
         assert await asyncio.wait_for(inbound.outcome_of(call), 10) == "answered"
         session = engine.agents.session(agent_id)
@@ -247,7 +173,7 @@ async def test_wallboard_rows_and_a_listen_that_ends_with_the_caller(desk: Desk)
     d = desk
     await d.api("POST", "/api/agent/login", {})
     async with d.http.post(d.base + "/api/login",
-                           json={"login": "sofia", "password": PASSWORD}) as r:  # fmt: skip
+                           json={"login": "sofia", "password": d.password}) as r:  # fmt: skip
         sup = {"Authorization": f"Bearer {(await r.json())['token']}"}
     async with d.http.ws_connect(d.base + "/api/live", headers=sup) as ws:
         assert (await ws.receive_json(timeout=5))["type"] == "snapshot"
@@ -258,7 +184,7 @@ async def test_wallboard_rows_and_a_listen_that_ends_with_the_caller(desk: Desk)
             call,
             "inbound",
             d.agent_id,
-            CALLER,
+            d.caller,
         )
         assert (row["campaign_id"], row["lead_id"], row["lead_name"]) == (
             d.campaign_id,
