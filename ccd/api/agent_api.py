@@ -2,7 +2,7 @@
 
     POST /api/agent/login        {"paused_reason": null}   calls the agent's phone, then READY
     POST /api/agent/logout
-    POST /api/agent/ready
+    POST /api/agent/ready        PAUSED -> READY; ends an inbound call's wrap-up (END automatically)
     POST /api/agent/pause        {"reason": "lunch"}
     GET  /api/agent/me           state, reason and the current call: an outbound one with the
                                  lead's data, or an inbound caller with the DID, queue, contact
