@@ -115,6 +115,9 @@ class EngineFeed:
         try:
             await asyncio.sleep(1.0)
             await self._hub.refresh_counters(self._pool, campaign_id)
+            counters = self._hub.counters(campaign_id)
+            if counters is not None:
+                self._metrics.set_abandon_rate(counters.name, counters.abandon_today)
         except (asyncpg.PostgresError, OSError) as exc:
             log.warning("api.recount_failed", campaign_id=campaign_id, error=str(exc))
         finally:
