@@ -106,8 +106,14 @@ class AgentCalls:
         self._listener = listener
 
     def of_agent(self, agent_id: int) -> AgentCall | None:
-        """The inbound call the agent is on or wrapping up, if any."""
-        return next((c for c in self._calls.values() if c.agent_id == agent_id), None)
+        """The inbound call the agent is on or wrapping up, if any. Found through the agent's
+        session: a call the agent left by logging out waits for its timer here, and must not
+        be taken for the call of their next shift."""
+        session = next((s for s in self._agents.sessions() if s.agent_id == agent_id), None)
+        if session is None or session.attempt_id is None:
+            return None
+        call = self._calls.get(session.attempt_id)
+        return call if call is not None and call.agent_id == agent_id else None
 
     # --- what the runner reports ---
 
@@ -134,6 +140,7 @@ class AgentCalls:
         comes at once finds the call, and the wrap-up time runs from here."""
         call.ended = True
         call.timer = asyncio.create_task(self._timeout(call), name=f"wrapup-{call.call_id}")
+        call.timer.add_done_callback(_log_failure)
         if self._listener is not None:
             self._listener.agent_call_ended(call)
 
@@ -172,6 +179,7 @@ class AgentCalls:
             return call.call_id
         if any(s.agent_id == agent_id and s.state in _ON_A_CALL for s in self._agents.sessions()):
             return None  # on (or wrapping up) an outbound call
+        # Not on a call: a late disposition, for the agent's last call if it was inbound.
         call_id = await store.last_call_of_agent(self._pool, agent_id)
         if call_id is None:
             return None
@@ -285,3 +293,8 @@ class AgentCalls:
         if r is None:
             return None
         return Contact(r["id"], r["campaign_id"], r["phone"], r["name"], r["fields"])
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("inbound.wrapup_failed", task=task.get_name(), error=repr(task.exception()))

@@ -171,7 +171,9 @@ async def last_call_of_agent(conn: Conn, agent_id: int) -> str | None:
         SELECT i.id FROM inbound_calls i
         WHERE i.agent_id = $1 AND i.answered_at IS NOT NULL AND i.ended_at IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM attempts a
-                          WHERE a.agent_id = $1 AND a.bridged_at >= i.ended_at)
+                          WHERE a.agent_id = $1 AND a.bridged_at >= i.ended_at
+                            -- no call rings for an hour: keeps to the (agent, created) index
+                            AND a.created_at >= i.answered_at - interval '1 hour')
         ORDER BY i.answered_at DESC LIMIT 1
         """,
         agent_id,

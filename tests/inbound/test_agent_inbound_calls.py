@@ -228,3 +228,26 @@ async def _next_of(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, 
         msg = await ws.receive_json(timeout=10)
         if msg["type"] == kind:
             return msg
+
+
+async def test_a_call_left_in_wrapup_by_a_logout_is_not_the_next_shifts_call(desk: Desk) -> None:
+    d = desk
+    await d.api("POST", "/api/agent/login", {})
+    first = await d.call_in()
+    await d.state(AgentState.TALKING)
+    await d.double.hangup_far_end(first)
+    await d.state(AgentState.WRAP_UP)
+    status, _ = await d.api("POST", "/api/agent/logout")  # its wrap-up timer still runs
+    assert status == 200
+    await d.api("POST", "/api/agent/login", {})
+    second = await d.call_in()
+    await d.state(AgentState.TALKING)
+    status, me = await d.api("GET", "/api/agent/me")
+    assert me["call"]["call_id"] == second, (first, second)
+    await d.double.hangup_far_end(second)
+    await d.state(AgentState.WRAP_UP)
+    status, body = await d.api("POST", "/api/agent/disposition", {"disposition": "END"})
+    assert status == 200 and body["call_id"] == second, body
+    assert (
+        await d.pool.fetchval("SELECT disposition FROM inbound_calls WHERE id = $1", first) is None
+    )
