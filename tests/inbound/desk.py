@@ -1,6 +1,5 @@
-"""The inbound desk fixture, `desk`: wired as `ccd run` wires it. The real Engine with inbound
-attached (the city flow on DID 5550013, routed to campaign "Support"), the console parts with
-EngineFeed and InboundFeed, the agent and console APIs served on loopback, the Asterisk double.
+"""The inbound desk fixture, `desk`: ccd.service.Service (what `ccd run` runs) in the test's
+process on the Asterisk double, with the city flow on DID 5550013 routed to campaign "Support".
 Agent "anna" serves Support; supervisor "sofia" has a phone the double answers; both sign in
 with `desk.password`. The caller (`desk.caller`) is a lead of Support named Ivan Petrov.
 
@@ -18,20 +17,17 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from aiohttp import web
 
-from ccd.api.agent_api import AgentApi
 from ccd.api.console import ConsoleParts
-from ccd.api.server import EngineFeed, InboundFeed, build_app, start_site
+from ccd.config import HttpSettings, Settings
 from ccd.dialer.daemon import Engine, EngineConfig
 from ccd.domain.agents import AgentState
-from ccd.inbound.service import InboundService, attach_to_engine
-from ccd.ops.metrics import Metrics
+from ccd.inbound.service import InboundService
+from ccd.service import Service
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
 from ccd.store import inbound as store
 from ccd.store.agents import add_agent
 from ccd.store.users import add_user
-from ccd.telephony.ari_pbx import AriPbx
 from tests.dialer.conftest import eventually, node_for
 from tests.dialer.helpers import add_leads, make_campaign
 from tests.inbound.harness import DID, city_flow
@@ -43,9 +39,7 @@ PASSWORD = "correct horse"
 
 @dataclass
 class Desk:
-    engine: Engine
-    inbound: InboundService
-    parts: ConsoleParts
+    service: Service
     double: AsteriskDouble
     pool: asyncpg.Pool
     base: str
@@ -56,6 +50,18 @@ class Desk:
     lead_id: int  # the caller's lead
     caller: str = CALLER
     password: str = PASSWORD
+
+    @property
+    def engine(self) -> Engine:
+        return self.service.engine
+
+    @property
+    def inbound(self) -> InboundService:
+        return self.service.inbound
+
+    @property
+    def parts(self) -> ConsoleParts:
+        return self.service.parts
 
     async def api(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {self.token}"}
@@ -90,24 +96,18 @@ async def desk(
     await add_user(pool, "anna", PASSWORD, "agent", name="Anna Ivanova", agent_id=agent_id)
     await add_user(pool, "sofia", PASSWORD, "supervisor", endpoint=f"Local/{SUP_PHONE}@sim-pstn")
     double.program(SUP_PHONE, FarEnd.answer(after=0.1, hangup_after=None))
-    pbx = AriPbx([node_for(double)], backoff_initial_s=0.05, backoff_max_s=0.2)
+    settings = Settings(
+        database_url=db_url, data_dir=tmp_path, nodes=[node_for(double)],
+        http=HttpSettings(host="127.0.0.1", port=0),
+    )  # fmt: skip
     config = EngineConfig(idle_wait_s=0.05, drain_timeout_s=0.5, wrapup_timeout_s=30.0)
-    engine = Engine(pool, db_url, pbx, config=config)
-    inbound = attach_to_engine(engine, {flow.name: flow})  # as ccd run does
-    parts = await ConsoleParts.create(pool, engine)
-    inbound.calls.set_listener(InboundFeed(parts.hub))
-    engine.set_notifier(EngineFeed(pool, parts.hub, Metrics()))
-    await engine.start()
-    app = build_app(pool, [AgentApi(engine, inbound).add_routes, *parts.route_adders()])
-    runner: web.AppRunner = await start_site(app, "127.0.0.1", 0)
-    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    service = await Service.create(settings, db_url, config, flows=lambda: {flow.name: flow})
+    await service.start()
     try:
         async with aiohttp.ClientSession() as http:
-            yield Desk(engine, inbound, parts, double, pool, base, http, agent_id, token,
-                       campaign_id, lead_id)  # fmt: skip
+            yield Desk(service, double, pool, f"http://127.0.0.1:{service.http_port}", http,
+                       agent_id, token, campaign_id, lead_id)  # fmt: skip
     finally:
-        await runner.cleanup()
-        for s in parts.spy.sessions():
-            await parts.spy.stop(s.id)
-        await inbound.close()
-        await engine.stop()
+        for s in service.parts.spy.sessions():
+            await service.parts.spy.stop(s.id)
+        await service.stop()
