@@ -56,6 +56,7 @@ class Service:
         inbound: InboundService,
         amis: dict[str, AmiClient],
         parts: ConsoleParts,
+        feed: EngineFeed,
         metrics: Metrics,
         readiness: Readiness,
         app: web.Application,
@@ -67,6 +68,7 @@ class Service:
         self.inbound = inbound
         self.amis = amis
         self.parts = parts
+        self.feed = feed
         self.metrics = metrics
         self.readiness = readiness
         self.app = app
@@ -109,9 +111,8 @@ class Service:
                 )
             )
             inbound.calls.set_listener(InboundFeed(parts.hub))
-            engine.set_notifier(
-                EngineFeed(pool, parts.hub, metrics), on_failure=metrics.observer_failed
-            )
+            feed = EngineFeed(pool, parts.hub, metrics)
+            engine.set_notifier(feed, on_failure=metrics.observer_failed)
             readiness = Readiness(
                 pool=pool,
                 head_revision=migrate.head_revision(db_url),
@@ -132,7 +133,9 @@ class Service:
         except BaseException:
             await pool.close()
             raise
-        return cls(settings, pool, engine, inbound, amis, parts, metrics, readiness, app, flows)
+        return cls(
+            settings, pool, engine, inbound, amis, parts, feed, metrics, readiness, app, flows
+        )
 
     async def start(self) -> None:
         """systemd's watchdog pings from now on (READY=1 once /readyz would pass, STATUS=
@@ -172,6 +175,7 @@ class Service:
         finally:
             if self._lifecycle is not None:
                 self._lifecycle.cancel()
+            await self.feed.close()
             for ami in self.amis.values():
                 await ami.close()
             await self.pool.close()

@@ -111,6 +111,13 @@ class EngineFeed:
         self._metrics.set_dial_level(campaign, level)
         self._hub.dial_level_changed(campaign_id, level)
 
+    async def close(self) -> None:
+        """Before the pool closes: recounts still waiting are dropped."""
+        tasks = list(self._recount.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def _recount_later(self, campaign_id: int) -> None:
         try:
             await asyncio.sleep(1.0)

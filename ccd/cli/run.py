@@ -103,7 +103,7 @@ def demo_cmd(
     configure_logging("warning", state.settings().log_format)
     migrate.upgrade(url)
     opts = DemoOptions(leads=leads, agents=agents, speed=speed, max_seconds=max_seconds)
-    run(lambda: run_demo(url, opts, console))
+    run(lambda: run_demo(state.settings(), url, opts, console))
 
 
 @agent_app.command("add")

@@ -144,15 +144,6 @@ class Metrics:
         for state in self._agent_states:
             self._agents.labels(state).set(by_state.get(state, 0))
 
-    def forget_campaign(self, campaign: str) -> None:
-        """Drop a deleted campaign's gauges (counters keep their history until restart)."""
-        for gauge in (self._live, self._dial_level, self._abandon):
-            try:
-                gauge.remove(campaign)
-            except KeyError:
-                pass
-        self._live_by_campaign.pop(campaign, None)
-
     # --- Asterisk links ---
 
     def watch_links(self, connects: Callable[[], Mapping[tuple[str, str], int]]) -> None:

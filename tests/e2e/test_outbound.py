@@ -238,3 +238,60 @@ async def test_manual_agent_dials_a_due_contact_from_the_worklist(
     me = (await daemon.get("/api/agent/me", token=token)).body
     assert me["call"]["attempt_id"] == reply.body["attempt_id"]
     assert me["call"]["lead"]["phone"] == phone
+
+
+async def test_supervisor_whispers_then_barges_and_pops_a_message_to_the_agent(
+    ccd: CcdFactory, double_proc: DoubleProcess
+) -> None:
+    daemon = await ccd("--wrapup-timeout", "30")
+    phone = "+74956000001"
+    await double_proc.program(phone, "answer", after=1.0, hangup_after=600.0)
+    await daemon.setup_campaign("spring", [phone], "--mode", "POWER")
+    sup = await daemon.add_supervisor("sofia", "PJSIP/agent900")
+    token = await daemon.login_agent("anna", "PJSIP/agent101")
+    agent_id = (await daemon.get("/api/agent/me", token=token)).body["agent_id"]
+    await daemon.cli("campaign", "start", "spring")
+    await daemon.wait_agent(token, "TALKING")
+
+    reply = await daemon.post("/api/spy", {"agent_id": agent_id, "mode": "whisper"}, token=sup)
+    assert reply.status == 201, reply
+    spy_id = reply.body["id"]
+
+    async def sup_bridge() -> str | None:
+        return await double_proc.bridge_of("PJSIP/agent900")
+
+    whisper_bridge = await eventually(sup_bridge, within=10, what="supervisor leg bridged")
+    assert whisper_bridge != f"agent-{agent_id}"  # whisper: a spy bridge, not the call's
+    reply = await daemon.post(f"/api/spy/{spy_id}/mode", {"mode": "barge"}, token=sup)
+    assert reply.status == 200, reply
+
+    async def barged() -> bool:
+        return await double_proc.bridge_of("PJSIP/agent900") == f"agent-{agent_id}"
+
+    await eventually(barged, within=10, what="supervisor leg in the agent's bridge")
+
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(
+            daemon.url.replace("http", "ws") + "/api/agent/ws",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as ws,
+    ):
+        assert (await ws.receive_json(timeout=5))["type"] == "snapshot"
+        sent = await daemon.post("/api/messages", {"body": "Offer 10 % off", "agent_id": agent_id},
+                                 token=sup)  # fmt: skip
+        assert sent.status in (200, 201), sent
+        msg = await ws.receive_json(timeout=5)
+        while msg["type"] != "message":
+            msg = await ws.receive_json(timeout=5)
+        assert msg["message"]["body"] == "Offer 10 % off"
+    # Barge ended by the supervisor: the call goes on between customer and agent.
+    reply = await daemon.request("DELETE", f"/api/spy/{spy_id}", token=sup)
+    assert reply.status == 200, reply
+
+    async def sup_gone() -> bool:
+        state = await double_proc.state()
+        return not any(c["name"].startswith("PJSIP/agent900") for c in state["channels"])
+
+    await eventually(sup_gone, within=10, what="supervisor leg hung up")
+    assert await daemon.agent_state(token) == "TALKING"

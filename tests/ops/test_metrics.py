@@ -45,11 +45,6 @@ def test_call_counters_and_gauges() -> None:
     assert s[("ccd_campaigns_running", ())] == 2
     assert m.status_line() == "2 campaigns running, 5 calls live"
 
-    m.forget_campaign("autumn")
-    s = _samples(m)
-    assert ("ccd_calls_live", (("campaign", "autumn"),)) not in s
-    assert m.status_line() == "2 campaigns running, 4 calls live"
-
 
 def test_agents_by_state_zero_the_states_that_emptied() -> None:
     m = Metrics()
