@@ -104,7 +104,9 @@ class Service:
             )
             # The console parts need the engine (its router, agents, Pbx); the engine's
             # notifications then go to the console hub and the metrics.
-            parts = await ConsoleParts.create(pool, engine)
+            parts = await ConsoleParts.create(
+                pool, engine, secure_cookie=settings.http.secure_cookies
+            )
             inbound.acd.set_listener(
                 lambda name, waiting, oldest: parts.hub.queue_changed(
                     QueueLive(name, waiting, oldest)
@@ -129,6 +131,7 @@ class Service:
                     *parts.route_adders(),
                     partial(add_ops_routes, metrics=metrics, readiness=readiness),
                 ],
+                allowed_origins=settings.http.allowed_origins,
             )
         except BaseException:
             await pool.close()

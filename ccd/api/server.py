@@ -44,8 +44,13 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return web.json_response({"error": "internal error"}, status=500)
 
 
-def build_app(pool: asyncpg.Pool, route_adders: Sequence[RouteAdder] = ()) -> web.Application:
-    app = web.Application(middlewares=[json_errors, auth_middleware(pool)])
+def build_app(
+    pool: asyncpg.Pool,
+    route_adders: Sequence[RouteAdder] = (),
+    *,
+    allowed_origins: Sequence[str] = (),
+) -> web.Application:
+    app = web.Application(middlewares=[json_errors, auth_middleware(pool, allowed_origins)])
     for add in route_adders:
         add(app)
     return app

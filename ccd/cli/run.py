@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import asyncpg
@@ -18,7 +19,9 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-agent_app = typer.Typer(help="Agent accounts: add, list, new token.", no_args_is_help=True)
+agent_app = typer.Typer(
+    help="Agent accounts: add, list, new token, disable, enable.", no_args_is_help=True
+)
 
 
 def run_cmd(
@@ -127,35 +130,70 @@ def agent_add(
                 fail(f"--campaign: no campaign named {cname!r}", code=EXIT_USAGE)
             ids.append(cid)
         try:
-            return await agent_store.add_agent(conn, login, name or login, endpoint, tuple(ids))
+            return await agent_store.add_agent(
+                conn, login, name or login, endpoint, tuple(ids), token_ttl=_token_ttl()
+            )
         except agent_store.DuplicateAgent as exc:
             fail(str(exc), code=EXIT_USAGE)
 
     agent_id, token = run(lambda: with_conn(go))
     console.print(f"agent {login} added (id {agent_id})")
-    console.print(f"token (shown once): [bold]{token}[/bold]", highlight=False)
+    _print_token(token)
+
+
+def _token_ttl() -> timedelta:
+    return timedelta(days=state.settings().http.agent_token_days)
+
+
+def _print_token(token: str) -> None:
+    days = state.settings().http.agent_token_days
+    console.print(f"token (shown once): [bold]{token}[/bold] (works {days} days)", highlight=False)
 
 
 @agent_app.command("token")
 def agent_token(login: Annotated[str, typer.Argument(help="login name")]) -> None:
-    """Issue a new API token for an agent (the old one stops working)."""
+    """Issue a new API token for an agent (the old one stops working, its sockets close)."""
 
     async def go(conn: asyncpg.Connection) -> str:
         agent_id = await conn.fetchval("SELECT id FROM agents WHERE login = $1", login)
         if agent_id is None:
             fail(f"no agent {login!r}", code=EXIT_USAGE)
-        return await agent_store.set_token(conn, agent_id)
+        return await agent_store.set_token(conn, agent_id, token_ttl=_token_ttl())
 
-    token = run(lambda: with_conn(go))
-    console.print(f"token (shown once): [bold]{token}[/bold]", highlight=False)
+    _print_token(run(lambda: with_conn(go)))
+
+
+def _set_enabled(login: str, enabled: bool) -> None:
+    async def go(conn: asyncpg.Connection) -> None:
+        try:
+            await agent_store.set_enabled(conn, login, enabled)
+        except LookupError as exc:
+            fail(str(exc), code=EXIT_USAGE)
+
+    run(lambda: with_conn(go))
+    console.print(f"agent {login} {'enabled' if enabled else 'disabled'}")
+
+
+@agent_app.command("disable")
+def agent_disable(login: Annotated[str, typer.Argument(help="login name")]) -> None:
+    """Disable an agent: its token and its user's sessions stop working, sockets close."""
+    _set_enabled(login, False)
+
+
+@agent_app.command("enable")
+def agent_enable(login: Annotated[str, typer.Argument(help="login name")]) -> None:
+    """Enable a disabled agent again."""
+    _set_enabled(login, True)
 
 
 @agent_app.command("list")
 def agent_list() -> None:
-    """Agents, their phones, campaigns and current state."""
+    """Agents, their phones, campaigns, current state, and until when their token works."""
     rows = run(lambda: with_conn(agent_store.list_agents))
-    table = Table("id", "login", "name", "endpoint", "campaigns", "state")
+    table = Table("id", "login", "name", "endpoint", "campaigns", "state", "token until")
     for a in rows:
         cids = ",".join(str(c) for c in sorted(a.campaign_ids)) or "all"
-        table.add_row(str(a.id), a.login, a.name, a.endpoint, cids, a.state.value)
+        state_text = a.state.value if a.enabled else f"{a.state.value} (disabled)"
+        until = f"{a.token_expires_at:%Y-%m-%d}" if a.token_expires_at else "-"
+        table.add_row(str(a.id), a.login, a.name, a.endpoint, cids, state_text, until)
     console.print(table)
