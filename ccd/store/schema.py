@@ -318,7 +318,7 @@ inbound_calls = Table(
     Column("ended_at", DateTime(timezone=True)),
     Column("outcome", Text),
     Column("variables", JSONB, nullable=False, server_default="{}"),
-    Column("disposition", Text, comment="what the agent made of the call (migration 0003)"),
+    Column("disposition", Text, comment="what the agent made of the call (migration 0004)"),
     Column("disposition_source", Text),
     Column("disposition_at", DateTime(timezone=True)),
     Column("callback_at", DateTime(timezone=True)),

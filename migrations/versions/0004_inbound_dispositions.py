@@ -1,7 +1,7 @@
 """inbound call dispositions
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003a
 Create Date: 2026-12-02 23:20:00
 
 An agent's disposition of an inbound call is stored on its inbound_calls row (the same columns
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003a"
 branch_labels = None
 depends_on = None
 
@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column(
             "disposition",
             sa.Text(),
-            comment="what the agent made of the call (migration 0003)",
+            comment="what the agent made of the call (migration 0004)",
         ),  # fmt: skip
     )
     op.add_column("inbound_calls", sa.Column("disposition_source", sa.Text()))
