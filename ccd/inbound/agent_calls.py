@@ -237,7 +237,10 @@ class AgentCalls:
         await call.end_written.wait()  # the runner's closing update of the row comes first
         await self._write(call.call_id, call.campaign_id, disposition, source,
                           callback_at=callback_at, note=note, phone=phone)  # fmt: skip
-        await self._agents.dispose(call.agent_id, call.rid)
+        # An agent who logged out during the wrap-up may be on their next call by now.
+        if any(s.agent_id == call.agent_id and s.attempt_id == call.rid
+               for s in self._agents.sessions()):  # fmt: skip
+            await self._agents.dispose(call.agent_id, call.rid)
 
     async def _write(
         self,

@@ -251,3 +251,23 @@ async def test_a_call_left_in_wrapup_by_a_logout_is_not_the_next_shifts_call(des
     assert (
         await d.pool.fetchval("SELECT disposition FROM inbound_calls WHERE id = $1", first) is None
     )
+
+
+async def test_shutdown_settles_a_wrapup_left_by_a_logout_without_touching_the_next_one(
+    desk: Desk,
+) -> None:
+    d = desk
+    calls = []
+    for _ in range(2):  # a wrap-up left by a logout, then the next shift's call in wrap-up
+        await d.api("POST", "/api/agent/login", {})
+        calls.append(await d.call_in())
+        await d.state(AgentState.TALKING)
+        await d.double.hangup_far_end(calls[-1])
+        await d.state(AgentState.WRAP_UP)
+        if len(calls) == 1:
+            await d.api("POST", "/api/agent/logout")
+    await d.inbound.calls.close()  # what ccd run's shutdown does
+    for call in calls:
+        row = await d.pool.fetchrow("SELECT * FROM inbound_calls WHERE id = $1", call)
+        assert (row["disposition"], row["disposition_source"]) == ("END", "auto"), call
+    assert d.engine.agents.session(d.agent_id).state is AgentState.READY  # type: ignore[union-attr]
