@@ -26,7 +26,7 @@ from ccd.api.agent_api import AgentApi
 from ccd.api.console import ConsoleParts
 from ccd.api.live import QueueLive
 from ccd.api.ops import add_ops_routes
-from ccd.api.server import EngineFeed, build_app, start_site
+from ccd.api.server import EngineFeed, InboundFeed, build_app, start_site
 from ccd.config import Settings
 from ccd.dialer.daemon import Engine, EngineConfig
 from ccd.inbound.service import InboundService, attach_to_engine
@@ -112,6 +112,7 @@ class Service:
                     QueueLive(name, waiting, oldest)
                 )
             )
+            inbound.calls.set_listener(InboundFeed(parts.hub))
             feed = EngineFeed(pool, parts.hub, metrics)
             engine.set_notifier(feed, on_failure=metrics.observer_failed)
             readiness = Readiness(
@@ -126,7 +127,7 @@ class Service:
             app = build_app(
                 pool,
                 [
-                    AgentApi(engine).add_routes,
+                    AgentApi(engine, inbound).add_routes,
                     *parts.route_adders(),
                     partial(add_ops_routes, metrics=metrics, readiness=readiness),
                 ],

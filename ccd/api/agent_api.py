@@ -2,10 +2,12 @@
 
     POST /api/agent/login        {"paused_reason": null}   calls the agent's phone, then READY
     POST /api/agent/logout
-    POST /api/agent/ready
+    POST /api/agent/ready        PAUSED -> READY; ends an inbound call's wrap-up (END automatically)
     POST /api/agent/pause        {"reason": "lunch"}
-    GET  /api/agent/me           state, reason and the current call with the lead's data
+    GET  /api/agent/me           state, reason and the current call: an outbound one with the
+                                 lead's data, or an inbound caller with the DID, queue, contact
     POST /api/agent/disposition  {"disposition": "CALLBACK", "callback_at": "...", "note": ""}
+                                 for the agent's current or last call, outbound or inbound
     GET  /api/agent/worklist     MANUAL campaigns: the agent's contacts, `due` when their time came
     POST /api/agent/dial         {"campaign_id": 1, "lead_id": 42}   MANUAL: dial this contact
 
@@ -16,7 +18,7 @@ token, 403 not an agent token, 404 unknown campaign, 409 not possible in the age
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -26,6 +28,11 @@ from ccd.dialer.agents import AgentError
 from ccd.dialer.daemon import Engine
 from ccd.dialer.runner import DialError
 from ccd.domain.dispositions import Disposition
+from ccd.inbound.agent_calls import AgentBusy, AgentCall, DispositionRefused
+
+if TYPE_CHECKING:
+    from ccd.dialer.calls import LiveAttempt
+    from ccd.inbound.service import InboundService
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -92,8 +99,11 @@ class DialBody(_Strict):
 
 
 class AgentApi:
-    def __init__(self, engine: Engine) -> None:
+    """The agent's API over the engine and, when inbound runs beside it, the inbound calls."""
+
+    def __init__(self, engine: Engine, inbound: InboundService | None = None) -> None:
         self._engine = engine
+        self._inbound = inbound
 
     def add_routes(self, app: web.Application) -> None:
         r = app.router
@@ -137,10 +147,13 @@ class AgentApi:
 
     @require_role("agent")
     async def ready(self, request: web.Request) -> web.Response:
+        agent_id = self._agent_id(request)
         try:
-            await self._engine.agents.ready(self._agent_id(request))
+            await self._engine.agents.ready(agent_id)  # during a call: cancels a pause asked for
         except AgentError as exc:
             raise _error(409, str(exc)) from None
+        if self._inbound is not None:
+            await self._inbound.calls.end_wrapup(agent_id)
         return await self.me(request)
 
     @require_role("agent")
@@ -161,20 +174,10 @@ class AgentApi:
         call = None
         live = self._engine.calls.find(session.attempt_id) if session.attempt_id else None
         if live is not None:
-            call = {
-                "attempt_id": live.attempt_id,
-                "campaign_id": live.campaign.id,
-                "campaign": live.campaign.name,
-                "lead": {
-                    "id": live.lead.lead_id,
-                    "phone": live.lead.phone,
-                    "name": live.lead.name,
-                    "fields": live.lead.fields,
-                    "attempts": live.lead.attempts,
-                },
-                "answered_at": live.answered_at.isoformat() if live.answered_at else None,
-                "ended": live.ended,
-            }
+            call = _outbound_call(live)
+        elif self._inbound is not None:
+            inbound = self._inbound.calls.of_agent(agent_id)
+            call = _inbound_call(inbound) if inbound is not None else None
         return web.json_response(
             {
                 "agent_id": agent_id,
@@ -189,16 +192,32 @@ class AgentApi:
     @require_role("agent")
     async def disposition(self, request: web.Request) -> web.Response:
         body = await _body(request, DispositionBody)
+        agent_id = self._agent_id(request)
+        disposition = Disposition(body.disposition)
+        if self._inbound is not None:
+            try:
+                call_id = await self._inbound.calls.dispose(
+                    agent_id, disposition, callback_at=body.callback_at, note=body.note
+                )
+            except DispositionRefused as exc:
+                raise _error(400, str(exc), "disposition") from None
+            except (AgentBusy, LookupError) as exc:
+                raise _error(409, str(exc)) from None
+            if call_id is not None:
+                return web.json_response(
+                    {"direction": "inbound", "call_id": call_id, "attempt_id": None,
+                     "disposition": body.disposition}
+                )  # fmt: skip
         try:
             attempt_id = await self._engine.calls.agent_disposition(
-                self._agent_id(request),
-                Disposition(body.disposition),
-                callback_at=body.callback_at,
-                note=body.note,
+                agent_id, disposition, callback_at=body.callback_at, note=body.note
             )
         except AgentError as exc:
             raise _error(409, str(exc)) from None
-        return web.json_response({"attempt_id": attempt_id, "disposition": body.disposition})
+        return web.json_response(
+            {"direction": "outbound", "call_id": attempt_id, "attempt_id": attempt_id,
+             "disposition": body.disposition}
+        )  # fmt: skip
 
     @require_role("agent")
     async def worklist(self, request: web.Request) -> web.Response:
@@ -255,3 +274,42 @@ class AgentApi:
         except DialError as exc:
             raise _error(409, str(exc), "lead_id") from None
         return web.json_response({"attempt_id": attempt_id}, status=201)
+
+
+def _outbound_call(live: LiveAttempt) -> dict[str, Any]:
+    return {
+        "direction": "outbound",
+        "call_id": live.attempt_id,
+        "attempt_id": live.attempt_id,
+        "campaign_id": live.campaign.id,
+        "campaign": live.campaign.name,
+        "lead": {
+            "id": live.lead.lead_id,
+            "phone": live.lead.phone,
+            "name": live.lead.name,
+            "fields": live.lead.fields,
+            "attempts": live.lead.attempts,
+        },
+        "answered_at": live.answered_at.isoformat() if live.answered_at else None,
+        "ended": live.ended,
+    }
+
+
+def _inbound_call(call: AgentCall) -> dict[str, Any]:
+    """The caller, the number they dialled, the queue, and their lead when the number has one."""
+    c = call.contact
+    return {
+        "direction": "inbound",
+        "call_id": call.call_id,
+        "attempt_id": None,
+        "caller": call.caller,
+        "did": call.did,
+        "queue": call.queue,
+        "campaign_id": call.campaign_id,
+        "contact": None if c is None else {
+            "lead_id": c.lead_id, "campaign_id": c.campaign_id, "phone": c.phone,
+            "name": c.name, "fields": c.fields,
+        },
+        "answered_at": call.answered_at.isoformat(),
+        "ended": call.ended,
+    }  # fmt: skip

@@ -21,6 +21,7 @@ from ccd.api.auth import Handler, auth_middleware
 from ccd.api.live import CallLive, LiveHub
 from ccd.dialer.agents import AgentSession
 from ccd.dialer.calls import LiveAttempt
+from ccd.inbound.agent_calls import AgentCall
 from ccd.log import get_logger
 from ccd.ops.metrics import Metrics
 
@@ -133,6 +134,25 @@ class EngineFeed:
             log.warning("api.recount_failed", campaign_id=campaign_id, error=str(exc))
         finally:
             self._recount.pop(campaign_id, None)
+
+
+class InboundFeed:
+    """Inbound calls agents answer, as call rows of the live hub (direction "inbound", keyed
+    by the caller's channel id): the wallboard shows them, the agent's console refreshes, and
+    a listen on such a call ends when the caller hangs up (SpyService)."""
+
+    def __init__(self, hub: LiveHub) -> None:
+        self._hub = hub
+
+    def agent_call_started(self, call: AgentCall) -> None:
+        c = call.contact
+        self._hub.call_started(
+            CallLive(call.call_id, call.agent_id, call.campaign_id, c.lead_id if c else None,
+                     call.caller, call.answered_at, "inbound", c.name if c else "")
+        )  # fmt: skip
+
+    def agent_call_ended(self, call: AgentCall) -> None:
+        self._hub.call_ended(call.call_id)
 
 
 def _call_live(call: LiveAttempt) -> CallLive:

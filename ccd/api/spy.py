@@ -42,6 +42,7 @@ from pydantic import BaseModel
 from ccd.api.auth import INT8_MAX, Int4Id, error, json_body, path_id, principal, require_role
 from ccd.api.live import CallLive, LiveHub
 from ccd.domain.agents import AgentState
+from ccd.inbound.agents_port import reservation_id
 from ccd.log import get_logger
 from ccd.telephony.pbx import CallAnswered, CallEnded, Pbx, PbxError, PbxEvent, SpyDirection
 
@@ -161,15 +162,19 @@ class SpyService:
             raise SpyError(409, f"agent {agent_id} is not logged in")
         if agent.state is not AgentState.TALKING or agent.attempt_id is None:
             raise SpyError(409, f"agent {agent_id} is not on a call ({agent.state.value})")
+        # The call whose end (a hub call row ending) ends the session. For an inbound caller
+        # the agent's attempt_id is the caller's reservation id; the row has the channel id.
+        call_id = agent.attempt_id
+        row = self._hub.call_of_agent(agent_id)
+        if row is not None and reservation_id(row.call_id) == call_id:
+            call_id = row.call_id
         session_id = await self._pool.fetchval(
             "INSERT INTO spy_sessions (user_id, agent_id, call_id, mode, modes)"
             " VALUES ($1, $2, $3, $4, jsonb_build_array(jsonb_build_object('mode', $4::text,"
             " 'at', now()))) RETURNING id",
-            user_id, agent_id, agent.attempt_id, mode,
+            user_id, agent_id, call_id, mode,
         )  # fmt: skip
-        s = SpySession(
-            session_id, user_id, agent_id, agent.attempt_id, agent.leg_id, agent.bridge_id, mode
-        )
+        s = SpySession(session_id, user_id, agent_id, call_id, agent.leg_id, agent.bridge_id, mode)
         self._sessions[s.id] = s
         log.info("spy.start", session_id=s.id, user_id=user_id, agent_id=agent_id, mode=mode)
         try:

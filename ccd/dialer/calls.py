@@ -436,9 +436,16 @@ class CallManager:
         attempt_id = session.attempt_id if session is not None else None
         entry = self._wrapups.get(attempt_id or "")
         if entry is None:
+            # The agent's last call, if it was an outbound one: an inbound call answered since
+            # is the one a disposition is for (ccd.inbound.agent_calls), never this attempt.
             attempt_id = await self._pool.fetchval(
-                "SELECT id::text FROM attempts WHERE agent_id = $1 AND ended_at IS NOT NULL"
-                " ORDER BY ended_at DESC LIMIT 1",
+                """
+                SELECT a.id::text FROM attempts a
+                WHERE a.agent_id = $1 AND a.ended_at IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM inbound_calls i
+                                  WHERE i.agent_id = $1 AND i.answered_at >= a.ended_at)
+                ORDER BY a.ended_at DESC LIMIT 1
+                """,
                 agent_id,
             )
             if attempt_id is None:

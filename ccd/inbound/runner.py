@@ -29,6 +29,7 @@ from ccd.dialer.clock import Clock
 from ccd.domain.agents import AgentState
 from ccd.domain.phones import InvalidNumber, normalize
 from ccd.inbound.acd import Acd, AgentOffer, QueueEntry
+from ccd.inbound.agent_calls import AgentCall, AgentCalls
 from ccd.inbound.agents_port import AgentLike, AgentsPort, reservation_id
 from ccd.inbound.flow import (
     CallbackNode,
@@ -74,7 +75,7 @@ class CallGone(Exception):
 @dataclass
 class RunnerConfig:
     agent_connect_timeout_s: float = 5.0
-    wrapup_timeout_s: float = 120.0  # then the agent is made READY without a disposition
+    wrapup_timeout_s: float = 120.0  # then the call is END automatically and the agent READY
     region: str | None = "RU"  # for callers' numbers without '+'
 
 
@@ -86,6 +87,7 @@ class Deps:
     pool: asyncpg.Pool
     acd: Acd
     agents: AgentsPort
+    calls: AgentCalls
     clock: Clock
     config: RunnerConfig
     queue_bridges: dict[tuple[str, str], asyncio.Future[str]] = field(default_factory=dict)
@@ -121,7 +123,7 @@ class CallRunner:
         self.callback = False
         self.overflowed = False
         self.in_queue = False  # a hangup now is an abandon in the queue
-        self.wrapping_up: int | None = None  # the agent owing a disposition for this call
+        self.agent_call: AgentCall | None = None  # with the agent who answered (and wraps up)
         self.hung_up_by_flow = False
 
     # --- the run ---
@@ -162,6 +164,8 @@ class CallRunner:
         await store.call_ended(
             self.d.pool, self.call_id, outcome=outcome, at=at, variables=self.variables
         )
+        if self.agent_call is not None:
+            self.agent_call.end_written.set()  # an agent's disposition may be written now
         log.info("inbound.ended", call_id=self.call_id, outcome=outcome, did=self.did)
         return outcome
 
@@ -433,6 +437,10 @@ class CallRunner:
         answered_at = self.d.clock.now()
         started = _time.monotonic()
         await store.answered(self.d.pool, self.call_id, agent_id=agent.agent_id, at=answered_at)
+        call = self.agent_call = await self.d.calls.answered(
+            self.call_id, agent.agent_id, caller=self.caller, did=self.did, queue=node.queue,
+            campaign_id=self.campaign_id, at=answered_at,
+        )  # fmt: skip
         await self._step(name, "agent", input=str(agent.agent_id), result="answered")
         try:
             while True:
@@ -441,14 +449,17 @@ class CallRunner:
                     if agent.state is AgentState.TALKING and agent.attempt_id == rid:
                         continue  # the caller is leaving; CallEnded follows
                     # The agent's phone dropped: the caller goes back to the head of the queue.
+                    self.d.calls.forget(call)
+                    self.agent_call = None
                     self.answered = False
                     self.in_queue = True
                     await self._step(name, "agent", input=str(agent.agent_id), result="agent lost")
                     return
         except CallGone:
             self.d.acd.record_handle_time(node.queue, _time.monotonic() - started)
-            if await agents.call_ended(agent.agent_id, rid):
-                self.wrapping_up = agent.agent_id
+            self.d.calls.hung_up(call)
+            if not await agents.call_ended(agent.agent_id, rid):
+                self.d.calls.forget(call)  # the agent was not talking: no wrap-up
             raise
 
     # --- media and input ---

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from ccd.dialer.clock import Clock, SystemClock
-from ccd.domain.agents import AgentState
 from ccd.inbound.acd import Acd
-from ccd.inbound.agents_port import AgentsPort, reservation_id
+from ccd.inbound.agent_calls import AgentCalls
+from ccd.inbound.agents_port import AgentsPort
 from ccd.inbound.flow import Flow
 from ccd.inbound.runner import CallRunner, Deps, RunnerConfig
 from ccd.log import get_logger
@@ -57,13 +57,18 @@ class InboundService:
         config: RunnerConfig | None = None,
     ) -> None:
         self._flows = dict(flows)
+        config = config or RunnerConfig()
+        clock = clock or SystemClock()
+        calls = AgentCalls(pool, agents, clock, wrapup_timeout_s=config.wrapup_timeout_s,
+                           region=config.region)  # fmt: skip
         self._deps = Deps(
             pbx=pbx,
             pool=pool,
             acd=acd or Acd(agents),
             agents=agents,
-            clock=clock or SystemClock(),
-            config=config or RunnerConfig(),
+            calls=calls,
+            clock=clock,
+            config=config,
         )
         self._calls: dict[str, CallRunner] = {}
         self._starting: set[str] = set()  # entered, runner not registered yet
@@ -75,6 +80,11 @@ class InboundService:
     @property
     def acd(self) -> Acd:
         return self._deps.acd
+
+    @property
+    def calls(self) -> AgentCalls:
+        """Calls agents answered: their view, dispositions and wrap-up."""
+        return self._deps.calls
 
     def replace_flows(self, flows: Mapping[str, Flow]) -> None:
         """New flows for calls that start from now on (SIGHUP); calls in a flow keep theirs."""
@@ -132,6 +142,7 @@ class InboundService:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._deps.calls.close()
         await self._deps.acd.close()
 
     async def _enter(self, ev: CallEntered) -> None:
@@ -181,19 +192,7 @@ class InboundService:
         fut = self._watchers.pop(runner.call_id, None)
         if fut is not None and not fut.done():
             fut.set_result(outcome)
-        if runner.wrapping_up is not None:
-            self._spawn(self._wrapup_timer(runner.wrapping_up, runner.call_id), runner.call_id)
         return outcome
-
-    async def _wrapup_timer(self, agent_id: int, call_id: str) -> str:
-        """An agent who never disposes is made READY after the wrap-up time."""
-        await asyncio.sleep(self._deps.config.wrapup_timeout_s)
-        rid = reservation_id(call_id)
-        for s in self._deps.agents.sessions():
-            if s.agent_id == agent_id and s.state is AgentState.WRAP_UP and s.attempt_id == rid:
-                log.info("inbound.wrapup_timeout", call_id=call_id, agent_id=agent_id)
-                await self._deps.agents.dispose(agent_id, rid)
-        return "wrapup"
 
     def _spawn(self, coro: Coroutine[Any, Any, str], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -207,10 +206,13 @@ def attach_to_engine(
     *,
     config: RunnerConfig | None = None,
 ) -> InboundService:
-    """Inbound beside the outbound engine: the same Pbx, pool, agents and clock, and the
-    engine's router hands it the calls it owns. Call before `engine.start()` so the first
-    connect's reconciliation reaches it too; `await inbound.close()` before `engine.stop()`.
+    """Inbound beside the outbound engine: the same Pbx, pool, agents, clock and wrap-up
+    time, and the engine's router hands it the calls it owns. Call before `engine.start()` so
+    the first connect's reconciliation reaches it too; `await inbound.close()` before
+    `engine.stop()`.
     """
+    if config is None:
+        config = RunnerConfig(wrapup_timeout_s=engine.config.wrapup_timeout_s)
     inbound = InboundService(
         engine.pbx, engine.pool, engine.agents, flows, clock=engine.clock, config=config
     )

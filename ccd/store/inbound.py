@@ -140,6 +140,46 @@ async def call_ended(
     )  # fmt: skip
 
 
+async def dispose(
+    conn: Conn,
+    call_id: str,
+    disposition: str,
+    source: str,
+    at: datetime,
+    *,
+    callback_at: datetime | None = None,
+    note: str | None = None,
+) -> bool:
+    """Set the call's disposition: an agent's replaces an automatic one, nothing replaces an
+    agent's, and an automatic one is written only where there is none. False if refused."""
+    status = await conn.execute(
+        """
+        UPDATE inbound_calls SET disposition = $2, disposition_source = $3, disposition_at = $4,
+            callback_at = $5, note = $6
+        WHERE id = $1 AND (disposition IS NULL OR ($3 = 'agent' AND disposition_source = 'auto'))
+        """,
+        call_id, disposition, source, at, callback_at, note,
+    )  # fmt: skip
+    return status != "UPDATE 0"
+
+
+async def last_call_of_agent(conn: Conn, agent_id: int) -> str | None:
+    """The agent's latest finished inbound call, unless an outbound call reached the agent
+    after it ended (then that one is the agent's last call)."""
+    return await conn.fetchval(
+        """
+        SELECT i.id FROM inbound_calls i
+        WHERE i.agent_id = $1 AND i.answered_at IS NOT NULL AND i.ended_at IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM attempts a
+                          WHERE a.agent_id = $1 AND a.bridged_at >= i.ended_at
+                            -- no call rings for an hour: keeps to the (agent, created) index
+                            AND a.created_at >= i.answered_at - interval '1 hour')
+        ORDER BY i.answered_at DESC LIMIT 1
+        """,
+        agent_id,
+    )
+
+
 async def call_known(conn: Conn, call_id: str) -> bool:
     """Whether the call has a row (some process started its flow)."""
     return bool(await conn.fetchval("SELECT 1 FROM inbound_calls WHERE id = $1", call_id))
@@ -161,16 +201,32 @@ async def add_recording(conn: Conn, name: str, *, call_id: str, kind: str, calle
     )  # fmt: skip
 
 
-async def request_callback(conn: Conn, campaign_id: int, phone: str, note: str) -> int:
-    """A CALLBACK lead for `phone`, due now; an existing lead of that number is reopened."""
+async def request_callback(
+    conn: Conn, campaign_id: int, phone: str, note: str, due: datetime | None = None
+) -> int:
+    """A CALLBACK lead for `phone`, due at `due` (default now); an existing lead of that
+    number is reopened."""
     return await conn.fetchval(
         """
         INSERT INTO leads (campaign_id, phone, name, status, next_attempt_at, fields)
-        VALUES ($1, $2, '', 'callback', now(), jsonb_build_object('source', $3::text))
+        VALUES ($1, $2, '', 'callback', coalesce($4, now()), jsonb_build_object('source', $3::text))
         ON CONFLICT (campaign_id, phone) DO UPDATE
-            SET status = 'callback', next_attempt_at = now(),
+            SET status = 'callback', next_attempt_at = coalesce($4, now()),
                 fields = leads.fields || jsonb_build_object('source', $3::text)
         RETURNING id
         """,
-        campaign_id, phone, note,
+        campaign_id, phone, note, due,
+    )  # fmt: skip
+
+
+async def contact_for(conn: Conn, phone: str, campaign_id: int | None) -> asyncpg.Record | None:
+    """The lead of this number, that of the call's campaign first, else the newest one.
+    Through the (campaign_id, phone) index, as the blacklist does: leads have none on phone."""
+    return await conn.fetchrow(
+        """
+        SELECT id, campaign_id, phone, name, fields FROM leads
+        WHERE campaign_id IN (SELECT id FROM campaigns) AND phone = $1
+        ORDER BY campaign_id IS NOT DISTINCT FROM $2 DESC, id DESC LIMIT 1
+        """,
+        phone, campaign_id,
     )  # fmt: skip

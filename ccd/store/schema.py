@@ -67,6 +67,7 @@ INBOUND_OUTCOMES = (
     "answered", "abandoned_ivr", "abandoned_queue", "overflowed", "voicemail", "callback",
     "hangup", "failed",
 )  # fmt: skip
+INBOUND_DISPOSITIONS = ("END", "CALLBACK")
 SPY_MODES = ("listen", "whisper", "barge")
 
 campaigns = Table(
@@ -317,8 +318,21 @@ inbound_calls = Table(
     Column("ended_at", DateTime(timezone=True)),
     Column("outcome", Text),
     Column("variables", JSONB, nullable=False, server_default="{}"),
+    Column("disposition", Text, comment="what the agent made of the call (migration 0004)"),
+    Column("disposition_source", Text),
+    Column("disposition_at", DateTime(timezone=True)),
+    Column("callback_at", DateTime(timezone=True)),
+    Column("note", Text),
     CheckConstraint(f"outcome IS NULL OR {_in('outcome', INBOUND_OUTCOMES)}", name="outcome"),
+    CheckConstraint(
+        f"disposition IS NULL OR {_in('disposition', INBOUND_DISPOSITIONS)}", name="dispo"
+    ),
+    CheckConstraint(
+        "disposition_source IS NULL OR disposition_source IN ('auto', 'agent')", name="dispo_src"
+    ),
     Index("ix_inbound_calls_queue_started", "queue", "started_at"),
+    # The agent's latest call (which call a disposition is for), and per-agent reports.
+    Index("ix_inbound_calls_agent_answered", "agent_id", "answered_at"),
     Index("ix_inbound_calls_started_brin", "started_at", postgresql_using="brin"),
 )
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
@@ -33,7 +33,10 @@ from ccd.store.users import add_user
 from tests.dialer.conftest import EngineFactory, eventually, start_campaign
 from tests.dialer.helpers import add_leads, add_trunk, make_campaign, phones
 
-pytest_plugins = ["tests.dialer.conftest"]
+if TYPE_CHECKING:
+    from tests.inbound.desk import Desk
+
+pytest_plugins = ["tests.dialer.conftest", "tests.inbound.desk"]
 
 CHROMIUM = os.environ.get("CCD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -269,3 +272,53 @@ async def test_wrong_password_and_role_pages(console: Console, browser: Any) -> 
     await expect(agent).to_have_url(console.base + "/console/agent.html")
     await agent.goto(console.base + "/console/supervisor.html")
     await expect(agent).to_have_url(console.base + "/console/agent.html")
+
+
+async def test_agent_console_shows_an_inbound_caller(
+    pool: asyncpg.Pool, desk: Desk, browser: Any
+) -> None:
+    """The inbound caller in the agent's console, with the disposition buttons an inbound call
+    takes; a supervisor's wallboard has the call as an inbound row. Nothing is published by
+    hand here: the desk is wired as ccd run is (EngineFeed and InboundFeed into the hub)."""
+    d = desk
+    agent = await sign_in(browser, d.base, "anna")
+    await expect(agent).to_have_url(d.base + "/console/agent.html")
+    await expect(agent.locator("#link")).to_have_text("live")
+    await agent.click("#start-shift")
+    await expect(agent.locator("#state")).to_have_text("Ready")
+    sup = await sign_in(browser, d.base, "sofia")
+    await expect(sup).to_have_url(d.base + "/console/supervisor.html")
+
+    call = await d.call_in()
+    await d.state(AgentState.TALKING)
+    await expect(agent.locator("#contact-body")).to_be_visible()
+    await expect(agent.locator("#c-phone")).to_have_text(d.caller)
+    await expect(agent.locator("#c-name")).to_have_text("Ivan Petrov")
+    await expect(agent.locator("#c-direction")).to_have_text(
+        "Inbound · queue support · dialled 5550013"
+    )
+    await expect(agent.locator("#c-campaign")).to_be_hidden()
+    buttons = agent.locator("#dispositions button")
+    await expect(buttons).to_have_count(2)
+    await expect(buttons.nth(0)).to_have_attribute("data-dispo", "END")
+    await expect(buttons.nth(1)).to_have_attribute("data-dispo", "CALLBACK")
+    row = sup.locator(f'#calls tr[data-call="{call}"]')
+    await expect(row).to_have_attribute("data-direction", "inbound")
+    await expect(row).to_contain_text(f"Ivan Petrov {d.caller} (inbound)")
+    await shot(agent, "09-agent-inbound-caller")
+    await shot(sup, "10-supervisor-inbound-call")
+
+    await d.double.hangup_far_end(call)
+    await expect(agent.locator("#state")).to_have_text("Wrap-up")
+    await expect(row).to_have_count(0)
+    await expect(agent.locator("#ready")).to_be_enabled()  # ready ends an inbound wrap-up
+    await agent.fill("#note", "asked about the tariff")
+    await agent.click('#dispositions button[data-dispo="END"]')
+    await d.state(AgentState.READY)
+    row_db = await pool.fetchrow("SELECT * FROM inbound_calls WHERE id = $1", call)
+    assert (row_db["disposition"], row_db["disposition_source"], row_db["note"]) == (
+        "END",
+        "agent",
+        "asked about the tariff",
+    )
+    await expect(agent.locator("#contact-empty")).to_be_visible()

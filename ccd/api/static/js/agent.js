@@ -1,8 +1,11 @@
 // The agent's console: shift and pause controls, the current contact with disposition
 // buttons, the MANUAL worklist (due contacts in red), and supervisors' pop-up messages.
+// The current call is an outbound one (the lead dialled) or an inbound caller (the queue and
+// the number they dialled, their lead when the number has one).
 "use strict";
 
 const DISPOSITIONS = ["END", "CALLBACK", "NO_ANSWER", "BUSY", "VOICEMAIL", "BAD_NUMBER", "FAX"];
+const INBOUND_DISPOSITIONS = ["END", "CALLBACK"];  // what an inbound call takes (the API's rule)
 const agent = { me: null, since: null, popups: [], popupOpen: null, messages: [] };
 
 async function refresh() {
@@ -40,7 +43,9 @@ function renderState() {
   badge.textContent = t("s_" + st) + (agent.me && agent.me.reason && st === "PAUSED" ? " (" + agent.me.reason + ")" : "");
   $("#start-shift").disabled = st !== "LOGGED_OUT";
   $("#end-shift").disabled = st === "LOGGED_OUT";
-  $("#ready").disabled = st !== "PAUSED";
+  // Ready also ends the wrap-up of an inbound call (an outbound one waits for its disposition).
+  const inboundWrapUp = st === "WRAP_UP" && isInbound(agent.me.call);
+  $("#ready").disabled = st !== "PAUSED" && !inboundWrapUp;
   $("#pause").disabled = !["READY", "TALKING", "WRAP_UP", "RESERVED"].includes(st);
 }
 
@@ -49,21 +54,32 @@ function renderContact() {
   $("#contact-empty").hidden = !!call;
   $("#contact-body").hidden = !call;
   if (!call) return;
-  $("#c-campaign").textContent = call.campaign;
-  $("#c-name").textContent = call.lead.name || t("none");
-  $("#c-phone").textContent = call.lead.phone;
-  $("#c-attempts").textContent = call.lead.attempts;
+  const inbound = isInbound(call);
+  const lead = inbound ? call.contact : call.lead;
+  $("#c-direction").textContent = inbound
+    ? t("inbound_from", { queue: call.queue, did: call.did }) : t("outbound");
+  for (const id of ["#c-campaign", "#c-campaign-label", "#c-attempts", "#c-attempts-label"]) {
+    $(id).hidden = inbound;
+  }
+  $("#c-campaign").textContent = inbound ? "" : call.campaign;
+  $("#c-name").textContent = (lead && lead.name) || t("none");
+  $("#c-phone").textContent = inbound ? call.caller : call.lead.phone;
+  $("#c-attempts").textContent = inbound ? "" : call.lead.attempts;
   const fields = $("#c-fields");
   fields.replaceChildren();
-  for (const [k, v] of Object.entries(call.lead.fields || {})) fields.append(el("dt", {}, k), el("dd", {}, String(v)));
+  for (const [k, v] of Object.entries((lead && lead.fields) || {})) fields.append(el("dt", {}, k), el("dd", {}, String(v)));
   const box = $("#dispositions");
   box.replaceChildren();
   const canDispose = ["TALKING", "WRAP_UP"].includes(agent.me.state);
-  for (const d of DISPOSITIONS) {
+  for (const d of inbound ? INBOUND_DISPOSITIONS : DISPOSITIONS) {
     box.append(el("button", { class: "dispo", dataset: { dispo: d }, disabled: !canDispose,
       onclick: () => dispose(d) }, t("d_" + d)));
   }
   tick();
+}
+
+function isInbound(call) {
+  return !!call && call.direction === "inbound";
 }
 
 async function dispose(d) {

@@ -29,6 +29,8 @@ const I18N = {
     stop: "Stop", spy_session: "Listening session", mode: "Mode", calling_you: "calling your phone…",
     send_message: "Send a message", to_agent: "To agent", to_campaign: "To all agents of campaign",
     send: "Send", sent: "Sent", read: "read", lead: "Lead", actions: "Actions", none: "—",
+    call: "Call", outbound: "Outbound", inbound: "inbound",
+    inbound_from: "Inbound · queue {queue} · dialled {did}",
   },
   ru: {
     title_login: "ccd — вход", title_agent: "ccd — оператор", title_supervisor: "ccd — супервизор",
@@ -56,6 +58,8 @@ const I18N = {
     stop: "Стоп", spy_session: "Прослушивание", mode: "Режим", calling_you: "звоним на ваш телефон…",
     send_message: "Отправить сообщение", to_agent: "Оператору", to_campaign: "Всем операторам кампании",
     send: "Отправить", sent: "Отправлено", read: "прочитано", lead: "Контакт", actions: "Действия", none: "—",
+    call: "Звонок", outbound: "Исходящий", inbound: "входящий",
+    inbound_from: "Входящий · очередь {queue} · набран {did}",
   },
 };
 

@@ -59,8 +59,10 @@ function renderCalls() {
   body.replaceChildren();
   for (const c of [...live.calls.values()].sort((a, b) => a.started_at.localeCompare(b.started_at))) {
     const a = live.agents.get(c.agent_id);
-    body.append(el("tr", { dataset: { call: c.call_id } }, el("td", {}, campaignName(c.campaign_id)),
-      el("td", {}, c.lead_name ? `${c.lead_name} ${c.phone}` : c.phone),
+    const who = c.lead_name ? `${c.lead_name} ${c.phone}` : c.phone;
+    body.append(el("tr", { dataset: { call: c.call_id, direction: c.direction } },
+      el("td", {}, campaignName(c.campaign_id)),
+      el("td", {}, c.direction === "inbound" ? `${who} (${t("inbound")})` : who),
       el("td", {}, a ? a.login : t("none")),
       el("td", { class: "timer", dataset: { since: c.started_at } }, since(c.started_at))));
   }
