@@ -1,6 +1,6 @@
 """agents can be disabled; agent API tokens expire
 
-Revision ID: 0003a
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-02 23:10:00
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003a"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None

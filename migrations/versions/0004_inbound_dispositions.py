@@ -1,7 +1,7 @@
 """inbound call dispositions
 
 Revision ID: 0004
-Revises: 0003a
+Revises: 0003
 Create Date: 2026-12-02 23:20:00
 
 An agent's disposition of an inbound call is stored on its inbound_calls row (the same columns
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0003a"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

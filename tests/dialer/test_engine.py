@@ -59,7 +59,7 @@ async def test_answered_call_reaches_the_agent_who_sets_the_disposition(
     assert row["outcome"] == "ANSWERED" and row["agent_id"] == agent
     assert row["bridged_at"] is not None and row["disposition"] is None
     assert await pool.fetchval("SELECT status FROM leads WHERE id = $1", lead) == "in_progress"
-    when = datetime(2026, 12, 1, 10, tzinfo=UTC)
+    when = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)  # a callback ahead
     await engine.calls.agent_disposition(agent, Disposition.CALLBACK, callback_at=when)
     row = await pool.fetchrow("SELECT * FROM attempts WHERE lead_id = $1", lead)
     assert (row["disposition"], row["disposition_source"]) == ("CALLBACK", "agent")
