@@ -19,10 +19,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, ValidationError
 
 from ccd.log import get_logger
@@ -37,6 +38,10 @@ ROLES_ATTR = "__ccd_roles__"
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# A handler as written: a function of the request, or a method of (self, request).
+AnyHandler = TypeVar("AnyHandler", bound=Callable[..., Awaitable[web.StreamResponse]])
+P = ParamSpec("P")
+R = TypeVar("R", bound=web.StreamResponse)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +59,7 @@ class Principal:
         return self.role in ("supervisor", "admin")
 
 
-PRINCIPAL = web.RequestKey("principal", Principal | None)  # type: ignore[arg-type]
+PRINCIPAL = web.RequestKey[Principal | None]("principal")
 
 
 _ERRORS: dict[int, type[web.HTTPException]] = {
@@ -76,7 +81,7 @@ def error(status: int, message: str, **headers: str) -> web.HTTPException:
     )
 
 
-def public(handler: Handler) -> Handler:
+def public(handler: AnyHandler) -> AnyHandler:
     """Mark a handler as open to anyone (login, the OpenAPI file, static pages)."""
     setattr(handler, PUBLIC_ATTR, True)
     return handler
@@ -84,24 +89,28 @@ def public(handler: Handler) -> Handler:
 
 def principal(request: web.Request) -> Principal:
     """The caller of a handler guarded by require_role."""
-    p = request.get(PRINCIPAL)
+    p: Principal | None = request.get(PRINCIPAL)  # aiohttp types get() as Any
     assert p is not None, "principal() outside a require_role handler"
     return p
 
 
-def require_role(*roles: str) -> Callable[[Handler], Handler]:
+def require_role(
+    *roles: str,
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
     """401 without a valid token, 403 when the caller's role is not one of `roles`."""
 
-    def wrap(handler: Handler) -> Handler:
+    def wrap(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         @wraps(handler)
-        async def guarded(*args: Any) -> web.StreamResponse:
-            request: web.Request = args[-1]  # (request) or (self, request) for methods
-            p = request.get(PRINCIPAL)
+        async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            request = args[-1]  # (request) or (self, request) for methods
+            if not isinstance(request, web.Request):
+                raise TypeError("a require_role handler takes the request as its last argument")
+            p: Principal | None = request.get(PRINCIPAL)  # aiohttp types get() as Any
             if p is None:
                 raise error(401, "authentication required", **{"WWW-Authenticate": "Bearer"})
             if p.role not in roles:
                 raise error(403, f"role {p.role} may not do this; needs {' or '.join(roles)}")
-            return await handler(*args)
+            return await handler(*args, **kwargs)
 
         setattr(guarded, ROLES_ATTR, tuple(roles))
         return guarded
@@ -130,7 +139,7 @@ async def resolve_token(pool: asyncpg.Pool, token: str) -> Principal | None:
     return None
 
 
-def auth_middleware(pool: asyncpg.Pool) -> Any:
+def auth_middleware(pool: asyncpg.Pool) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         token = request_token(request)
