@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from ccd.domain.agents import AgentState, Transition
+from ccd.store.db import AnyConnection
 
 
 def hash_token(token: str) -> str:
@@ -36,7 +38,7 @@ class DuplicateAgent(ValueError):
 
 
 async def add_agent(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: AnyConnection | asyncpg.Pool,
     login: str,
     name: str,
     endpoint: str,
@@ -154,11 +156,11 @@ async def logged_in_agents(conn: asyncpg.Connection | asyncpg.Pool) -> list[int]
 class _acquire:
     """`async with` a connection from a pool, or the connection itself."""
 
-    def __init__(self, conn: asyncpg.Connection | asyncpg.Pool) -> None:
+    def __init__(self, conn: AnyConnection | asyncpg.Pool) -> None:
         self._conn = conn
-        self._held: asyncpg.Connection | None = None
+        self._held: PoolConnectionProxy | None = None
 
-    async def __aenter__(self) -> asyncpg.Connection:
+    async def __aenter__(self) -> AnyConnection:
         if isinstance(self._conn, asyncpg.Pool):
             self._held = await self._conn.acquire()
             return self._held

@@ -59,7 +59,8 @@ async def route_for(conn: Conn, did: str) -> InboundRoute | None:
 
 
 async def campaign_id_by_name(conn: Conn, name: str) -> int | None:
-    return await conn.fetchval("SELECT id FROM campaigns WHERE name = $1", name)
+    campaign_id: int | None = await conn.fetchval("SELECT id FROM campaigns WHERE name = $1", name)
+    return campaign_id
 
 
 # --- calls ---
@@ -163,7 +164,7 @@ async def add_recording(conn: Conn, name: str, *, call_id: str, kind: str, calle
 
 async def request_callback(conn: Conn, campaign_id: int, phone: str, note: str) -> int:
     """A CALLBACK lead for `phone`, due now; an existing lead of that number is reopened."""
-    return await conn.fetchval(
+    lead_id: int = await conn.fetchval(
         """
         INSERT INTO leads (campaign_id, phone, name, status, next_attempt_at, fields)
         VALUES ($1, $2, '', 'callback', now(), jsonb_build_object('source', $3::text))
@@ -174,3 +175,4 @@ async def request_callback(conn: Conn, campaign_id: int, phone: str, note: str) 
         """,
         campaign_id, phone, note,
     )  # fmt: skip
+    return lead_id

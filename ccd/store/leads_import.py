@@ -348,6 +348,7 @@ SELECT count(*) AS loaded, count(*) FILTER (WHERE status = 'blacklisted') AS bla
 async def _flush(conn: asyncpg.Connection, campaign_id: int) -> tuple[int, int]:
     """Move the staged rows into leads; returns (loaded, of which blacklisted)."""
     row = await conn.fetchrow(_INSERT, campaign_id)
+    assert row is not None  # an aggregate without GROUP BY: always one row
     await conn.execute(f"TRUNCATE {_STAGE}")
     return row["loaded"], row["blacklisted"]
 
@@ -432,7 +433,11 @@ async def _load(
                     # A memoryview: asyncpg would take plain bytes for a file name.
                     data = memoryview(parsed.copy_data)
                     await conn.copy_to_table(
-                        _STAGE, source=data, columns=_STAGE_COLUMNS, format="text"
+                        _STAGE,
+                        # asyncpg takes any buffer; its stubs list only paths, files, iterables.
+                        source=data,  # type: ignore[arg-type]
+                        columns=_STAGE_COLUMNS,
+                        format="text",
                     )
                     staged += parsed.staged
                     pending += parsed.staged
