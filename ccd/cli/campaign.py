@@ -66,7 +66,8 @@ def parse_retry_rule(text: str) -> tuple[Disposition, RetryRule]:
         if not m:
             raise ValueError(f"{key}: delay must look like 90, 30m, 2h or 1d, got {delay_text!r}")
         delay_s = int(m.group(1)) * _UNIT_S[m.group(2)]
-    return disposition, RetryRule(action=action, delay_s=delay_s)  # type: ignore[arg-type]
+    # Validated by the model: mypy does not narrow `action` to the Literal by the check above.
+    return disposition, RetryRule.model_validate({"action": action, "delay_s": delay_s})
 
 
 def _usage(flag: str, message: str) -> typer.BadParameter:
