@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 
 import asyncpg
+from pydantic import AnyHttpUrl
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -145,6 +146,7 @@ async def _table(
     pool: asyncpg.Pool, engine: Engine, cid: int, elapsed: float, speed: float
 ) -> Table:
     c = await pool.fetchrow(_COUNTS, cid)
+    assert c is not None  # an aggregate without GROUP BY: always one row
     dispos = await pool.fetch(_DISPOS, cid)
     states = [s.state for s in engine.agents.sessions()]
     busy = sum(1 for s in states if s in (AgentState.TALKING, AgentState.WRAP_UP))
@@ -193,7 +195,10 @@ async def run_demo(db_url: str, opts: DemoOptions, console: Console) -> None:
         for r in await pool.fetch("SELECT phone FROM leads WHERE campaign_id = $1", cid):
             double.program(r["phone"], _far_end(rng))
         node = AsteriskNode(
-            name="pbx1", ari_url=double.ari_url, ari_password="ccdsecret", ami_secret="ccdsecret"
+            name="pbx1",
+            ari_url=AnyHttpUrl(double.ari_url),
+            ari_password="ccdsecret",
+            ami_secret="ccdsecret",
         )
         from ccd.telephony.ari_pbx import AriPbx
 
@@ -253,7 +258,7 @@ async def _finished(pool: asyncpg.Pool, cid: int, engine: Engine) -> bool:
     """Nothing live and nothing due any more (retries lie hours ahead)."""
     if engine.calls.live_for(cid):
         return False
-    due = await pool.fetchval(
+    due: int = await pool.fetchval(
         "SELECT count(*) FROM leads WHERE campaign_id = $1 AND (status = 'in_progress'"
         " OR (status IN ('new', 'retry') AND next_attempt_at <= now()))",
         cid,
@@ -265,6 +270,7 @@ async def _report(
     pool: asyncpg.Pool, cid: int, console: Console, db_url: str, speed: float
 ) -> None:
     r = await pool.fetchrow(_REPORT, cid, speed)
+    assert r is not None  # the demo's own campaign: one row
     # A live display that is not a terminal ends without a newline.
     console.print()
     console.print(f"[bold]campaign report: {r['name']}[/bold] (talk time in simulated seconds)")
