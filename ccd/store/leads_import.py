@@ -211,13 +211,13 @@ def parse_rows(rows: list[tuple[int, list[str]]], rules: RowRules) -> ParsedChun
             if not -32768 <= priority <= 32767:
                 rejected.append((line, f"priority: out of range: {priority}", cells))
                 continue
-        tz = row[zone_i].strip() if zone_i is not None else ""
+        tz: str | None = row[zone_i].strip() if zone_i is not None else ""
         if tz:
             if zone(tz) is None:
                 rejected.append((line, f"timezone: unknown IANA zone {tz!r}", cells))
                 continue
         else:
-            tz = lead_time_zone(phone.time_zones, rules.campaign_zone)  # type: ignore[assignment]
+            tz = lead_time_zone(phone.time_zones, rules.campaign_zone)
         fields = {name: value for i, name in cols.extra if (value := row[i].strip())}
         for i in range(width, len(cells)):  # cells beyond the header
             if value := cells[i].strip():
