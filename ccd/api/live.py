@@ -212,6 +212,9 @@ class LiveHub:
     def on_call_ended(self, listener: Callable[[CallLive], None]) -> None:
         self._call_ended_listeners.append(listener)
 
+    def counters(self, campaign_id: int) -> CampaignCounters | None:
+        return self._counters.get(campaign_id)
+
     def agent(self, agent_id: int) -> AgentLive | None:
         return self._agents.get(agent_id)
 

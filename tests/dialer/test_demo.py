@@ -9,13 +9,14 @@ import io
 import asyncpg
 from rich.console import Console
 
+from ccd.config import Settings
 from ccd.sim.demo import DemoOptions, run_demo
 
 
 async def test_demo_runs_a_campaign_to_its_report(db_url: str, pool: asyncpg.Pool) -> None:
     out = io.StringIO()
     opts = DemoOptions(leads=200, agents=4, max_seconds=6.0)
-    await asyncio.wait_for(run_demo(db_url, opts, Console(file=out, width=120)), 60)
+    await asyncio.wait_for(run_demo(Settings(), db_url, opts, Console(file=out, width=120)), 90)
 
     text = out.getvalue()
     assert "campaign report" in text and "dispositions" in text, text[-2000:]
