@@ -64,7 +64,7 @@ async def add_agent(
     return agent_id, token
 
 
-async def set_token(conn: asyncpg.Connection | asyncpg.Pool, agent_id: int) -> str:
+async def set_token(conn: AnyConnection | asyncpg.Pool, agent_id: int) -> str:
     token = new_token()
     await conn.execute(
         "UPDATE agents SET token_hash = $2 WHERE id = $1", agent_id, hash_token(token)
