@@ -52,5 +52,5 @@ class _StderrLoggerFactory:
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
-    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name)  # Any to mypy
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name)  # structlog: Any
     return logger

@@ -212,7 +212,7 @@ class AmiServer:
                 block.append(("ActionID", aid))
             block += [("Response", "Success" if answered else "Failure"),
                       ("Channel", ch.name if answered else dial)]
-            # Asterisk reads a missing Context header as "" (it printed None here before).
+            # Asterisk reads a missing Context header as "".
             block += [("Context", context or ""), ("Exten", exten)] if exten else \
                 [("Application", app), ("Data", data)]
             block += [("Reason", str(reason)), ("Uniqueid", ch.uniqueid if answered else
