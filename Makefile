@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast test-slow bench lint install-service clean
+.PHONY: demo test test-fast test-slow bench lint typecheck install-service clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ccd tests bench
+	$(BIN)/mypy
+
+# Strict type check of the ccd package (settings in pyproject.toml's [tool.mypy]).
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 install-service: $(STAMP)
 	sudo scripts/install.sh

@@ -52,4 +52,5 @@ class _StderrLoggerFactory:
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
-    return structlog.get_logger(name)  # type: ignore[no-any-return]
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name)  # structlog: Any
+    return logger

@@ -20,7 +20,8 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    engine = create_async_engine(config.get_main_option("sqlalchemy.url"))
+    # ccd db upgrade always sets the URL; without one sqlalchemy says it cannot parse "".
+    engine = create_async_engine(config.get_main_option("sqlalchemy.url", ""))
     async with engine.connect() as connection:
         await connection.run_sync(_run)
     await engine.dispose()

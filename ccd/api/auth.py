@@ -20,10 +20,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import asyncpg
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, Field, ValidationError
 
 from ccd.api.login_limit import LoginLimiter
@@ -44,6 +45,10 @@ INT8_MAX = 2**63 - 1  # PostgreSQL bigint (leads, messages, spy sessions)
 Int4Id = Annotated[int, Field(gt=0, le=INT4_MAX)]
 Int8Id = Annotated[int, Field(gt=0, le=INT8_MAX)]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# A handler as written: a function of the request, or a method of (self, request).
+AnyHandler = TypeVar("AnyHandler", bound=Callable[..., Awaitable[web.StreamResponse]])
+P = ParamSpec("P")
+R = TypeVar("R", bound=web.StreamResponse)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +66,7 @@ class Principal:
         return self.role in ("supervisor", "admin")
 
 
-PRINCIPAL = web.RequestKey("principal", Principal | None)  # type: ignore[arg-type]
+PRINCIPAL = web.RequestKey[Principal | None]("principal")
 
 
 _ERRORS: dict[int, type[web.HTTPException]] = {
@@ -83,7 +88,7 @@ def error(status: int, message: str, **headers: str) -> web.HTTPException:
     )
 
 
-def public(handler: Handler) -> Handler:
+def public(handler: AnyHandler) -> AnyHandler:
     """Mark a handler as open to anyone (login, the OpenAPI file, static pages)."""
     setattr(handler, PUBLIC_ATTR, True)
     return handler
@@ -91,24 +96,28 @@ def public(handler: Handler) -> Handler:
 
 def principal(request: web.Request) -> Principal:
     """The caller of a handler guarded by require_role."""
-    p = request.get(PRINCIPAL)
+    p: Principal | None = request.get(PRINCIPAL)  # aiohttp types get() as Any
     assert p is not None, "principal() outside a require_role handler"
     return p
 
 
-def require_role(*roles: str) -> Callable[[Handler], Handler]:
+def require_role(
+    *roles: str,
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
     """401 without a valid token, 403 when the caller's role is not one of `roles`."""
 
-    def wrap(handler: Handler) -> Handler:
+    def wrap(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         @wraps(handler)
-        async def guarded(*args: Any) -> web.StreamResponse:
-            request: web.Request = args[-1]  # (request) or (self, request) for methods
-            p = request.get(PRINCIPAL)
+        async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            request = args[-1]  # (request) or (self, request) for methods
+            if not isinstance(request, web.Request):
+                raise TypeError("a require_role handler takes the request as its last argument")
+            p: Principal | None = request.get(PRINCIPAL)  # aiohttp types get() as Any
             if p is None:
                 raise error(401, "authentication required", **{"WWW-Authenticate": "Bearer"})
             if p.role not in roles:
                 raise error(403, f"role {p.role} may not do this; needs {' or '.join(roles)}")
-            return await handler(*args)
+            return await handler(*args, **kwargs)
 
         setattr(guarded, ROLES_ATTR, tuple(roles))
         return guarded
@@ -158,7 +167,7 @@ def cross_origin(request: web.Request, allowed_origins: Iterable[str]) -> str | 
     return origin or "(none)"
 
 
-def auth_middleware(pool: asyncpg.Pool, allowed_origins: Iterable[str] = ()) -> Any:
+def auth_middleware(pool: asyncpg.Pool, allowed_origins: Iterable[str] = ()) -> Middleware:
     """Resolve the caller (see the module doc); refuse cross-origin cookie use (403).
     `allowed_origins` are trusted besides the API's own host, e.g. a TLS proxy's URL."""
     allowed = frozenset(allowed_origins)

@@ -24,7 +24,8 @@ def spec_text() -> str:
 
 
 def load_spec() -> dict[str, Any]:
-    return yaml.safe_load(spec_text())
+    spec: dict[str, Any] = yaml.safe_load(spec_text())  # the shipped file: a mapping
+    return spec
 
 
 @public

@@ -70,7 +70,8 @@ def parse_retry_rule(text: str) -> tuple[Disposition, RetryRule]:
         delay_s = int(digits) * _UNIT_S[unit] if len(digits) <= 9 else MAX_RETRY_DELAY_S + 1
         if delay_s > MAX_RETRY_DELAY_S:
             raise ValueError(f"{key}: delay is at most 365d, got {delay_text!r}")
-    return disposition, RetryRule(action=action, delay_s=delay_s)  # type: ignore[arg-type]
+    # Validated by the model: mypy does not narrow `action` to the Literal by the check above.
+    return disposition, RetryRule.model_validate({"action": action, "delay_s": delay_s})
 
 
 def _usage(flag: str, message: str) -> typer.BadParameter:

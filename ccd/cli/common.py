@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import asyncpg
 import typer
@@ -62,9 +62,9 @@ def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     raise typer.Exit(code)
 
 
-def run(fn: Callable[[], Awaitable[T]]) -> T:
+def run(fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run one command's coroutine; the CLI has no long-lived loop of its own."""
-    return asyncio.run(fn())  # type: ignore[arg-type]
+    return asyncio.run(fn())
 
 
 async def with_conn(fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from ccd.cli.common import EXIT_USAGE, console, fail, run, with_conn
 from ccd.store import reports
-from ccd.store.export import ExportError, is_percent_column, open_sink, use_time_zone
+from ccd.store.export import ExportError, Format, is_percent_column, open_sink, use_time_zone
 
 app = typer.Typer(
     help="Reports from the reporting views (docs/reporting.md).", no_args_is_help=True
@@ -95,7 +95,8 @@ def _emit(
         if fmt is ReportFormat.TABLE:
             _show(report, f"{title}, {first} .. {last}")
             return
-        with open_sink(fmt.value, report.columns, out, tz=zone, sheet=title) as sink:
+        sink_format: Format = "csv" if fmt is ReportFormat.CSV else "xlsx"
+        with open_sink(sink_format, report.columns, out, tz=zone, sheet=title) as sink:
             for row in report.rows:
                 sink.write(row)
         if out is not None:

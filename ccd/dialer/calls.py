@@ -18,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -433,7 +434,7 @@ class CallManager:
         session = self._agents.session(agent_id)
         if session is not None and session.state in (AgentState.RESERVED, AgentState.TALKING):
             raise AgentError(f"agent {agent_id} is still on the call; disposition it after")
-        attempt_id = session.attempt_id if session is not None else None
+        attempt_id: str | None = session.attempt_id if session is not None else None
         entry = self._wrapups.get(attempt_id or "")
         if entry is None:
             # The agent's last call, if it was an outbound one: an inbound call answered since
@@ -513,8 +514,8 @@ class CallManager:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _spawn(self, coro: object) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task

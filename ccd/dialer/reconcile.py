@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -149,7 +150,7 @@ class Reconciler:
             return False  # gone meanwhile; the next pass sees it as not live
         return not await InstanceLock.owner_alive(self._pool, owner)
 
-    async def _attempts(self, live: dict[str, object], report: ReconcileReport) -> None:
+    async def _attempts(self, live: Mapping[str, object], report: ReconcileReport) -> None:
         now = self._clock.now()
         for row in await attempt_store.unended(self._pool):
             attempt_id = row["id"]
@@ -190,7 +191,7 @@ class Reconciler:
             ):
                 report.wrapups_closed += 1
 
-    async def _agent_legs(self, live: dict[str, object], report: ReconcileReport) -> None:
+    async def _agent_legs(self, live: Mapping[str, object], report: ReconcileReport) -> None:
         live_owned: set[int] = set()
         for call_id in live:
             agent_id = agent_of_leg(call_id)

@@ -334,9 +334,9 @@ class CampaignSupervisor:
     def runner(self, campaign_id: int) -> CampaignRunner | None:
         return self.runners.get(campaign_id)
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
         try:
-            self._changes.put_nowait(int(json.loads(payload)["id"]))
+            self._changes.put_nowait(int(json.loads(str(payload))["id"]))  # a str from asyncpg
         except (ValueError, KeyError, TypeError):
             log.warning("campaign.bad_notify", payload=payload)
 

@@ -17,10 +17,15 @@ from dataclasses import dataclass
 from functools import cache
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberType
+from phonenumbers import (
+    REGION_CODE_FOR_NON_GEO_ENTITY,
+    NumberParseException,
+    PhoneMetadata,
+    PhoneNumberDesc,
+    PhoneNumberType,
+)
 from phonenumbers.phonenumberutil import (
     COUNTRY_CODE_TO_REGION_CODE,
-    REGION_CODE_FOR_NON_GEO_ENTITY,
     SUPPORTED_REGIONS,
     ValidationResult,
     is_number_type_geographical,
@@ -75,7 +80,9 @@ def _pattern(desc: object) -> re.Pattern[str] | None:
 class _Plan:
     """One region's metadata, compiled for the digit-string steps below."""
 
-    def __init__(self, md: PhoneMetadata) -> None:
+    def __init__(self, md: PhoneMetadata | None) -> None:
+        # Plans are built only for the regions and country codes phonenumbers lists.
+        assert md is not None and md.country_code is not None, "no phone metadata"
         self.md = md
         self.country_code: int = md.country_code
         self.cc = str(md.country_code)
@@ -154,10 +161,10 @@ class _Checks:
 
     @staticmethod
     def build(md: PhoneMetadata, length: int) -> _Checks:
-        def usable(desc: object) -> re.Pattern[str] | None:
+        def usable(desc: PhoneNumberDesc | None) -> re.Pattern[str] | None:
             if desc is None:
                 return None
-            lengths = desc.possible_length  # type: ignore[attr-defined]
+            lengths = desc.possible_length
             if lengths and length not in lengths:
                 return None
             return _pattern(desc)
@@ -303,6 +310,7 @@ def normalize(raw: str, region: str | None = None) -> Phone:
             num = phonenumbers.parse(text, region)
         except NumberParseException as exc:
             raise InvalidNumber(_parse_error(exc, region)) from None
+        assert num.country_code is not None  # parse() sets it on every number it returns
         parsed = num.country_code, national_significant_number(num)
     country_code, nsn = parsed
     ntype = _number_type(country_code, nsn)

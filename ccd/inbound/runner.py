@@ -415,7 +415,8 @@ class CallRunner:
         except PbxError as exc:
             await agents.release(agent.agent_id, rid)
             if await self._await_end(1.0):  # the caller hung up under the command
-                raise CallGone(self.ended) from exc  # type: ignore[arg-type]
+                assert self.ended is not None  # what _await_end waited for
+                raise CallGone(self.ended) from exc
             await self._step(name, "agent", input=str(agent.agent_id), result=f"failed: {exc}")
             return
         try:

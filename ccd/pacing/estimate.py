@@ -74,7 +74,9 @@ class Durations:
         beyond_e = len(s) - np.searchsorted(s, elapsed, side="right")
         beyond_eh = len(s) - np.searchsorted(s, elapsed + h, side="right")
         tail = 1.0 - np.exp(-h / self._mean)
-        return (beyond_e - beyond_eh + tail) / (beyond_e + 1.0)
+        # Annotated: numpy types the quotient Any when h is a float.
+        done: FloatArray = (beyond_e - beyond_eh + tail) / (beyond_e + 1.0)
+        return done
 
 
 class RingModel:

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+from pydantic import AnyHttpUrl
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -181,6 +182,7 @@ WHERE campaign_id = $1 AND ended_at IS NOT NULL GROUP BY 1 ORDER BY 2 DESC
 
 async def _table(service: Service, cid: int, elapsed: float, speed: float) -> Table:
     c = await service.pool.fetchrow(_COUNTS, cid)
+    assert c is not None  # an aggregate without GROUP BY: always one row
     dispos = await service.pool.fetch(_DISPOS, cid)
     states = [s.state for s in service.engine.agents.sessions()]
     busy = sum(1 for s in states if s in (AgentState.TALKING, AgentState.WRAP_UP))
@@ -251,7 +253,7 @@ async def run_demo(settings: Settings, db_url: str, opts: DemoOptions, console: 
 
 def _demo_settings(settings: Settings, double: AsteriskDouble) -> Settings:
     node = AsteriskNode(
-        name="pbx1", ari_url=double.ari_url, ari_password="ccdsecret",
+        name="pbx1", ari_url=AnyHttpUrl(double.ari_url), ari_password="ccdsecret",
         ami_host=double.ami_host, ami_port=double.ami_port, ami_secret="ccdsecret",
     )  # fmt: skip
     http = HttpSettings(host="127.0.0.1", port=0)  # a free port: never clash with a ccd run
@@ -301,7 +303,7 @@ async def _finished(service: Service, cid: int) -> bool:
     """Nothing live and nothing due any more (retries lie hours ahead)."""
     if service.engine.calls.live_for(cid):
         return False
-    due = await service.pool.fetchval(
+    due: int = await service.pool.fetchval(
         "SELECT count(*) FROM leads WHERE campaign_id = $1 AND (status = 'in_progress'"
         " OR (status IN ('new', 'retry') AND next_attempt_at <= now()))",
         cid,
@@ -313,6 +315,7 @@ async def _report(
     pool: asyncpg.Pool, cid: int, console: Console, db_url: str, speed: float
 ) -> None:
     r = await pool.fetchrow(_REPORT, cid, speed)
+    assert r is not None  # the demo's own campaign: one row
     # A live display that is not a terminal ends without a newline.
     console.print()
     console.print(

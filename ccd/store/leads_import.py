@@ -228,13 +228,13 @@ def parse_rows(rows: list[tuple[int, list[str]]], rules: RowRules) -> ParsedChun
             if not -32768 <= priority <= 32767:
                 rejected.append((line, f"priority: out of range: {priority}", cells))
                 continue
-        tz = row[zone_i].strip() if zone_i is not None else ""
+        tz: str | None = row[zone_i].strip() if zone_i is not None else ""
         if tz:
             if zone(tz) is None:
                 rejected.append((line, f"timezone: unknown IANA zone {tz!r}", cells))
                 continue
         else:
-            tz = lead_time_zone(phone.time_zones, rules.campaign_zone)  # type: ignore[assignment]
+            tz = lead_time_zone(phone.time_zones, rules.campaign_zone)
         fields = {name: value for i, name in cols.extra if (value := row[i].strip())}
         for i in range(width, len(cells)):  # cells beyond the header
             if value := cells[i].strip():
@@ -426,6 +426,7 @@ SELECT count(*) AS loaded, count(*) FILTER (WHERE status = 'blacklisted') AS bla
 async def _flush(conn: asyncpg.Connection, campaign_id: int) -> tuple[int, int]:
     """Move the staged rows into leads; returns (loaded, of which blacklisted)."""
     row = await conn.fetchrow(_INSERT, campaign_id)
+    assert row is not None  # an aggregate without GROUP BY: always one row
     await conn.execute(f"TRUNCATE {_STAGE}")
     return row["loaded"], row["blacklisted"]
 
@@ -513,7 +514,11 @@ async def _load(
                     # A memoryview: asyncpg would take plain bytes for a file name.
                     data = memoryview(parsed.copy_data)
                     await conn.copy_to_table(
-                        _STAGE, source=data, columns=_STAGE_COLUMNS, format="text"
+                        _STAGE,
+                        # asyncpg takes any buffer; its stubs list only paths, files, iterables.
+                        source=data,  # type: ignore[arg-type]
+                        columns=_STAGE_COLUMNS,
+                        format="text",
                     )
                     staged += parsed.staged
                     pending += parsed.staged

@@ -38,7 +38,8 @@ async def current_revision(url: str) -> str | None:
         exists = await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL")
         if not exists:
             return None
-        return await conn.fetchval("SELECT version_num FROM alembic_version")  # type: ignore[no-any-return]
+        version: str = await conn.fetchval("SELECT version_num FROM alembic_version")
+        return version
     finally:
         await conn.close()
 

@@ -86,6 +86,7 @@ async def prune(
         last, total = t.start, 0
         while True:
             row = await conn.fetchrow(sql, cutoff, last, batch)
+            assert row is not None  # an aggregate without GROUP BY: always one row
             total += row["n"]
             if row["picked"] == 0:
                 break

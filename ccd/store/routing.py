@@ -73,7 +73,7 @@ async def add_trunk(conn: asyncpg.Connection, spec: TrunkSpec) -> int:
 
 
 async def list_trunks(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    return await conn.fetch(  # type: ignore[no-any-return]
+    return await conn.fetch(
         "SELECT id, name, kind, dial_template, max_channels, node, enabled"
         " FROM trunks ORDER BY name"
     )

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from ccd.config import AsteriskNode
 from ccd.log import get_logger
@@ -182,8 +182,8 @@ class AmiClient:
         self._spawn(self._watchdog(), "ami-ping")
         log.info("ami.connected", node=self.node, banner=banner.decode(errors="replace").strip())
 
-    def _spawn(self, coro: object, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=f"{name}:{self.node}")  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=f"{name}:{self.node}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -59,15 +59,17 @@ def _route_key(raw: dict[str, Any]) -> str:
             return cid.split(";", 1)[0]
     pb = raw.get("playback") or raw.get("recording")
     if isinstance(pb, dict):
-        target = pb.get("target_uri", "")
+        target: str = pb.get("target_uri", "")
         kind, _, ident = target.partition(":")
         if kind == "channel":
             return ident.split(";", 1)[0]
         if ident:
             return target
     br = raw.get("bridge")
-    if isinstance(br, dict) and isinstance(br.get("id"), str):
-        return "bridge:" + br["id"]
+    if isinstance(br, dict):
+        bid = br.get("id")
+        if isinstance(bid, str):
+            return "bridge:" + bid
     return GLOBAL_KEY
 
 

@@ -11,6 +11,7 @@ import threading
 import asyncpg
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
 from ccd.api.auth import AuthApi, principal, public, require_role
 from ccd.api.login_limit import LoginLimiter, LoginTicket
@@ -93,6 +94,15 @@ async def test_role_checks(pool: asyncpg.Pool, seed: Seed, make_client: ClientFa
     assert resp.status == 403 and "supervisor" in (await resp.json())["error"]
     assert (await client.get("/api/test/sup", headers=await login(client, "sofia"))).status == 200
     assert (await client.get("/api/test/sup", headers=await login(client, "root"))).status == 200
+
+
+async def test_require_role_needs_the_request_last() -> None:
+    @require_role("admin")
+    async def misdeclared(request: web.Request, page: int) -> web.Response:
+        return web.json_response({"page": page})
+
+    with pytest.raises(TypeError, match="request as its last argument"):
+        await misdeclared(make_mocked_request("GET", "/"), 1)
 
 
 async def test_agent_token_acts_as_the_agent(

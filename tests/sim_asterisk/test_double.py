@@ -534,6 +534,18 @@ async def test_ami_originate_and_event_lists(double: AsteriskDouble) -> None:
     assert double.ami_action_counts["Originate"] == 1
 
 
+async def test_ami_originate_response_without_context(double: AsteriskDouble) -> None:
+    """Exten without Context: Asterisk reads the missing header as "", and says so."""
+    double.program("801", FarEnd.busy())
+    reader, writer = await ami_session(double)
+    writer.write(b"Action: Originate\r\nActionID: o2\r\nChannel: Local/801@sim\r\n"
+                 b"Exten: 100\r\nAsync: true\r\n\r\n")
+    response = (await read_until(reader, b"Event: OriginateResponse"))[-1]
+    assert "Response: Failure\r\n" in response
+    assert "\r\nContext: \r\nExten: 100\r\n" in response
+    writer.close()
+
+
 async def test_ami_half_open_stops_answering(double: AsteriskDouble) -> None:
     reader, writer = await ami_session(double)
     await read_until(reader, b"SuccessfulAuth")

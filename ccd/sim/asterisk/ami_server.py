@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -96,7 +97,7 @@ class AmiServer:
     async def handle(self, s: AmiSession, f: dict[str, list[str]]) -> bool:
         """One action; False when the server closes the connection."""
         action = (f.get("action") or [""])[0]
-        aid = (f.get("actionid") or [None])[0]
+        aid = (f.get("actionid") or (None,))[0]
         self.action_counts[action] += 1
         head: Block = [("ActionID", aid)] if aid is not None else []
 
@@ -193,8 +194,8 @@ class AmiServer:
         dial = (f.get("channel") or [""])[0]
         app = (f.get("application") or [""])[0]
         data = (f.get("data") or [""])[0]
-        context = (f.get("context") or [None])[0]
-        exten = (f.get("exten") or [None])[0]
+        context = (f.get("context") or (None,))[0]
+        exten = (f.get("exten") or (None,))[0]
         timeout_ms = float((f.get("timeout") or ["30000"])[0] or 30000)
         variables = dict(v.split("=", 1) for item in f.get("variable", [])
                          for v in item.split(",") if "=" in v)
@@ -211,7 +212,8 @@ class AmiServer:
                 block.append(("ActionID", aid))
             block += [("Response", "Success" if answered else "Failure"),
                       ("Channel", ch.name if answered else dial)]
-            block += [("Context", context), ("Exten", exten)] if exten else \
+            # Asterisk reads a missing Context header as "".
+            block += [("Context", context or ""), ("Exten", exten)] if exten else \
                 [("Application", app), ("Data", data)]
             block += [("Reason", str(reason)), ("Uniqueid", ch.uniqueid if answered else
                                                  "<unknown>"),
@@ -231,9 +233,9 @@ class AmiServer:
             reply("Success", ("Message", "Originate successfully queued"))
         try:
             self.pbx.originate(
-                dial, channel_id=(f.get("channelid") or [None])[0],
-                other_id=(f.get("otherchannelid") or [None])[0],
-                caller_id=(f.get("callerid") or [None])[0], timeout=timeout_ms / 1000,
+                dial, channel_id=(f.get("channelid") or (None,))[0],
+                other_id=(f.get("otherchannelid") or (None,))[0],
+                caller_id=(f.get("callerid") or (None,))[0], timeout=timeout_ms / 1000,
                 context=context if exten else None, exten=exten, variables=variables,
                 origin="ami", on_result=result, ami_app=(app, data) if not exten else None)
         except AriError as exc:  # a duplicate ChannelId
@@ -273,7 +275,7 @@ class AmiServer:
     def action_getvar(self, s: AmiSession, f: dict[str, list[str]], head: Block,
                       reply: Any) -> None:
         name = (f.get("variable") or [""])[0]
-        chan = (f.get("channel") or [None])[0]
+        chan = (f.get("channel") or (None,))[0]
         if chan is None:
             value = self.pbx.global_vars.get(name, "")
         else:
@@ -288,7 +290,7 @@ class AmiServer:
                       reply: Any) -> None:
         name = (f.get("variable") or [""])[0]
         value = (f.get("value") or [""])[0]
-        chan = (f.get("channel") or [None])[0]
+        chan = (f.get("channel") or (None,))[0]
         if chan is None:
             self.pbx.global_vars[name] = value
         else:
@@ -300,7 +302,8 @@ class AmiServer:
         reply("Success", ("Message", "Variable Set"))
 
     def _event_list(self, s: AmiSession, head: Block, reply: Any, message: str, items:
-                    list[Block], complete: str, extra: Block = ()) -> None:  # type: ignore[assignment]
+                    list[Block], complete: str,
+                    extra: Sequence[tuple[str, str]] = ()) -> None:
         reply("Success", ("EventList", "start"), ("Message", message))
         for item in items:
             s.send(item)
@@ -320,7 +323,7 @@ class AmiServer:
 
     def action_status(self, s: AmiSession, f: dict[str, list[str]], head: Block,
                       reply: Any) -> None:
-        wanted = (f.get("channel") or [None])[0]
+        wanted = (f.get("channel") or (None,))[0]
         items = []
         for ch in reversed(self.pbx.channels.values()):
             if wanted and ch.name != wanted:
@@ -334,7 +337,7 @@ class AmiServer:
                          [("Items", str(len(items)))])
 
     def _queues(self, f: dict[str, list[str]]) -> list[Queue]:
-        name = (f.get("queue") or [None])[0]
+        name = (f.get("queue") or (None,))[0]
         queues = self.pbx.queues.by_name
         if name is None:
             return list(queues.values())
