@@ -17,10 +17,12 @@ import contextlib
 
 import asyncpg
 from aiohttp import web
+from asyncpg.pool import PoolConnectionProxy
 
 from ccd.api.auth import resolve_token
 from ccd.log import get_logger
 from ccd.store.agents import SESSION_CHANNEL
+from ccd.store.db import AnyConnection
 
 log = get_logger(__name__)
 
@@ -32,11 +34,12 @@ class SessionWatch:
         self._pool = pool
         self._recheck_s = recheck_s
         self._wakeups: set[asyncio.Event] = set()
-        self._conn: asyncpg.Connection | None = None
+        self._conn: PoolConnectionProxy | None = None
 
     async def start(self) -> None:
-        self._conn = await self._pool.acquire()
-        await self._conn.add_listener(SESSION_CHANNEL, self._on_notify)
+        conn = await self._pool.acquire()
+        await conn.add_listener(SESSION_CHANNEL, self._on_notify)
+        self._conn = conn
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -45,7 +48,7 @@ class SessionWatch:
             await self._pool.release(self._conn)
             self._conn = None
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, _payload: str) -> None:
+    def _on_notify(self, _conn: AnyConnection, _pid: int, _channel: str, _payload: object) -> None:
         for wakeup in self._wakeups:
             wakeup.set()
 

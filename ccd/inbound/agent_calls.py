@@ -186,6 +186,7 @@ class AgentCalls:
         row = await self._pool.fetchrow(
             "SELECT caller, campaign_id FROM inbound_calls WHERE id = $1", call_id
         )
+        assert row is not None  # last_call_of_agent just found it; rows are never deleted live
         phone = self._check(disposition, row["caller"], row["campaign_id"])
         written = await self._write(
             call_id, row["campaign_id"], disposition, DispositionSource.AGENT,

@@ -115,7 +115,7 @@ async def set_enabled(conn: asyncpg.Connection | asyncpg.Pool, login: str, enabl
     return agent_id
 
 
-async def notify_sessions_ended(conn: asyncpg.Connection | asyncpg.Pool) -> None:
+async def notify_sessions_ended(conn: AnyConnection | asyncpg.Pool) -> None:
     """Tell running daemons that some tokens may have stopped working (delivered at commit)."""
     await conn.execute("SELECT pg_notify($1, '')", SESSION_CHANNEL)
 

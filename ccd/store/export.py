@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import asyncpg
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
@@ -156,7 +156,7 @@ class XlsxSink:
             cells.append(cell)
         self._ws.append(cells)
 
-    def _text_cell(self, value: str) -> WriteOnlyCell:
+    def _text_cell(self, value: str) -> Cell:
         """A text cell, whatever the text: control characters (which XLSX cannot hold) become
         U+FFFD, and text that looks like a formula stays text, even when edited in Excel."""
         cell = WriteOnlyCell(self._ws, value=ILLEGAL_CHARACTERS_RE.sub("\ufffd", value))

@@ -12,7 +12,9 @@ from typing import Any
 
 import asyncpg
 
-Conn = asyncpg.Connection | asyncpg.Pool
+from ccd.store.db import AnyConnection
+
+Conn = AnyConnection | asyncpg.Pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +169,7 @@ async def dispose(
 async def last_call_of_agent(conn: Conn, agent_id: int) -> str | None:
     """The agent's latest finished inbound call, unless an outbound call reached the agent
     after it ended (then that one is the agent's last call)."""
-    return await conn.fetchval(
+    call_id: str | None = await conn.fetchval(
         """
         SELECT i.id FROM inbound_calls i
         WHERE i.agent_id = $1 AND i.answered_at IS NOT NULL AND i.ended_at IS NOT NULL
@@ -179,6 +181,7 @@ async def last_call_of_agent(conn: Conn, agent_id: int) -> str | None:
         """,
         agent_id,
     )
+    return call_id
 
 
 async def call_known(conn: Conn, call_id: str) -> bool:

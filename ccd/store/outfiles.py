@@ -12,7 +12,7 @@ import glob
 import os
 import re
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, Literal, TextIO, overload
 
 from ccd.log import get_logger
 
@@ -69,6 +69,14 @@ def process_alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's process
     return True
+
+
+@overload
+def open_private(path: Path, mode: Literal["wb"]) -> BinaryIO: ...
+
+
+@overload
+def open_private(path: Path, mode: Literal["w"] = "w", **kwargs: Any) -> TextIO: ...
 
 
 def open_private(path: Path, mode: str = "w", **kwargs: Any) -> IO[Any]:

@@ -210,7 +210,8 @@ def _open_csv(path: Path, encoding: str | None) -> Iterator[Table]:
 
 def _first_row(path: Path, reader: Any) -> list[str]:
     try:
-        return next(reader)  # type: ignore[no-any-return]
+        first: list[str] = next(reader)
+        return first
     except csv.Error as exc:
         raise _csv_error(path, 1, reader.line_num, exc) from None
 
