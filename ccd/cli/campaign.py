@@ -22,7 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ccd.cli.common import EXIT_USAGE, console, fail, run, with_conn
-from ccd.domain.calling_hours import format_days, parse_days, parse_hours
+from ccd.domain.calling_hours import format_days, format_hours, parse_days, parse_hours
 from ccd.domain.campaigns import CampaignMode, CampaignStatus, TransitionError
 from ccd.domain.dispositions import Disposition, RetryRule, RetryRules
 from ccd.store import campaigns as store
@@ -218,7 +218,7 @@ def status(name: Annotated[str, typer.Argument(help="campaign name")]) -> None:
         highlight=False,
     )
     console.print(
-        f"hours {c['calling_hours_start']:%H:%M}-{c['calling_hours_end']:%H:%M} "
+        f"hours {format_hours(c['calling_hours_start'], c['calling_hours_end'])} "
         f"days {format_days(c['calling_days'])} zone {c['time_zone']}; "
         f"ring {c['dial_timeout_s']} s, max attempts {c['max_attempts']}, "
         f"abandon limit {c['target_abandon'] * 100:.1f} %, trunk {c['trunk'] or 'by route'}",

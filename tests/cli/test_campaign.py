@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from datetime import time
 from pathlib import Path
 
 import asyncpg
@@ -55,6 +56,16 @@ async def test_create_with_every_option_then_list(ccd: Invoke, pool: asyncpg.Poo
     r = await ccd("campaign", "list")
     assert r.exit_code == 0
     assert "spring" in r.stdout and "PREDICTIVE" in r.stdout and "draft" in r.stdout
+
+
+async def test_hours_until_midnight_round_trip(ccd: Invoke, pool: asyncpg.Pool) -> None:
+    r = await ccd("campaign", "create", "allday", "--hours", "00:00-24:00")
+    assert r.exit_code == 0, r.output
+    end = await pool.fetchval("SELECT calling_hours_end FROM campaigns WHERE name = 'allday'")
+    assert end == time.max  # end of day, not 23:59: the last minute stays callable
+    r = await ccd("campaign", "status", "allday")
+    assert r.exit_code == 0, r.output
+    assert "hours 00:00-24:00 " in r.stdout
 
 
 @pytest.mark.parametrize(
