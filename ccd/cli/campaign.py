@@ -23,7 +23,12 @@ from rich.table import Table
 
 from ccd.cli.common import EXIT_USAGE, console, fail, run, with_conn
 from ccd.domain.calling_hours import format_days, format_hours, parse_days, parse_hours
-from ccd.domain.campaigns import CampaignMode, CampaignStatus, TransitionError
+from ccd.domain.campaigns import (
+    DEFAULT_SAFE_HARBOR_MEDIA,
+    CampaignMode,
+    CampaignStatus,
+    TransitionError,
+)
 from ccd.domain.dispositions import Disposition, RetryRule, RetryRules
 from ccd.store import campaigns as store
 from ccd.store.leads_import import ImportResult, LeadImportError, import_leads, parse_column_map
@@ -144,7 +149,7 @@ def create(
     ] = None,
     safe_harbor: Annotated[
         str, typer.Option("--safe-harbor", help="media played when no agent is free")
-    ] = "sound:ccd-safe-harbor",
+    ] = DEFAULT_SAFE_HARBOR_MEDIA,
 ) -> None:
     """Create a campaign (status draft); load leads with `ccd campaign load`, then start it."""
     try:

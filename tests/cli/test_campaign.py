@@ -58,6 +58,15 @@ async def test_create_with_every_option_then_list(ccd: Invoke, pool: asyncpg.Poo
     assert "spring" in r.stdout and "PREDICTIVE" in r.stdout and "draft" in r.stdout
 
 
+async def test_default_safe_harbor_is_a_stock_sound(ccd: Invoke, pool: asyncpg.Pool) -> None:
+    r = await ccd("campaign", "create", "plain")
+    assert r.exit_code == 0, r.output
+    await pool.execute("INSERT INTO campaigns (name, mode, caller_id) VALUES ('raw', 'POWER', '')")
+    media = await pool.fetch("SELECT safe_harbor_media FROM campaigns ORDER BY name")
+    # Asterisk core sounds: a stock install has them (the old default existed nowhere).
+    assert [m["safe_harbor_media"] for m in media] == ["sound:all-reps-busy"] * 2
+
+
 async def test_hours_until_midnight_round_trip(ccd: Invoke, pool: asyncpg.Pool) -> None:
     r = await ccd("campaign", "create", "allday", "--hours", "00:00-24:00")
     assert r.exit_code == 0, r.output

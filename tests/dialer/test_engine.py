@@ -7,11 +7,12 @@ import datetime as dt
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+from structlog.testing import capture_logs
 
 from ccd.dialer.agents import AgentError
 from ccd.dialer.clock import ManualClock
 from ccd.domain.agents import AgentState
-from ccd.domain.campaigns import CampaignStatus
+from ccd.domain.campaigns import SAFE_HARBOR_FALLBACK_MEDIA, CampaignStatus
 from ccd.domain.dispositions import Disposition
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
 from ccd.store.agents import add_agent
@@ -223,6 +224,41 @@ async def test_drop_plays_safe_harbor_within_two_seconds_and_counts_the_abandon(
         assert timedelta(seconds=1.9) <= r["ended_at"] - r["answered_at"] < timedelta(seconds=2.5)
     talking = await pool.fetchval("SELECT count(*) FROM attempts WHERE bridged_at IS NOT NULL")
     assert talking == 1
+
+
+def _played(double: AsteriskDouble, call_id: str) -> list[str]:
+    """The media of every play request on one channel, in order."""
+    return [
+        str(r.query.get("media") or (r.body or {}).get("media"))
+        for r in double.requests
+        if r.method == "POST" and f"/channels/{call_id}/play" in r.path
+    ]
+
+
+async def test_a_safe_harbor_message_that_fails_falls_back_to_a_stock_sound(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
+) -> None:
+    await add_trunk(pool)
+    cid = await make_campaign(pool, pacer="ratio", dial_ratio=2,
+                              safe_harbor_media="sound:custom/not-recorded")  # fmt: skip
+    double.missing_sounds.add("custom/not-recorded")  # as on a node without the file
+    numbers = phones(2)
+    for p in numbers:
+        double.program(p, FarEnd.answer(after=0.2, hangup_after=1000.0))
+    await add_leads(pool, cid, numbers)
+    (agent,) = await _agents(pool, 1)
+    engine = await make_engine()
+    await engine.agents.login(agent)  # two calls, one agent: one call is dropped
+    with capture_logs() as logs:
+        await start_campaign(pool, "c1")
+        await eventually(
+            lambda: pool.fetchval("SELECT count(*) = 1 FROM attempts WHERE outcome = 'DROPPED'"),
+            what="the drop",
+        )
+    attempt_id = await pool.fetchval("SELECT id::text FROM attempts WHERE outcome = 'DROPPED'")
+    assert _played(double, attempt_id) == ["sound:custom/not-recorded", SAFE_HARBOR_FALLBACK_MEDIA]
+    (fallback,) = [e for e in logs if e["event"] == "attempt.safe_harbor_fallback"]
+    assert (fallback["attempt_id"], fallback["media"]) == (attempt_id, "sound:custom/not-recorded")
 
 
 async def test_calling_hours_follow_the_leads_morning(
