@@ -11,6 +11,10 @@ message plays (a stock fallback when it fails), the call is hung up and the atte
 Disposition of a call an agent talked on: the agent sets it in WRAP_UP; if they have not
 after `wrapup_timeout_s`, the attempt gets END automatically (the contact was made) and the
 agent goes READY. An agent's later disposition still replaces that automatic END.
+
+A fax tone (reported ~0.9 s after it starts) may come after the bridge: the call is hung up
+then, the attempt is FAX and the agent is READY at once. No detection window delays the
+bridge: every person answering would wait as long (README, "Fax detection and agents").
 """
 
 from __future__ import annotations

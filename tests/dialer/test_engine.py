@@ -310,6 +310,38 @@ async def test_a_number_dropped_within_72_h_is_called_only_with_an_agent_reserve
     assert await pool.fetchval("SELECT count(*) FROM attempts WHERE lead_id = $1", second) == 1
 
 
+async def test_a_fax_found_after_the_bridge_is_hung_up_and_the_agent_is_ready_at_once(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
+) -> None:
+    # POWER bridges at the answer; the CED tone is reported ~0.9 s later. The trade-off kept:
+    # no detection window before bridging (it would delay every person by as much), the fax
+    # is hung up mid-bridge and the agent owes no wrap-up.
+    await add_trunk(pool)
+    cid = await make_campaign(pool, mode="POWER", fax_detect=True)
+    (fax,) = phones(1)
+    double.program(fax, FarEnd.fax(after=0.2, tone="CED"))
+    (lead,) = await add_leads(pool, cid, [fax])
+    (agent,) = await _agents(pool, 1)
+    engine = await make_engine()
+    await engine.agents.login(agent)
+    await start_campaign(pool, "c1")
+    await eventually(
+        lambda: pool.fetchval("SELECT count(*) = 1 FROM attempts WHERE disposition IS NOT NULL"),
+        what="the fax call disposed",
+    )
+
+    async def ready_again() -> bool:
+        return engine.agents.session(agent).state is AgentState.READY  # type: ignore[union-attr]
+
+    await eventually(ready_again, what="the agent READY")
+    row = await pool.fetchrow("SELECT * FROM attempts WHERE lead_id = $1", lead)
+    assert (row["outcome"], row["disposition"], row["tone"]) == ("FAX", "FAX", "fax")
+    assert row["bridged_at"] is not None  # it did reach the agent before the tone
+    assert row["ended_at"] - row["bridged_at"] < timedelta(seconds=1.5)
+    assert not engine.calls.owns_wrapup(str(row["id"]))  # no disposition owed
+    assert await pool.fetchval("SELECT reason FROM blacklist WHERE phone = $1", fax) == "fax"
+
+
 async def test_calling_hours_follow_the_leads_morning(
     pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
 ) -> None:
