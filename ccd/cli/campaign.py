@@ -29,7 +29,7 @@ from ccd.domain.campaigns import (
     CampaignStatus,
     TransitionError,
 )
-from ccd.domain.dispositions import Disposition, RetryRule, RetryRules
+from ccd.domain.dispositions import MAX_RETRY_DELAY_S, Disposition, RetryRule, RetryRules
 from ccd.store import campaigns as store
 from ccd.store.leads_import import ImportResult, LeadImportError, import_leads, parse_column_map
 
@@ -46,7 +46,7 @@ _FLAG = {
     "max_ratio": "--max-ratio", "time_zone": "--time-zone", "days": "--days",
     "hours_start": "--hours", "hours_end": "--hours", "retry_rules": "--retry-rule",
 }  # fmt: skip
-_DELAY = re.compile(r"^(\d+)([smhd]?)$")
+_DELAY = re.compile(r"^([0-9]+)([smhd]?)$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -70,7 +70,10 @@ def parse_retry_rule(text: str) -> tuple[Disposition, RetryRule]:
         m = _DELAY.match(delay_text.strip())
         if not m:
             raise ValueError(f"{key}: delay must look like 90, 30m, 2h or 1d, got {delay_text!r}")
-        delay_s = int(m.group(1)) * _UNIT_S[m.group(2)]
+        digits, unit = m.groups()
+        delay_s = int(digits) * _UNIT_S[unit] if len(digits) <= 9 else MAX_RETRY_DELAY_S + 1
+        if delay_s > MAX_RETRY_DELAY_S:
+            raise ValueError(f"{key}: delay is at most 365d, got {delay_text!r}")
     return disposition, RetryRule(action=action, delay_s=delay_s)  # type: ignore[arg-type]
 
 

@@ -497,12 +497,22 @@ class CallManager:
         if self._wrapups.pop(call.attempt_id, None) is None:
             return
         await call.end_written.wait()
-        await attempt_store.dispose(
-            self._pool, call.attempt_id, disposition, source, self._clock.now(),
-            callback_at=callback_at, note=note,
-        )  # fmt: skip
         assert call.agent_id is not None
-        await self._agents.dispose(call.agent_id, call.attempt_id)
+        try:
+            await attempt_store.dispose(
+                self._pool, call.attempt_id, disposition, source, self._clock.now(),
+                callback_at=callback_at, note=note,
+            )  # fmt: skip
+        except Exception as exc:
+            log.error(
+                "attempt.disposition_failed", attempt_id=call.attempt_id,
+                agent_id=call.agent_id, disposition=disposition.value, error=repr(exc),
+            )  # fmt: skip
+            raise
+        finally:
+            # Even when the write failed the agent is done with the call: never hold them in
+            # WRAP_UP (the attempt keeps owing its disposition; reconciliation settles it).
+            await self._agents.dispose(call.agent_id, call.attempt_id)
         if call.bridged_mono is not None and call.ended_mono is not None:
             now = time.monotonic()
             call.listener.on_call(call.ended_mono - call.bridged_mono, now - call.ended_mono)
