@@ -108,7 +108,7 @@ campaigns = Table(
         comment="IANA zone for calling hours of leads whose own zone is unknown or ambiguous",
     ),
     Column("retry_rules", JSONB, nullable=False, server_default="{}"),
-    # = ccd.domain.campaigns.DEFAULT_SAFE_HARBOR_MEDIA, a stock Asterisk sound (migration 0003)
+    # = ccd.domain.campaigns.DEFAULT_SAFE_HARBOR_MEDIA, a stock Asterisk sound (migration 0004)
     Column("safe_harbor_media", Text, nullable=False, server_default="sound:all-reps-busy"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),

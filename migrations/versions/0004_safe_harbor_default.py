@@ -1,7 +1,7 @@
 """safe-harbor default: a stock Asterisk sound
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003a
 Create Date: 2026-12-02 23:10:00
 
 The old default, sound:ccd-safe-harbor, is shipped nowhere: on a stock Asterisk the dropped
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003a"
 branch_labels = None
 depends_on = None
 
