@@ -6,6 +6,7 @@
     POST /api/agent/pause        {"reason": "lunch"}
     GET  /api/agent/me           state, reason and the current call: an outbound one with the
                                  lead's data, or an inbound caller with the DID, queue, contact
+    POST /api/agent/hangup       hang up the customer of the current call: WRAP_UP, phone stays up
     POST /api/agent/disposition  {"disposition": "CALLBACK", "callback_at": "...", "note": ""}
                                  for the agent's current or last call, outbound or inbound
     GET  /api/agent/worklist     MANUAL campaigns: the agent's contacts, `due` when their time came
@@ -112,6 +113,7 @@ class AgentApi:
         r.add_post("/api/agent/ready", self.ready)
         r.add_post("/api/agent/pause", self.pause)
         r.add_get("/api/agent/me", self.me)
+        r.add_post("/api/agent/hangup", self.hangup)
         r.add_post("/api/agent/disposition", self.disposition)
         r.add_get("/api/agent/worklist", self.worklist)
         r.add_post("/api/agent/dial", self.dial)
@@ -188,6 +190,15 @@ class AgentApi:
                 "call": call,
             }
         )
+
+    @require_role("agent")
+    async def hangup(self, request: web.Request) -> web.Response:
+        # The agent's own leg stays in their bridge: hanging up the phone would log them out.
+        try:
+            call_id = await self._engine.agents.hang_up_customer(self._agent_id(request))
+        except AgentError as exc:
+            raise _error(409, str(exc)) from None
+        return web.json_response({"call_id": call_id})
 
     @require_role("agent")
     async def disposition(self, request: web.Request) -> web.Response:

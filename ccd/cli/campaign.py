@@ -23,8 +23,13 @@ from rich.table import Table
 from rich.text import Text
 
 from ccd.cli.common import EXIT_USAGE, console, fail, run, with_conn
-from ccd.domain.calling_hours import format_days, parse_days, parse_hours
-from ccd.domain.campaigns import CampaignMode, CampaignStatus, TransitionError
+from ccd.domain.calling_hours import format_days, format_hours, parse_days, parse_hours
+from ccd.domain.campaigns import (
+    DEFAULT_SAFE_HARBOR_MEDIA,
+    CampaignMode,
+    CampaignStatus,
+    TransitionError,
+)
 from ccd.domain.dispositions import MAX_RETRY_DELAY_S, Disposition, RetryRule, RetryRules
 from ccd.store import campaigns as store
 from ccd.store.leads_import import ImportResult, LeadImportError, import_leads, parse_column_map
@@ -149,7 +154,7 @@ def create(
     ] = None,
     safe_harbor: Annotated[
         str, typer.Option("--safe-harbor", help="media played when no agent is free")
-    ] = "sound:ccd-safe-harbor",
+    ] = DEFAULT_SAFE_HARBOR_MEDIA,
 ) -> None:
     """Create a campaign (status draft); load leads with `ccd campaign load`, then start it."""
     try:
@@ -226,7 +231,7 @@ def status(name: Annotated[str, typer.Argument(help="campaign name")]) -> None:
         highlight=False,
     )
     console.print(
-        f"hours {c['calling_hours_start']:%H:%M}-{c['calling_hours_end']:%H:%M} "
+        f"hours {format_hours(c['calling_hours_start'], c['calling_hours_end'])} "
         f"days {format_days(c['calling_days'])} zone {c['time_zone']}; "
         f"ring {c['dial_timeout_s']} s, max attempts {c['max_attempts']}, "
         f"abandon limit {c['target_abandon'] * 100:.1f} %, trunk {c['trunk'] or 'by route'}",

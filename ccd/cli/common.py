@@ -15,7 +15,7 @@ from rich.text import Text
 
 from ccd.config import ConfigError, Settings, load_settings
 from ccd.log import configure_logging
-from ccd.store.db import connect, database_url
+from ccd.store.db import connect, database_url, embedded_pgdata
 
 T = TypeVar("T")
 
@@ -49,7 +49,16 @@ class CliState:
 
     def db_url(self) -> str:
         if self._db_url is None:
-            self._db_url = database_url(self.settings())
+            settings = self.settings()
+            self._db_url = database_url(settings)
+            if settings.database_url is None:
+                # A shell without the setting would otherwise write to another database
+                # unnoticed (a first campaign created "nowhere").
+                err_console.print(
+                    f"note: database_url is not set: using the embedded PostgreSQL in"
+                    f" {embedded_pgdata(settings.data_dir)} ({self._db_url})",
+                    highlight=False, soft_wrap=True,
+                )  # fmt: skip
         return self._db_url
 
 

@@ -13,10 +13,12 @@ import asyncpg
 import typer
 from rich.table import Table
 
-from ccd.cli.common import EXIT_USAGE, console, err_console, fail, run, with_conn
-from ccd.inbound.flow import FlowError, load_flow
+from ccd.cli.common import EXIT_USAGE, console, err_console, fail, run, state, with_conn
+from ccd.inbound.flow import Flow, FlowError, load_flow
+from ccd.inbound.flow_refs import campaign_refs, sound_refs, sounds_missing_on
 from ccd.inbound.settings import flows_dir
 from ccd.store import inbound as store
+from ccd.telephony.errors import PbxError
 
 app = typer.Typer(help="Inbound lines: which IVR flow answers which DID.", no_args_is_help=True)
 route_app = typer.Typer(help="DID -> flow routes.", no_args_is_help=True)
@@ -80,19 +82,63 @@ def route_remove(did: Annotated[str, typer.Argument()]) -> None:
 
 @ivr_app.command("check")
 def check(files: Annotated[list[Path], typer.Argument(help="flow files", min=1)]) -> None:
-    """Validate flow files: fields, node targets, unreachable nodes, loops without input."""
+    """Validate flow files: fields, node targets, unreachable nodes, loops without input,
+    callback campaigns that do not exist, and sounds an Asterisk node that answers lacks."""
     bad = 0
+    flows: dict[Path, Flow] = {}
     for path in files:
         try:
-            flow = load_flow(path)
+            flows[path] = load_flow(path)
         except FlowError as exc:
             bad += 1
-            for line in exc.problems:
-                err_console.print(line, highlight=False, markup=False, soft_wrap=True)
-            continue
-        console.print(f"{path}: ok ({len(flow.nodes)} nodes)", highlight=False, soft_wrap=True)
+            _print_problems(exc.problems)
+    outside = run(lambda: _outside_problems(flows))
+    for path, flow in flows.items():
+        if outside.get(path):
+            bad += 1
+            _print_problems(outside[path])
+        else:
+            console.print(f"{path}: ok ({len(flow.nodes)} nodes)", highlight=False, soft_wrap=True)
     if bad:
         raise typer.Exit(EXIT_USAGE)
+
+
+def _print_problems(lines: list[str]) -> None:
+    for line in lines:
+        err_console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+async def _outside_problems(flows: dict[Path, Flow]) -> dict[Path, list[str]]:
+    """What the flows name that does not exist: campaigns (in the database, asked only when a
+    flow has a callback node) and sounds (on every configured node that answers)."""
+    problems: dict[Path, list[str]] = {path: [] for path in flows}
+    campaigns = {path: campaign_refs(flow) for path, flow in flows.items()}
+    if any(campaigns.values()):
+        names = {r.name for refs in campaigns.values() for r in refs}
+        known = await with_conn(lambda conn: store.existing_campaigns(conn, names))
+        for path, refs in campaigns.items():
+            problems[path] += [
+                f"{path}: node {r.node!r}: field {r.field!r}: no campaign named {r.name!r}"
+                for r in refs if r.name not in known
+            ]  # fmt: skip
+    sounds = {path: sound_refs(flow) for path, flow in flows.items()}
+    wanted = {r.name for refs in sounds.values() for r in refs}
+    for node in state.settings().nodes if wanted else []:
+        try:
+            missing = await sounds_missing_on(node, wanted)
+        except PbxError as exc:
+            err_console.print(
+                f"note: Asterisk node {node.name} not reachable, its sounds are not checked: {exc}",
+                highlight=False, markup=False, soft_wrap=True,
+            )  # fmt: skip
+            continue
+        for path, refs in sounds.items():
+            problems[path] += [
+                f"{path}: node {r.node!r}: field {r.field!r}: sound {r.name!r} is not on"
+                f" Asterisk node {node.name}"
+                for r in refs if r.name in missing
+            ]  # fmt: skip
+    return problems
 
 
 def _flow_file(directory: Path, name: str) -> Path:

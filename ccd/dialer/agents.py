@@ -25,6 +25,9 @@ Public API (all coroutines unless noted; `agent_id` is agents.id):
         agent turns TALKING when Asterisk confirms:
     await service.bridged(agent_id, call_id)         call it on the call's CallBridged event
     await service.call_ended(agent_id, attempt_id)   TALKING -> WRAP_UP (RESERVED -> READY)
+    await service.hang_up_customer(agent_id) -> str  the agent ends the call: the customer's
+        channel is hung up (the agent's leg stays in their bridge); the call's own end
+        handling then takes the agent to WRAP_UP. Returns the customer's channel id.
     await service.dispose(agent_id, attempt_id)      WRAP_UP -> READY (or PAUSED if asked)
     service.subscribe_ready(callback) -> unsubscribe     (plain functions)
         callback(session) runs whenever an agent becomes READY and no waiting call took them.
@@ -101,6 +104,7 @@ class AgentSession:
     leg_id: str | None = None
     node: str | None = None
     attempt_id: str | None = None  # the call reserved for, talking on, or wrapping up
+    customer_channel: str | None = None  # the customer's channel while TALKING
     pause_after: str | None = None  # a pause asked for during a call
     idle_since: float = 0.0  # monotonic; longest idle first
 
@@ -302,11 +306,25 @@ class AgentService:
             raise AgentError(f"agent {agent_id} is not reserved for call {call_id}")
         await self._pbx.add_to_bridge(session.bridge_id, [call_id])
 
-    async def bridged(self, agent_id: int, call_id: str) -> None:
-        """Asterisk confirmed the call entered the agent's bridge."""
+    async def bridged(self, agent_id: int, call_id: str, *, channel_id: str | None = None) -> None:
+        """Asterisk confirmed the call entered the agent's bridge. channel_id is the customer's
+        channel when call_id is not (an inbound call's reservation id)."""
         session = self._sessions.get(agent_id)
         if session is not None and session.state is AgentState.RESERVED:
+            session.customer_channel = channel_id or call_id
             await self._transition(session, AgentEvent.CONNECT, attempt_id=call_id, wait=False)
+
+    async def hang_up_customer(self, agent_id: int) -> str:
+        session = self._require(agent_id)
+        channel = session.customer_channel
+        if session.state is not AgentState.TALKING or channel is None:
+            raise AgentError(f"agent {agent_id} is not talking to anyone")
+        log.info("agent.hangup_customer", agent_id=agent_id, call_id=channel)
+        try:
+            await self._pbx.hangup(channel)
+        except PbxError as exc:
+            raise AgentError(f"agent {agent_id}: could not hang up {channel}: {exc}") from exc
+        return channel
 
     async def call_ended(self, agent_id: int, attempt_id: str) -> bool:
         """The call of this agent ended; True when the agent now owes a disposition."""
@@ -467,6 +485,8 @@ class AgentService:
             raise AgentError(str(exc)) from None
         session.state = after
         session.reason = reason if after in (AgentState.PAUSED, AgentState.LOGGED_OUT) else None
+        if after is not AgentState.TALKING:
+            session.customer_channel = None
         if after is AgentState.RESERVED:
             session.attempt_id = attempt_id
         elif after in (AgentState.READY, AgentState.PAUSED, AgentState.LOGGED_OUT):

@@ -6,11 +6,15 @@ state changes follow Asterisk's events (command, then confirm by event).
 
 An answered call gets the agent reserved for it (POWER/MANUAL) or the longest-idle READY
 agent, waiting at most DROP_AFTER_S from the answer; otherwise the campaign's safe-harbor
-message plays, the call is hung up and the attempt is DROPPED (the lead is due again at once).
+message plays (a stock fallback when it fails), the call is hung up and the attempt is DROPPED.
 
 Disposition of a call an agent talked on: the agent sets it in WRAP_UP; if they have not
 after `wrapup_timeout_s`, the attempt gets END automatically (the contact was made) and the
 agent goes READY. An agent's later disposition still replaces that automatic END.
+
+A fax tone (reported ~0.9 s after it starts) may come after the bridge: the call is hung up
+then, the attempt is FAX and the agent is READY at once. No detection window delays the
+bridge: every person answering would wait as long (README, "Fax detection and agents").
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from ccd.dialer.clock import Clock
 from ccd.dialer.notify import EngineNotifier, NullNotifier
 from ccd.dialer.trunks import TrunkTable
 from ccd.domain.agents import AgentState
+from ccd.domain.campaigns import SAFE_HARBOR_FALLBACK_MEDIA
 from ccd.domain.dispositions import Disposition, DispositionSource, apply_disposition
 from ccd.domain.outcomes import WRAPUP_TIMEOUT_DISPOSITION, auto_disposition
 from ccd.log import get_logger
@@ -96,6 +101,7 @@ class LiveAttempt:
     amd_done: asyncio.Event = field(default_factory=asyncio.Event)
     bridged: asyncio.Event = field(default_factory=asyncio.Event)
     playback_done: asyncio.Event = field(default_factory=asyncio.Event)
+    playback_ok: bool = False  # how the last playback finished (False: failed)
     ended: bool = False
     end_written: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -218,6 +224,7 @@ class CallManager:
         elif isinstance(event, CallBridged):
             await self._bridged(call, event)
         elif isinstance(event, PlaybackFinished):
+            call.playback_ok = event.ok
             call.playback_done.set()
         elif isinstance(event, CallEnded):
             await self._end(call, outcome=None, event=event)
@@ -296,12 +303,33 @@ class CallManager:
         call.listener.on_answer(True)
         self.notifier.call_dropped(call)
         log.info("attempt.dropped", attempt_id=call.attempt_id, campaign_id=call.campaign.id)
+        media = call.campaign.safe_harbor_media
+        if not await self._play_safe_harbor(call, media) and media != SAFE_HARBOR_FALLBACK_MEDIA:
+            log.warning(
+                "attempt.safe_harbor_fallback", attempt_id=call.attempt_id, media=media,
+                fallback=SAFE_HARBOR_FALLBACK_MEDIA,
+            )  # fmt: skip
+            await self._play_safe_harbor(call, SAFE_HARBOR_FALLBACK_MEDIA)
+        await quietly(self._pbx.hangup(call.attempt_id), "hangup", call_id=call.attempt_id)
+
+    async def _play_safe_harbor(self, call: LiveAttempt, media: str) -> bool:
+        """Play one message to its end; False when it failed (a file the node lacks ends at
+        once with state "failed"). A call that ended meanwhile counts as played: nothing to
+        fall back to."""
+        if call.ended:
+            return True
+        call.playback_done.clear()  # before the play: its events may beat the response
+        call.playback_ok = False
         try:
-            await self._pbx.play(call.attempt_id, [call.campaign.safe_harbor_media])
+            await self._pbx.play(call.attempt_id, [media])
             await asyncio.wait_for(call.playback_done.wait(), SAFE_HARBOR_MAX_S)
         except (PbxError, TimeoutError) as exc:
-            log.warning("attempt.safe_harbor_failed", attempt_id=call.attempt_id, error=str(exc))
-        await quietly(self._pbx.hangup(call.attempt_id), "hangup", call_id=call.attempt_id)
+            log.warning(
+                "attempt.safe_harbor_failed", attempt_id=call.attempt_id, media=media,
+                error=str(exc) or type(exc).__name__,
+            )  # fmt: skip
+            return True  # not a missing file: a second message would fare no better
+        return call.playback_ok or call.ended
 
     async def _tone(self, call: LiveAttempt, event: ToneDetected) -> None:
         call.tone = event.tone

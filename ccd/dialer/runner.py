@@ -4,7 +4,9 @@
 - POWER: one call per READY agent, the agent reserved before the dial, so there are never more
   calls in progress than agents to take them (and nothing is ever dropped).
 - PREDICTIVE: the pacer decides from a snapshot of live agent and call state, and learns from
-  every ring, answer and finished call.
+  every ring, answer and finished call. A number dropped in the last 72 h is called again only
+  with a READY agent reserved for it, power-style (the UK rule); with none free it waits
+  AFTER_DROP_WAIT.
 
 The loop sleeps on an asyncio.Event that agents becoming READY, calls ending and status
 changes set; a short timeout lets leads that become due with time be noticed.
@@ -18,6 +20,7 @@ import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -36,6 +39,10 @@ from ccd.store.claim import ClaimedLead, claim_lead, claim_leads, unclaim
 from ccd.store.db import CAMPAIGN_CHANNEL
 
 log = get_logger(__name__)
+
+# A recently dropped number claimed when no agent is free goes back for this long, so the
+# next due leads are dialed meanwhile instead of claiming it again every round.
+AFTER_DROP_WAIT = timedelta(minutes=1)
 
 
 def pacer_for(campaign: CampaignConfig) -> Pacer:
@@ -173,11 +180,14 @@ class CampaignRunner:
         n = self._wanted()
         if n <= 0:
             return 0
-        leads = await claim_leads(self._pool, self.campaign.id, n, self._clock.now())
+        now = self._clock.now()
+        leads = await claim_leads(self._pool, self.campaign.id, n, now)
         if not leads:
             return 0
         agents: list[int | None] = [None] * len(leads)
-        if self.campaign.mode is CampaignMode.POWER:
+        if self.campaign.mode is CampaignMode.PREDICTIVE:
+            leads, agents = await self._hold_agents_after_drops(leads, now)
+        elif self.campaign.mode is CampaignMode.POWER:
             for i, lead in enumerate(leads):
                 s = await self._agents.reserve_longest_idle(self.campaign.id, lead.attempt_id)
                 if s is None:
@@ -188,6 +198,29 @@ class CampaignRunner:
             leads = [lead for lead, a in zip(leads, agents, strict=True) if a is not None]
             agents = [a for a in agents if a is not None]
         return await self._dial(leads, agents)
+
+    async def _hold_agents_after_drops(
+        self, leads: list[ClaimedLead], now: datetime
+    ) -> tuple[list[ClaimedLead], list[int | None]]:
+        """Reserve a READY agent for each lead dropped recently; those no agent is free for
+        wait AFTER_DROP_WAIT. Returns the leads to dial and their reserved agents."""
+        kept: list[ClaimedLead] = []
+        agents: list[int | None] = []
+        waiting: list[ClaimedLead] = []
+        for lead in leads:
+            agent_id = None
+            if lead.after_drop:
+                s = await self._agents.reserve_longest_idle(self.campaign.id, lead.attempt_id)
+                if s is None:
+                    waiting.append(lead)
+                    continue
+                agent_id = s.agent_id
+            kept.append(lead)
+            agents.append(agent_id)
+        if waiting:
+            log.info("campaign.after_drop_wait", campaign_id=self.campaign.id, leads=len(waiting))
+            await unclaim(self._pool, waiting, due_at=now + AFTER_DROP_WAIT)
+        return kept, agents
 
     async def _dial(self, leads: list[ClaimedLead], agents: list[int | None]) -> int:
         calls: list[tuple[LiveAttempt, str]] = []

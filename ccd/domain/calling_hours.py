@@ -104,6 +104,12 @@ def parse_hours(text: str) -> tuple[time, time]:
     return start, end
 
 
+def format_hours(start: time, end: time) -> str:
+    """The form parse_hours reads back: an end of time.max ("until midnight") shows as 24:00."""
+    end_text = "24:00" if end == time.max else f"{end:%H:%M}"
+    return f"{start:%H:%M}-{end_text}"
+
+
 def parse_days(text: str) -> frozenset[int]:
     """'1-5' -> Monday to Friday; '1-5,7' and '6,7' work too (ISO weekdays, 1 = Monday)."""
     days: set[int] = set()

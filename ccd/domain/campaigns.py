@@ -20,6 +20,14 @@ class CampaignStatus(StrEnum):
     COMPLETED = "completed"
 
 
+# The message a dropped (answered, no agent free) contact hears. The defaults are Asterisk core
+# sounds, present on a stock install; a campaign should record its own naming the company and
+# a call-back number (docs/asterisk.md). The fallback plays when the campaign's media fails
+# (a file missing on the node), so the contact never hears only silence.
+DEFAULT_SAFE_HARBOR_MEDIA = "sound:all-reps-busy"
+SAFE_HARBOR_FALLBACK_MEDIA = "sound:vm-goodbye"
+
+
 class TransitionError(ValueError):
     pass
 

@@ -83,7 +83,9 @@ DEFAULT_RULES: dict[Disposition, RetryRule] = {
     Disposition.FAX: RetryRule(action="blacklist"),
     Disposition.CONGESTION: RetryRule(action="retry", delay_s=300),
     Disposition.FAILED: RetryRule(action="retry", delay_s=300),
-    Disposition.DROPPED: RetryRule(action="retry", delay_s=0),
+    # Not at once: the contact just heard the safe-harbor message. Within 72 h of the drop a
+    # predictive campaign calls again only with an agent reserved (ccd.dialer.runner).
+    Disposition.DROPPED: RetryRule(action="retry", delay_s=3600),
 }
 
 BLACKLIST_REASON: dict[Disposition, BlacklistReason] = {

@@ -57,8 +57,8 @@ class AgentsPort(Protocol):
     async def release(self, agent_id: int, attempt_id: str) -> None:
         """RESERVED -> READY: the reserved call never reached the agent."""
 
-    async def bridged(self, agent_id: int, call_id: str) -> None:
-        """The call entered the agent's bridge: RESERVED -> TALKING."""
+    async def bridged(self, agent_id: int, call_id: str, *, channel_id: str | None = None) -> None:
+        """The call (channel channel_id) entered the agent's bridge: RESERVED -> TALKING."""
 
     async def call_ended(self, agent_id: int, attempt_id: str) -> bool:
         """The call ended: TALKING -> WRAP_UP (or RESERVED -> READY)."""

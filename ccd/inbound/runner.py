@@ -432,7 +432,7 @@ class CallRunner:
             await pbx.remove_from_bridge(agent.bridge_id, [self.call_id])
             await self._step(name, "agent", input=str(agent.agent_id), result="no answer")
             return
-        await agents.bridged(agent.agent_id, rid)
+        await agents.bridged(agent.agent_id, rid, channel_id=self.call_id)
         self.answered = True
         self.in_queue = False
         answered_at = self.d.clock.now()

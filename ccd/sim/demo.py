@@ -101,7 +101,6 @@ async def _setup(
             fax_detect=True,
             hours_start=dtime(0, 0),
             hours_end=dtime(23, 59, 59),
-            safe_harbor_media="sound:ccd-safe-harbor",
         )
         cid = await create_campaign(conn, spec)
         # A fresh number block per run, so far ends and the global blacklist stay apart.

@@ -13,7 +13,12 @@ import asyncpg
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from ccd.domain.calling_hours import CallingHours, zone
-from ccd.domain.campaigns import CampaignMode, CampaignStatus, check_transition
+from ccd.domain.campaigns import (
+    DEFAULT_SAFE_HARBOR_MEDIA,
+    CampaignMode,
+    CampaignStatus,
+    check_transition,
+)
 from ccd.domain.dispositions import RetryRules
 from ccd.domain.names import check_one_line
 from ccd.log import get_logger
@@ -59,7 +64,7 @@ class CampaignSpec(BaseModel):
     days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7])
     time_zone: str = "UTC"
     retry_rules: RetryRules = Field(default_factory=RetryRules)
-    safe_harbor_media: str = "sound:ccd-safe-harbor"
+    safe_harbor_media: str = DEFAULT_SAFE_HARBOR_MEDIA
 
     @field_validator("caller_id")
     @classmethod

@@ -11,15 +11,21 @@ out of attempts (callbacks excepted: the agent booked them), not yet due, or out
 campaign's calling hours and days in the lead's own zone (the campaign's zone when unknown),
 with the same semantics as ccd.domain.calling_hours (end excluded; a window over midnight
 belongs to the weekday it opened on).
+
+Each claimed lead says whether one of its calls was DROPPED (answered, no agent) in the last
+REPEAT_AFTER_DROP: such a number may be called again only with an agent reserved for it
+(the UK's 72-hour rule); the runner decides what to do with it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+
+REPEAT_AFTER_DROP = timedelta(hours=72)
 
 _HOURS = """
     AND CASE WHEN c.calling_hours_start < c.calling_hours_end THEN
@@ -64,15 +70,18 @@ inserted AS (
     FROM claimed
     RETURNING id, lead_id
 )
-SELECT inserted.id::text AS attempt_id, claimed.*
+SELECT inserted.id::text AS attempt_id, claimed.*,
+       EXISTS (SELECT 1 FROM attempts a
+               WHERE a.lead_id = claimed.id AND a.outcome = 'DROPPED'
+                 AND a.ended_at > $2 - {window}::interval) AS after_drop
 FROM inserted JOIN claimed ON claimed.id = inserted.lead_id
 ORDER BY claimed.priority DESC
 """
 
-CLAIM_DUE = _CLAIM.format(due="AND l.next_attempt_at <= $2", hours=_HOURS)
+CLAIM_DUE = _CLAIM.format(due="AND l.next_attempt_at <= $2", hours=_HOURS, window="$5")
 # An agent's own pick in a MANUAL campaign: due or not (the agent decides), but never
 # blacklisted, exhausted or outside calling hours.
-CLAIM_ONE = _CLAIM.format(due="AND l.id = $5", hours=_HOURS)
+CLAIM_ONE = _CLAIM.format(due="AND l.id = $5", hours=_HOURS, window="$6")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +93,13 @@ class ClaimedLead:
     fields: dict[str, Any]
     attempts: int  # including this one
     prior_status: str
+    after_drop: bool = False  # a call to it was DROPPED within REPEAT_AFTER_DROP
 
 
 def _claimed(r: asyncpg.Record) -> ClaimedLead:
     return ClaimedLead(
         r["attempt_id"], r["id"], r["phone"], r["name"], r["fields"], r["attempts"],
-        r["prior_status"],
+        r["prior_status"], r["after_drop"],
     )  # fmt: skip
 
 
@@ -104,7 +114,7 @@ async def claim_leads(
     """Claim up to `limit` due leads, highest priority then longest due first."""
     if limit <= 0:
         return []
-    rows = await conn.fetch(CLAIM_DUE, campaign_id, now, limit, agent_id)
+    rows = await conn.fetch(CLAIM_DUE, campaign_id, now, limit, agent_id, REPEAT_AFTER_DROP)
     return [_claimed(r) for r in rows]
 
 
@@ -117,12 +127,18 @@ async def claim_lead(
     agent_id: int | None = None,
 ) -> ClaimedLead | None:
     """Claim one given lead (MANUAL dial); None when it may not be dialed now."""
-    rows = await conn.fetch(CLAIM_ONE, campaign_id, now, 1, agent_id, lead_id)
+    rows = await conn.fetch(CLAIM_ONE, campaign_id, now, 1, agent_id, lead_id, REPEAT_AFTER_DROP)
     return _claimed(rows[0]) if rows else None
 
 
-async def unclaim(conn: asyncpg.Connection | asyncpg.Pool, leads: list[ClaimedLead]) -> None:
-    """Give back leads claimed but never dialed (no trunk, no PBX): no attempt is counted."""
+async def unclaim(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    leads: list[ClaimedLead],
+    *,
+    due_at: datetime | None = None,
+) -> None:
+    """Give back leads claimed but never dialed (no trunk, no PBX): no attempt is counted.
+    With due_at they are due again only then (not at once, ahead of the others)."""
     if not leads:
         return
     await conn.execute(
@@ -132,11 +148,13 @@ async def unclaim(conn: asyncpg.Connection | asyncpg.Pool, leads: list[ClaimedLe
             WHERE a.id = x.id AND a.state IN ('pending', 'dialing')
             RETURNING a.lead_id
         )
-        UPDATE leads l SET status = p.prior, attempts = l.attempts - 1
+        UPDATE leads l SET status = p.prior, attempts = l.attempts - 1,
+            next_attempt_at = coalesce($4, l.next_attempt_at)
         FROM gone JOIN unnest($2::bigint[], $3::text[]) AS p(id, prior) ON p.id = gone.lead_id
         WHERE l.id = gone.lead_id
         """,
         [c.attempt_id for c in leads],
         [c.lead_id for c in leads],
         [c.prior_status for c in leads],
+        due_at,
     )

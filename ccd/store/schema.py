@@ -109,7 +109,8 @@ campaigns = Table(
         comment="IANA zone for calling hours of leads whose own zone is unknown or ambiguous",
     ),
     Column("retry_rules", JSONB, nullable=False, server_default="{}"),
-    Column("safe_harbor_media", Text, nullable=False, server_default="sound:ccd-safe-harbor"),
+    # = ccd.domain.campaigns.DEFAULT_SAFE_HARBOR_MEDIA, a stock Asterisk sound (migration 0004)
+    Column("safe_harbor_media", Text, nullable=False, server_default="sound:all-reps-busy"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     CheckConstraint(_in("mode", CAMPAIGN_MODES), name="mode"),

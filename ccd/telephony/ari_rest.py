@@ -106,6 +106,14 @@ class AriRest:
             params=_params(eventSource=event_source),
         )
 
+    # --- sounds ---
+
+    async def sound_ids(self) -> set[str]:
+        """The ids of every sound installed on the node, any language ("custom/hello", ...).
+        One list rather than GET /sounds/{id} per name: ids of sounds in subdirectories hold
+        a "/"."""
+        return {m.Sound.model_validate(s).id for s in await self.request("GET", "/sounds")}
+
     # --- channels ---
 
     async def list_channels(self) -> list[m.Channel]:

@@ -127,3 +127,43 @@ async def test_an_agents_day_over_http(
     # The pause asked for before the call does not apply (dial from PAUSED returns to READY).
     status, body = await anna.call("POST", "/api/agent/logout")
     assert status == 200 and body["state"] == "LOGGED_OUT"
+
+
+async def test_the_agent_hangs_up_the_customer_and_keeps_the_phone(
+    pool: asyncpg.Pool, double: AsteriskDouble, served: tuple[Engine, str, aiohttp.ClientSession]
+) -> None:
+    engine, base, session = served
+    await add_trunk(pool)
+    cid = await make_campaign(pool, mode="MANUAL")
+    (phone,) = phones(1)
+    double.program(phone, FarEnd.answer(after=0.3, hangup_after=1000.0))
+    (lead,) = await add_leads(pool, cid, [phone])
+    agent_id, token = await add_agent(pool, "anna", "Anna", "PJSIP/agent101")
+    anna = Client(session, base, token)
+    await start_campaign(pool, "c1")
+    status, body = await anna.call("POST", "/api/agent/login", {})
+    assert status == 200
+    status, body = await anna.call("POST", "/api/agent/hangup")
+    assert status == 409 and "not talking" in body["error"]
+    status, body = await anna.call("POST", "/api/agent/dial", {"campaign_id": cid, "lead_id": lead})
+    assert status == 201
+    attempt_id = body["attempt_id"]
+
+    async def state_is(state: AgentState) -> bool:
+        s = engine.agents.session(agent_id)
+        return s is not None and s.state is state
+
+    await eventually(lambda: state_is(AgentState.TALKING), what="talking")
+    leg = engine.agents.session(agent_id).leg_id  # type: ignore[union-attr]
+    status, body = await anna.call("POST", "/api/agent/hangup")
+    assert (status, body) == (200, {"call_id": attempt_id})
+    await eventually(lambda: state_is(AgentState.WRAP_UP), what="wrap-up")
+    assert attempt_id not in double.channels
+    assert leg in double.channels
+    assert [c.id for c in double.bridges[f"agent-{agent_id}"].channels] == [leg]
+    row = await pool.fetchrow("SELECT outcome, bridged_at FROM attempts WHERE id = $1::uuid",
+                              attempt_id)  # fmt: skip
+    assert row["outcome"] == "ANSWERED" and row["bridged_at"] is not None
+    status, body = await anna.call("POST", "/api/agent/disposition", {"disposition": "END"})
+    assert status == 200, body
+    assert engine.agents.session(agent_id).state is AgentState.READY  # type: ignore[union-attr]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from datetime import time
 from pathlib import Path
 
 import asyncpg
@@ -55,6 +56,25 @@ async def test_create_with_every_option_then_list(ccd: Invoke, pool: asyncpg.Poo
     r = await ccd("campaign", "list")
     assert r.exit_code == 0
     assert "spring" in r.stdout and "PREDICTIVE" in r.stdout and "draft" in r.stdout
+
+
+async def test_default_safe_harbor_is_a_stock_sound(ccd: Invoke, pool: asyncpg.Pool) -> None:
+    r = await ccd("campaign", "create", "plain")
+    assert r.exit_code == 0, r.output
+    await pool.execute("INSERT INTO campaigns (name, mode, caller_id) VALUES ('raw', 'POWER', '')")
+    media = await pool.fetch("SELECT safe_harbor_media FROM campaigns ORDER BY name")
+    # Asterisk core sounds: a stock install has them (the old default existed nowhere).
+    assert [m["safe_harbor_media"] for m in media] == ["sound:all-reps-busy"] * 2
+
+
+async def test_hours_until_midnight_round_trip(ccd: Invoke, pool: asyncpg.Pool) -> None:
+    r = await ccd("campaign", "create", "allday", "--hours", "00:00-24:00")
+    assert r.exit_code == 0, r.output
+    end = await pool.fetchval("SELECT calling_hours_end FROM campaigns WHERE name = 'allday'")
+    assert end == time.max  # end of day, not 23:59: the last minute stays callable
+    r = await ccd("campaign", "status", "allday")
+    assert r.exit_code == 0, r.output
+    assert "hours 00:00-24:00 " in r.stdout
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,12 @@ import datetime as dt
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+from structlog.testing import capture_logs
 
 from ccd.dialer.agents import AgentError
 from ccd.dialer.clock import ManualClock
 from ccd.domain.agents import AgentState
-from ccd.domain.campaigns import CampaignStatus
+from ccd.domain.campaigns import SAFE_HARBOR_FALLBACK_MEDIA, CampaignStatus
 from ccd.domain.dispositions import Disposition
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
 from ccd.store.agents import add_agent
@@ -216,13 +217,129 @@ async def test_drop_plays_safe_harbor_within_two_seconds_and_counts_the_abandon(
     }
     for r in rows:
         assert r["disposition"] == "DROPPED" and r["status"] == "retry"
-        assert r["next_attempt_at"] <= r["ended_at"] + timedelta(seconds=1)  # due again at once
+        # Due again in an hour, not at once: the contact just heard the safe-harbor message.
+        assert r["ended_at"] + timedelta(minutes=59) < r["next_attempt_at"]
+        assert r["next_attempt_at"] <= r["ended_at"] + timedelta(hours=1, seconds=1)
         assert r["id"] in plays
         assert "sound:sorry" in str(plays[r["id"]].query) + str(plays[r["id"]].body)
         # The agent hunt lasts its 2 s; then the message, then the hangup.
         assert timedelta(seconds=1.9) <= r["ended_at"] - r["answered_at"] < timedelta(seconds=2.5)
     talking = await pool.fetchval("SELECT count(*) FROM attempts WHERE bridged_at IS NOT NULL")
     assert talking == 1
+
+
+def _played(double: AsteriskDouble, call_id: str) -> list[str]:
+    """The media of every play request on one channel, in order."""
+    return [
+        str(r.query.get("media") or (r.body or {}).get("media"))
+        for r in double.requests
+        if r.method == "POST" and f"/channels/{call_id}/play" in r.path
+    ]
+
+
+async def test_a_safe_harbor_message_that_fails_falls_back_to_a_stock_sound(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
+) -> None:
+    await add_trunk(pool)
+    cid = await make_campaign(pool, pacer="ratio", dial_ratio=2,
+                              safe_harbor_media="sound:custom/not-recorded")  # fmt: skip
+    double.missing_sounds.add("custom/not-recorded")  # as on a node without the file
+    numbers = phones(2)
+    for p in numbers:
+        double.program(p, FarEnd.answer(after=0.2, hangup_after=1000.0))
+    await add_leads(pool, cid, numbers)
+    (agent,) = await _agents(pool, 1)
+    engine = await make_engine()
+    await engine.agents.login(agent)  # two calls, one agent: one call is dropped
+    with capture_logs() as logs:
+        await start_campaign(pool, "c1")
+        await eventually(
+            lambda: pool.fetchval("SELECT count(*) = 1 FROM attempts WHERE outcome = 'DROPPED'"),
+            what="the drop",
+        )
+    attempt_id = await pool.fetchval("SELECT id::text FROM attempts WHERE outcome = 'DROPPED'")
+    assert _played(double, attempt_id) == ["sound:custom/not-recorded", SAFE_HARBOR_FALLBACK_MEDIA]
+    (fallback,) = [e for e in logs if e["event"] == "attempt.safe_harbor_fallback"]
+    assert (fallback["attempt_id"], fallback["media"]) == (attempt_id, "sound:custom/not-recorded")
+
+
+async def test_a_number_dropped_within_72_h_is_called_only_with_an_agent_reserved(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
+) -> None:
+    await add_trunk(pool)
+    cid = await make_campaign(pool, pacer="ratio", dial_ratio=3)
+    numbers = phones(3)
+    for p in numbers:
+        double.program(p, FarEnd.answer(after=3.0, hangup_after=1000.0))
+    now = datetime.now(UTC)
+    leads = []
+    for i, (phone, dropped_ago) in enumerate(zip(numbers, (1, 73, 2), strict=True)):
+        # Due in this order; each was DROPPED `dropped_ago` hours ago on its one attempt.
+        (lead,) = await add_leads(pool, cid, [phone], status="retry", attempts=1,
+                                  next_attempt_at=now - timedelta(minutes=10 - i))  # fmt: skip
+        ended = now - timedelta(hours=dropped_ago)
+        await pool.execute(
+            "INSERT INTO attempts (id, campaign_id, lead_id, phone, state, created_at,"
+            " answered_at, ended_at, outcome, disposition)"
+            " VALUES (gen_random_uuid(), $1, $2, $3, 'ended', $4, $4, $4, 'DROPPED', 'DROPPED')",
+            cid, lead, phone, ended,
+        )  # fmt: skip
+        leads.append(lead)
+    first, old_drop, second = leads
+    (agent,) = await _agents(pool, 1)
+    engine = await make_engine()
+    await engine.agents.login(agent)
+    await start_campaign(pool, "c1")
+
+    async def two_ringing() -> bool:
+        return len(engine.calls.live()) == 2
+
+    await eventually(two_ringing, what="two calls placed")
+    live = {c.lead.lead_id: c for c in engine.calls.live()}
+    assert set(live) == {first, old_drop}  # the second recent drop has no agent left
+    # Reserved before the dial (still ringing), power-style: never dropped again.
+    assert live[first].reserved_agent == agent and live[first].answered_mono is None
+    session = engine.agents.session(agent)
+    assert session is not None and session.state is AgentState.RESERVED
+    assert session.attempt_id == live[first].attempt_id
+    assert live[old_drop].reserved_agent is None  # dropped over 72 h ago: paced as usual
+    row = await pool.fetchrow("SELECT status, attempts, next_attempt_at FROM leads WHERE id = $1",
+                              second)  # fmt: skip
+    assert (row["status"], row["attempts"]) == ("retry", 1)  # given back, no attempt counted
+    assert row["next_attempt_at"] > now + timedelta(seconds=50)  # waits, not claimed each round
+    assert await pool.fetchval("SELECT count(*) FROM attempts WHERE lead_id = $1", second) == 1
+
+
+async def test_a_fax_found_after_the_bridge_is_hung_up_and_the_agent_is_ready_at_once(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
+) -> None:
+    # POWER bridges at the answer; the CED tone is reported ~0.9 s later. The trade-off kept:
+    # no detection window before bridging (it would delay every person by as much), the fax
+    # is hung up mid-bridge and the agent owes no wrap-up.
+    await add_trunk(pool)
+    cid = await make_campaign(pool, mode="POWER", fax_detect=True)
+    (fax,) = phones(1)
+    double.program(fax, FarEnd.fax(after=0.2, tone="CED"))
+    (lead,) = await add_leads(pool, cid, [fax])
+    (agent,) = await _agents(pool, 1)
+    engine = await make_engine()
+    await engine.agents.login(agent)
+    await start_campaign(pool, "c1")
+    await eventually(
+        lambda: pool.fetchval("SELECT count(*) = 1 FROM attempts WHERE disposition IS NOT NULL"),
+        what="the fax call disposed",
+    )
+
+    async def ready_again() -> bool:
+        return engine.agents.session(agent).state is AgentState.READY  # type: ignore[union-attr]
+
+    await eventually(ready_again, what="the agent READY")
+    row = await pool.fetchrow("SELECT * FROM attempts WHERE lead_id = $1", lead)
+    assert (row["outcome"], row["disposition"], row["tone"]) == ("FAX", "FAX", "fax")
+    assert row["bridged_at"] is not None  # it did reach the agent before the tone
+    assert row["ended_at"] - row["bridged_at"] < timedelta(seconds=1.5)
+    assert not engine.calls.owns_wrapup(str(row["id"]))  # no disposition owed
+    assert await pool.fetchval("SELECT reason FROM blacklist WHERE phone = $1", fax) == "fax"
 
 
 async def test_calling_hours_follow_the_leads_morning(

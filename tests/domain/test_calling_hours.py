@@ -9,6 +9,7 @@ import pytest
 from ccd.domain.calling_hours import (
     CallingHours,
     format_days,
+    format_hours,
     lead_time_zone,
     parse_days,
     parse_hours,
@@ -103,6 +104,11 @@ def test_naive_datetime_is_refused() -> None:
 )  # fmt: skip
 def test_parse_hours(text: str, expected: tuple[time, time]) -> None:
     assert parse_hours(text) == expected
+
+
+@pytest.mark.parametrize("text", ["09:00-21:00", "00:00-24:00", "22:30-02:15"])
+def test_format_hours_reads_back(text: str) -> None:
+    assert format_hours(*parse_hours(text)) == text
 
 
 @pytest.mark.parametrize("text", ["9-21", "25:00-26:00", "09:00-09:00", "09:61-10:00", ""])

@@ -56,7 +56,9 @@ class Agents:
         if agent.attempt_id == attempt_id and agent.state is AgentState.RESERVED:
             agent.state, agent.attempt_id = AgentState.READY, None
 
-    async def bridged(self, agent_id: int, call_id: str) -> None: ...
+    async def bridged(
+        self, agent_id: int, call_id: str, *, channel_id: str | None = None
+    ) -> None: ...
 
     async def call_ended(self, agent_id: int, attempt_id: str) -> bool:
         return False

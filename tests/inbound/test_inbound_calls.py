@@ -344,3 +344,18 @@ async def test_agent_without_disposition_is_ready_after_wrapup_time(
 
 async def _async(value: object) -> object:
     return value
+
+
+async def test_the_agent_hangs_up_an_inbound_caller(pool: asyncpg.Pool, flow) -> None:
+    async with rig(pool, flow) as r:
+        agent_id = await r.agent("agent107")
+        call = await r.call(dtmf="1", dtmf_at=0.1, hangup_after=60.0)
+        while r.agents.session(agent_id).state is not AgentState.TALKING:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        # The session tracks the reservation id; the caller's own channel is what is hung up.
+        assert await r.agents.hang_up_customer(agent_id) == call
+        row = await r.ended(call)
+        assert row["outcome"] == "answered" and row["agent_id"] == agent_id
+        session = r.agents.session(agent_id)
+        assert session is not None and session.state is AgentState.WRAP_UP
+        assert session.leg_id in r.double.channels

@@ -134,6 +134,7 @@ class AriServer:
             ("GET", "/endpoints"): self.endpoint_list,
             ("GET", "/endpoints/{tech}"): self.endpoint_list,
             ("GET", "/endpoints/{tech}/{resource}"): self.endpoint_get,
+            ("GET", "/sounds"): self.sound_list,
             ("GET", "/recordings/stored"): self.stored_list,
             ("GET", "/recordings/stored/{recordingName}"): self.stored_get,
             ("DELETE", "/recordings/stored/{recordingName}"): self.stored_delete,
@@ -495,6 +496,15 @@ class AriServer:
             elif scheme not in ("endpoint", "deviceState"):
                 raise AriError(400, "Invalid event source URI scheme")
         return _json(200, self.pbx.app_json())
+
+    # ------------------------------------------------------------ sounds
+    @staticmethod
+    def _sound(sound_id: str) -> dict[str, Any]:
+        return {"id": sound_id, "text": "", "formats": [{"language": "en", "format": "gsm"}]}
+
+    async def sound_list(self, params: Params, args: dict[str, str],
+                         request: web.Request) -> web.Response:
+        return _json(200, [self._sound(s) for s in self.pbx.media.sound_ids()])
 
     # ------------------------------------------------------------ endpoints
     def _endpoints(self) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ then driven over a small JSON HTTP API on a separate port, never through ARI:
     POST /lose-events {"lose": true}                          half-open event link
     POST /missing-sounds {"names": ["ccd-safe-harbor"]}       sounds that fail to play
     GET  /state      channels (id, name, state, bridge) and bridges (id -> channel ids)
-    GET  /requests   the ARI requests received (method, path), in order
+    GET  /requests   the ARI requests received (method, path, query), in order
 
 A far end is {"kind": one of FAR_END_KINDS, ...keyword arguments of that FarEnd constructor}.
 """
@@ -117,7 +117,9 @@ def control_app(double: AsteriskDouble) -> web.Application:
         )
 
     async def requests(_request: web.Request) -> web.Response:
-        return web.json_response([{"method": r.method, "path": r.path} for r in double.requests])
+        return web.json_response(
+            [{"method": r.method, "path": r.path, "query": r.query} for r in double.requests]
+        )
 
     app = web.Application()
     app.router.add_post("/program", program)

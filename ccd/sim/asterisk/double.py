@@ -95,6 +95,11 @@ class AsteriskDouble:
         self.pbx.default_far_end = far_end
 
     @property
+    def installed_sounds(self) -> set[str]:
+        """Sound names GET /sounds lists (stock ones to start with)."""
+        return self.pbx.media.installed_sounds
+
+    @property
     def missing_sounds(self) -> set[str]:
         """Sound names that fail at once when played (sound:<name>)."""
         return self.pbx.media.missing_sounds

@@ -15,6 +15,15 @@ SOUND_SECONDS = 1.0  # every sound file lasts this long (nominal, times time_sca
 DIGIT_SECONDS = 0.5  # per digit/character of digits:, number:, characters:
 _PER_CHAR = ("digits:", "number:", "characters:")
 _ONE_FILE = ("sound:", "recording:")
+# What GET /sounds lists at start: Asterisk core sounds that ccd and its example flows use.
+# Playback does not consult the list (any name plays unless it is in missing_sounds); tests
+# add to installed_sounds to model files recorded on the node.
+STOCK_SOUNDS = frozenset({
+    "agent-user", "all-reps-busy", "auth-thankyou", "beep", "demo-instruct", "hello-world",
+    "option-is-invalid", "please-try-again-later", "pls-hold-while-try", "queue-callswaiting",
+    "queue-holdtime", "queue-minutes", "queue-thereare", "ss-noservice", "vm-goodbye",
+    "vm-intro",
+})  # fmt: skip
 
 
 class Media:
@@ -23,7 +32,12 @@ class Media:
         self.playbacks: dict[str, Playback] = {}
         self.missing_sounds: set[str] = set()
         self.sound_seconds: dict[str, float] = {}  # per-sound durations overriding SOUND_SECONDS
+        self.installed_sounds: set[str] = set(STOCK_SOUNDS)
         self._owner: dict[str, Channel | Bridge] = {}
+
+    def sound_ids(self) -> list[str]:
+        """GET /sounds: the installed sounds, less those made to fail."""
+        return sorted(self.installed_sounds - self.missing_sounds)
 
     def duration(self, uri: str) -> float | None:
         """Seconds, 0.0 for a missing sound (fails at once), None for media that never ends
