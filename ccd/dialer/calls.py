@@ -10,7 +10,13 @@ message plays, the call is hung up and the attempt is DROPPED (the lead is due a
 
 Disposition of a call an agent talked on: the agent sets it in WRAP_UP; if they have not
 after `wrapup_timeout_s`, the attempt gets END automatically (the contact was made) and the
-agent goes READY. An agent's later disposition still replaces that automatic END.
+agent goes READY. An agent's later disposition still replaces that automatic END. A talked call
+Asterisk cut (restart, crash) ends LOST but keeps its answer, bridge and agent and still owes
+its disposition: it is never retried like a call that failed.
+
+The end of a call moves its agent in memory at once; the attempt's end (and a wrap-up's
+disposition) is then written, retried until PostgreSQL answers (persist.py), so a database
+restart at that moment neither strands the agent nor loses the end.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from ccd.dialer.agents import AgentError, AgentService, bridge_id_for, quietly
 from ccd.dialer.campaign import CampaignConfig
 from ccd.dialer.clock import Clock
 from ccd.dialer.notify import EngineNotifier, NullNotifier
+from ccd.dialer.persist import until_written, write_then
 from ccd.dialer.trunks import TrunkTable
 from ccd.domain.agents import AgentState
 from ccd.domain.dispositions import Disposition, DispositionSource, apply_disposition
@@ -123,6 +130,7 @@ class CallManager:
         self._wrapup_timeout_s = wrapup_timeout_s
         self._drop_after_s = drop_after_s
         self._live: dict[str, LiveAttempt] = {}
+        self._ending: dict[str, LiveAttempt] = {}  # ended, the end not yet written
         self._wrapups: dict[str, tuple[LiveAttempt, asyncio.Task[None]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
@@ -134,6 +142,10 @@ class CallManager:
 
     def owns(self, call_id: str) -> bool:
         return call_id in self._live
+
+    def holds(self, attempt_id: str) -> bool:
+        """Live, or ended with its end still on the way to the database."""
+        return attempt_id in self._live or attempt_id in self._ending
 
     def find(self, attempt_id: str) -> LiveAttempt | None:
         """A call in progress or in its agent's wrap-up."""
@@ -320,7 +332,9 @@ class CallManager:
             self.bridge_latencies.append(call.bridged_mono - call.answered_mono)
         await self._agents.bridged(call.agent_id, call.attempt_id)
         call.listener.on_answer(False)
-        await attempt_store.mark_bridged(self._pool, call.attempt_id, call.agent_id, event.at)
+        await attempt_store.mark_bridged(
+            self._pool, call.attempt_id, call.agent_id, event.at, call.answered_at
+        )
         self.notifier.call_bridged(call)
 
     # --- the end of a call ---
@@ -341,7 +355,7 @@ class CallManager:
             outcome = "LOST"
         if outcome is None:
             assert event is not None
-            outcome = call.verdict or ("LOST" if _cut_by_shutdown(event) else event.outcome.value)
+            outcome = call.verdict or ("LOST" if event.shutdown else event.outcome.value)
         if call.answered_mono is None and outcome != "LOST":
             call.listener.on_ring(call.ended_mono - (call.ringing_since or call.started), False)
         bridged = call.bridged_mono is not None
@@ -350,10 +364,9 @@ class CallManager:
         elif call.agent_id is not None and not bridged:
             await self._agents.release(call.agent_id, call.attempt_id)
         session = self._agents.session(call.agent_id) if call.agent_id is not None else None
-        owes = (
-            bridged
-            and call.verdict is None
-            and outcome != "LOST"
+        talked = bridged and call.verdict is None
+        in_wrapup = (
+            talked
             and session is not None
             and session.state is AgentState.TALKING
             and session.attempt_id == call.attempt_id
@@ -374,20 +387,33 @@ class CallManager:
             agent_id=call.agent_id if bridged else None,
             bridged_at=call.bridged_at,
         )
+        # A talked call cut by Asterisk owes its disposition even when its agent's leg went
+        # first: the agent gives it once called back, else the reconciler's grace ends it.
+        owes = in_wrapup or (talked and outcome == "LOST")
         dispo = None if owes else self._auto(call, outcome, bridged, now)
-        if owes:
+        if in_wrapup:
             # Registered before the write: the agent may disposition at once.
             self._wrapups[call.attempt_id] = (call, self._spawn(self._wrapup_timer(call)))
-        await attempt_store.finish(self._pool, call.attempt_id, facts, dispo)
+
+        async def agent_moves_on() -> None:
+            if bridged and call.agent_id is not None:
+                await self._agents.call_ended(call.agent_id, call.attempt_id)
+                if not in_wrapup:
+                    await self._agents.dispose(call.agent_id, call.attempt_id)
+
+        self._ending[call.attempt_id] = call
+        try:
+            await write_then(
+                lambda: attempt_store.finish(self._pool, call.attempt_id, facts, dispo),
+                agent_moves_on, "attempt.end", attempt_id=call.attempt_id,
+            )  # fmt: skip
+        finally:
+            self._ending.pop(call.attempt_id, None)
         call.end_written.set()
-        if bridged and call.agent_id is not None:
-            await self._agents.call_ended(call.agent_id, call.attempt_id)
         log.info(
             "attempt.ended", attempt_id=call.attempt_id, outcome=outcome,
             disposition=dispo.disposition.value if dispo else None, cause=facts.cause,
         )  # fmt: skip
-        if not owes and bridged and call.agent_id is not None:
-            await self._agents.dispose(call.agent_id, call.attempt_id)
         self.notifier.call_ended(call, outcome)
         call.listener.on_call_gone(call)
 
@@ -468,13 +494,26 @@ class CallManager:
     ) -> None:
         if self._wrapups.pop(call.attempt_id, None) is None:
             return
-        await call.end_written.wait()
-        await attempt_store.dispose(
-            self._pool, call.attempt_id, disposition, source, self._clock.now(),
-            callback_at=callback_at, note=note,
-        )  # fmt: skip
-        assert call.agent_id is not None
-        await self._agents.dispose(call.agent_id, call.attempt_id)
+        agent_id = call.agent_id
+        assert agent_id is not None
+        now = self._clock.now()
+
+        async def write() -> bool:
+            return await attempt_store.dispose(
+                self._pool, call.attempt_id, disposition, source, now,
+                callback_at=callback_at, note=note,
+            )  # fmt: skip
+
+        async def agent_moves_on() -> None:
+            await self._agents.dispose(agent_id, call.attempt_id)
+
+        if call.end_written.is_set():
+            await write_then(write, agent_moves_on, "attempt.disposition",
+                             attempt_id=call.attempt_id)  # fmt: skip
+        else:  # the call's end still waits for the database; the agent does not
+            await agent_moves_on()
+            await call.end_written.wait()
+            await until_written(write, "attempt.disposition", attempt_id=call.attempt_id)
         if call.bridged_mono is not None and call.ended_mono is not None:
             now = time.monotonic()
             call.listener.on_call(call.ended_mono - call.bridged_mono, now - call.ended_mono)
@@ -506,10 +545,3 @@ class CallManager:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("call.task_failed", error=repr(task.exception()))
-
-
-def _cut_by_shutdown(event: CallEnded) -> bool:
-    """Asterisk stopping hangs its calls up with cause 0 before the link drops (transcripts 20,
-    20b); a call in our application otherwise never ends with cause 0 unless Busy()/Congestion()
-    said so in the Dial status."""
-    return event.cause == 0 and event.dial_status in (None, "", "ANSWER", "RINGING")
