@@ -163,6 +163,54 @@ async def test_asterisk_restart_mid_campaign(
         assert session.leg_id in {c.id for c in double.bridges[session.bridge_id].channels}
 
 
+async def test_asterisk_killed_agents_come_back_ready_only_in_their_bridge(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
+) -> None:
+    """Asterisk killed with -9 and started again: no event at all, the link drops. The old
+    legs' bridge teardown (made slow here) must not destroy the bridge a re-login just made,
+    and an agent is READY only with its leg in its bridge."""
+    await add_trunk(pool)
+    cid = await make_campaign(pool, pacer="ratio", dial_ratio=1)
+    (phone,) = phones(1)
+    double.program(phone, FarEnd.answer(after=0.2, hangup_after=3000.0))
+    await add_leads(pool, cid, [phone])
+    agents = [(await add_agent(pool, f"a{i}", f"A{i}", f"PJSIP/agent10{i}"))[0] for i in (1, 2)]
+    engine = await make_engine()
+    for a in agents:
+        await engine.agents.login(a)
+    await start_campaign(pool, "c1")
+    await eventually(
+        lambda: pool.fetchval("SELECT count(*) = 1 FROM attempts WHERE bridged_at IS NOT NULL"),
+        what="a talked call",
+    )
+    outside: list[int] = []
+    engine.agents.subscribe_ready(
+        lambda s: None if _in_bridge(double, s.bridge_id, s.leg_id) else outside.append(s.agent_id)
+    )
+    double.slow_rest("DELETE", "/bridges/", 0.3)
+    await double.crash()
+
+    async def back() -> bool:
+        return all(
+            (s := engine.agents.session(a)) is not None
+            and s.state is AgentState.READY
+            and _in_bridge(double, s.bridge_id, s.leg_id)
+            for a in agents
+        )
+
+    await eventually(back, what="both agents READY in their bridges")
+    await asyncio.sleep(0.6)  # the slow teardowns have landed by now
+    assert await back() and outside == []
+    row = await pool.fetchrow("SELECT outcome, disposition, answered_at FROM attempts")
+    assert (row["outcome"], row["disposition"]) == ("LOST", None)
+    assert row["answered_at"] is not None
+
+
+def _in_bridge(double: AsteriskDouble, bridge_id: str, leg_id: str | None) -> bool:
+    bridge = double.bridges.get(bridge_id)
+    return bridge is not None and leg_id in {c.id for c in bridge.channels}
+
+
 async def _ringing(double: AsteriskDouble, phone: str) -> bool:
     return any(ch.state == "Ringing" and phone in ch.dialstring for ch in double.channels.values())
 

@@ -560,6 +560,10 @@ class Pbx:
                 self._hangup_request(ch.peer, 4, soft=True)
         for ch in live:
             self._shutdown_end(ch)
+        self.reset()
+
+    def reset(self) -> None:
+        """Nothing survives (after a shutdown's hangups, or at once when Asterisk is killed)."""
         for ch in list(self.channels.values()):
             ch.cancel_timers()
         self.channels.clear()
