@@ -305,6 +305,71 @@ async def test_kill_9_mid_campaign_then_restart(
     assert proc.returncode == 0, log.read_text()[-3000:]
 
 
+async def test_kill_9_settles_the_dead_owners_calls_at_once(
+    pool: asyncpg.Pool,
+    db_url: str,
+    double: AsteriskDouble,
+    make_engine: EngineFactory,
+    tmp_path: Path,
+) -> None:
+    """`ccd run` killed with a call bridged and one ringing: the next process settles them at
+    start-up, long before --orphan-after (60 s here), since the owner's lock is free."""
+    await add_trunk(pool)
+    cid = await make_campaign(pool, pacer="ratio", dial_ratio=2, dial_timeout_s=60)
+    talk, ring = phones(2)
+    double.program(talk, FarEnd.answer(after=0.2, hangup_after=3000.0))
+    double.program(ring, FarEnd.no_answer())
+    await add_leads(pool, cid, [talk], priority=10)
+    await add_leads(pool, cid, [ring])
+    _, token = await add_agent(pool, "a1", "A1", "PJSIP/agent101")
+    port = free_port()
+    log = tmp_path / "ccd.log"
+    proc = spawn_daemon(db_url, double, port, log)
+    try:
+        async with aiohttp.ClientSession() as session:
+            await _login(session, port, token)
+        await start_campaign(pool, "c1")
+        await eventually(
+            lambda: pool.fetchval(
+                "SELECT count(*) FILTER (WHERE bridged_at IS NOT NULL) = 1 AND count(*) = 2"
+                " FROM attempts WHERE ended_at IS NULL"
+            ),
+            within=30,
+            what="one call talking, one ringing",
+        )
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(proc.wait, 10)
+    ids = {
+        r["phone"]: r["id"]
+        for r in await pool.fetch(
+            "SELECT l.phone, a.id::text AS id FROM attempts a JOIN leads l ON l.id = a.lead_id"
+        )
+    }
+    assert all(i in double.channels for i in ids.values())  # still up in Asterisk
+    await make_engine(orphan_after_s=60.0)  # its start-up reconcile settles them
+    rows = {
+        r["phone"]: r
+        for r in await pool.fetch(
+            "SELECT l.phone, a.outcome, a.disposition, a.answered_at, a.bridged_at, l.status"
+            " FROM attempts a JOIN leads l ON l.id = a.lead_id"
+        )
+    }
+    talked, rang = rows[talk], rows[ring]
+    assert (talked["outcome"], talked["disposition"], talked["status"]) == (
+        "LOST", None, "in_progress",
+    )  # fmt: skip
+    assert talked["answered_at"] is not None and talked["bridged_at"] is not None
+    assert (rang["outcome"], rang["disposition"], rang["status"]) == ("LOST", "FAILED", "retry")
+    await eventually(
+        lambda: _gone(double, ids.values()), within=2, what="the orphaned calls hung up"
+    )
+
+
+async def _gone(double: AsteriskDouble, call_ids: object) -> bool:
+    return not any(i in double.channels for i in call_ids)  # type: ignore[attr-defined]
+
+
 async def test_a_dropped_event_link_keeps_the_calls_asterisk_still_has(
     pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
 ) -> None:
