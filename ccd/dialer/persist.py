@@ -22,11 +22,13 @@ T = TypeVar("T")
 
 # "The database is not answering now" (restart, failover, network), as opposed to "this
 # statement is wrong", which no retry fixes: connection loss, pg_terminate_backend / shutdown
-# (57P01-57P03), a database not accepting connections (55000).
+# (57P01-57P03), a database not accepting connections (55000), and asyncpg's own state error
+# on a connection cut in the middle of a query ("cannot switch to state ...").
 DB_UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.ObjectNotInPrerequisiteStateError,
