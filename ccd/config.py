@@ -43,6 +43,13 @@ class AsteriskNode(BaseModel):
 class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    # The console's session cookie is sent over HTTPS only: set behind a TLS proxy.
+    secure_cookies: bool = False
+    # Origins (scheme://host[:port]) besides the API's own that may use the session cookie,
+    # e.g. the public URL of a TLS proxy in front of ccd.
+    allowed_origins: list[str] = Field(default_factory=list)
+    # Days an agent API token works after `ccd agent add` / `ccd agent token` issued it.
+    agent_token_days: int = Field(default=90, ge=1, le=3650)
 
 
 class Settings(BaseSettings):

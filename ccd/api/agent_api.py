@@ -21,7 +21,7 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ccd.api.auth import principal, require_role
+from ccd.api.auth import Int4Id, Int8Id, parse_json, principal, require_role
 from ccd.dialer.agents import AgentError
 from ccd.dialer.daemon import Engine
 from ccd.dialer.runner import DialError
@@ -41,9 +41,9 @@ def _error(status: int, message: str, field: str | None = None) -> web.HTTPExcep
 async def _body(request: web.Request, model: type[M]) -> M:
     if request.can_read_body:
         try:
-            raw: Any = await request.json()
-        except ValueError:
-            raise _error(400, "the body is not valid JSON") from None
+            raw: Any = await request.json(loads=parse_json)
+        except ValueError as exc:
+            raise _error(400, f"the body is not valid JSON ({exc})") from None
     else:
         raw = {}
     try:
@@ -87,8 +87,8 @@ class DispositionBody(_Strict):
 
 
 class DialBody(_Strict):
-    campaign_id: int = Field(gt=0)
-    lead_id: int = Field(gt=0)
+    campaign_id: Int4Id
+    lead_id: Int8Id
 
 
 class AgentApi:

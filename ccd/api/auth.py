@@ -6,25 +6,27 @@ cookie the console gets at login, which browsers also send with a WebSocket upgr
 its roles with `@require_role(...)`, which answers 401 without a principal and 403 for another
 role. Two kinds of token resolve: user sessions from POST /api/login (table api_sessions) and the
 per-agent tokens of `ccd agent` (agents.token_hash), which act as the agent's own user.
+A request the cookie authenticates must come from the console's own origin when it changes
+state or opens a WebSocket (the Origin header's host is the request's Host, or is allowed).
 
-Login failures are rate-limited per login and per client address (5 a minute by default);
+Logins are throttled per (login, client address) and per address (ccd.api.login_limit):
 over the limit, POST /api/login answers 429 with Retry-After, even for the right password.
 """
 
 from __future__ import annotations
 
-import time
-from collections import deque
+import json
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
+from ccd.api.login_limit import LoginLimiter
 from ccd.log import get_logger
 from ccd.store import agents as agent_store
 from ccd.store import users as user_store
@@ -36,6 +38,11 @@ PUBLIC_ATTR = "__ccd_public__"
 ROLES_ATTR = "__ccd_roles__"
 
 M = TypeVar("M", bound=BaseModel)
+INT4_MAX = 2**31 - 1  # PostgreSQL integer (campaigns, agents, users)
+INT8_MAX = 2**63 - 1  # PostgreSQL bigint (leads, messages, spy sessions)
+# An id in a JSON body: a larger number cannot be a row, and asyncpg would refuse to send it.
+Int4Id = Annotated[int, Field(gt=0, le=INT4_MAX)]
+Int8Id = Annotated[int, Field(gt=0, le=INT8_MAX)]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -109,12 +116,16 @@ def require_role(*roles: str) -> Callable[[Handler], Handler]:
     return wrap
 
 
-def request_token(request: web.Request) -> str | None:
+def bearer_token(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return request.cookies.get(TOKEN_COOKIE) or None
+    return None
+
+
+def request_token(request: web.Request) -> str | None:
+    return bearer_token(request) or request.cookies.get(TOKEN_COOKIE) or None
 
 
 async def resolve_token(pool: asyncpg.Pool, token: str) -> Principal | None:
@@ -130,82 +141,76 @@ async def resolve_token(pool: asyncpg.Pool, token: str) -> Principal | None:
     return None
 
 
-def auth_middleware(pool: asyncpg.Pool) -> Any:
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def cross_origin(request: web.Request, allowed_origins: Iterable[str]) -> str | None:
+    """The foreign Origin of a request that changes state or opens a WebSocket (what another
+    site could make a browser send: CSRF, socket hijacking); None when it may go on. Only for
+    requests the session cookie authenticates: a bearer header is never sent by a browser on
+    its own."""
+    upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+    if request.method in _SAFE_METHODS and not upgrade:
+        return None
+    origin = request.headers.get("Origin", "")
+    if origin in allowed_origins or origin.partition("://")[2] == request.host:
+        return None
+    return origin or "(none)"
+
+
+def auth_middleware(pool: asyncpg.Pool, allowed_origins: Iterable[str] = ()) -> Any:
+    """Resolve the caller (see the module doc); refuse cross-origin cookie use (403).
+    `allowed_origins` are trusted besides the API's own host, e.g. a TLS proxy's URL."""
+    allowed = frozenset(allowed_origins)
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         token = request_token(request)
         request[PRINCIPAL] = await resolve_token(pool, token) if token else None
+        by_cookie = request[PRINCIPAL] is not None and bearer_token(request) is None
+        if by_cookie and (origin := cross_origin(request, allowed)) is not None:
+            log.warning("api.cross_origin", origin=origin, path=request.path)
+            raise error(403, f"origin {origin} may not use the session cookie")
         return await handler(request)
 
     return middleware
 
 
-class LoginLimiter:
-    """Sliding-window count of failed logins per key (a login, a client address)."""
-
-    def __init__(
-        self,
-        max_failures: int = 5,
-        window_s: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-        max_keys: int = 10_000,
-    ) -> None:
-        self.max_failures = max_failures
-        self.max_keys = max_keys
-        self.window_s = window_s
-        self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._failures.get(key)
-        if q is None:
-            return deque()
-        while q and q[0] <= now - self.window_s:
-            q.popleft()
-        if not q:
-            del self._failures[key]
-        return q
-
-    def retry_after(self, keys: Iterable[str]) -> int | None:
-        """Seconds until a login may be tried again, or None when it may be tried now."""
-        now = self._clock()
-        waits = []
-        for key in keys:
-            q = self._recent(key, now)
-            if len(q) >= self.max_failures:
-                waits.append(q[-self.max_failures] + self.window_s - now)
-        return max(1, int(max(waits)) + 1) if waits else None
-
-    def failed(self, keys: Iterable[str]) -> None:
-        now = self._clock()
-        if len(self._failures) > self.max_keys:  # a spray of logins: drop what has expired
-            for key in list(self._failures):
-                self._recent(key, now)
-        for key in keys:
-            self._recent(key, now)
-            self._failures.setdefault(key, deque()).append(now)
-
-    def clear(self, key: str) -> None:
-        self._failures.pop(key, None)
-
-
 class LoginBody(BaseModel):
-    login: str
-    password: str
+    login: str = Field(max_length=200)
+    password: str = Field(max_length=1000)
+
+
+def parse_json(text: str) -> Any:
+    """JSON text as values; ValueError for bad JSON, and for nesting too deep to parse (json
+    recurses once a level: 400 KB of '[' would otherwise be a RecursionError, a 500)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 async def json_body(request: web.Request, model: type[M]) -> M:
     """The request's JSON body validated by `model`, or 400 naming the bad field."""
     try:
-        raw = await request.json()
-    except ValueError:
-        raise error(400, "body: not valid JSON") from None
+        raw = await request.json(loads=parse_json)
+    except ValueError as exc:
+        raise error(400, f"body: not valid JSON ({exc})") from None
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"]) or "body"
         raise error(400, f"{where}: {first['msg']}") from None
+
+
+def path_id(request: web.Request, what: str, *, max_id: int = INT4_MAX) -> int:
+    """The {id} of the path (routes match it as [0-9]+); 404 past the column's range, where
+    no row can be."""
+    raw = request.match_info["id"]
+    if len(raw) > len(str(max_id)) or not 0 < int(raw) <= max_id:
+        raise error(404, f"no such {what}")
+    return int(raw)
 
 
 class AuthApi:
@@ -233,23 +238,21 @@ class AuthApi:
     async def login(self, request: web.Request) -> web.Response:
         body = await json_body(request, LoginBody)
         remote = request.remote or "?"
-        keys = (f"login:{body.login}", f"ip:{remote}")
-        wait = self.limiter.retry_after(keys)
-        if wait is not None:
-            log.warning("api.login_throttled", login=body.login, remote=remote, retry_after=wait)
+        attempt = self.limiter.begin(body.login, remote)
+        if isinstance(attempt, int):  # the seconds to wait
+            log.warning("api.login_throttled", login=body.login, remote=remote, retry_after=attempt)
             raise web.HTTPTooManyRequests(
                 text=web.json_response(
-                    {"error": "too many failed logins; try later", "retry_after": wait}
+                    {"error": "too many failed logins; try later", "retry_after": attempt}
                 ).text,
                 content_type="application/json",
-                headers={"Retry-After": str(wait)},
+                headers={"Retry-After": str(attempt)},
             )
         user = await user_store.authenticate(self._pool, body.login, body.password)
         if user is None:
-            self.limiter.failed(keys)
             log.warning("api.login_failed", login=body.login, remote=remote)
             raise error(401, "wrong login or password")
-        self.limiter.clear(keys[0])
+        self.limiter.succeeded(attempt)
         await user_store.purge_expired_sessions(self._pool)
         token, expires_at = await user_store.open_session(
             self._pool, user.id, ttl=self._ttl, remote=remote

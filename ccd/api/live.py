@@ -23,7 +23,8 @@ from typing import Any
 import asyncpg
 from aiohttp import WSMsgType, web
 
-from ccd.api.auth import principal, require_role
+from ccd.api.auth import principal, request_token, require_role
+from ccd.api.session_watch import SessionWatch
 from ccd.log import get_logger
 
 log = get_logger(__name__)
@@ -212,6 +213,9 @@ class LiveHub:
     def on_call_ended(self, listener: Callable[[CallLive], None]) -> None:
         self._call_ended_listeners.append(listener)
 
+    def counters(self, campaign_id: int) -> CampaignCounters | None:
+        return self._counters.get(campaign_id)
+
     def agent(self, agent_id: int) -> AgentLive | None:
         return self._agents.get(agent_id)
 
@@ -342,22 +346,28 @@ async def load_counters(
 
 class LiveApi:
     """The two WebSocket endpoints over a hub. `on_agent_connect` runs after an agent's
-    subscription exists (the message service uses it to deliver what waited for them)."""
+    subscription exists (the message service uses it to deliver what waited for them);
+    `sessions` closes a socket once its token stops working (logout, disabled account)."""
 
     def __init__(
         self,
         hub: LiveHub,
+        sessions: SessionWatch,
         *,
         on_agent_connect: Callable[[int], Any] | None = None,
         heartbeat_s: float = 20.0,
     ) -> None:
         self._hub = hub
+        self._sessions = sessions
         self._on_agent_connect = on_agent_connect
         self._heartbeat_s = heartbeat_s
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/api/live", self.live)
         app.router.add_get("/api/agent/ws", self.agent_ws)
+        # The watch listens while the app serves: from its startup to its cleanup.
+        app.on_startup.append(lambda _app: self._sessions.start())
+        app.on_cleanup.append(lambda _app: self._sessions.close())
 
     @require_role("supervisor", "admin")
     async def live(self, request: web.Request) -> web.WebSocketResponse:
@@ -374,6 +384,9 @@ class LiveApi:
         await ws.prepare(request)
         sub = self._hub.subscribe(agent_id)
         pump = asyncio.create_task(self._pump(ws, sub))
+        token = request_token(request)
+        assert token is not None  # require_role let the request in
+        guard = asyncio.create_task(self._sessions.guard(ws, token))
         try:
             if agent_id is not None and self._on_agent_connect is not None:
                 await self._on_agent_connect(agent_id)
@@ -383,6 +396,7 @@ class LiveApi:
         finally:
             self._hub.unsubscribe(sub)
             pump.cancel()
+            guard.cancel()
         return ws
 
     async def _pump(self, ws: web.WebSocketResponse, sub: Subscription) -> None:

@@ -16,7 +16,16 @@ import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, Field, model_validator
 
-from ccd.api.auth import error, json_body, principal, require_role
+from ccd.api.auth import (
+    INT4_MAX,
+    INT8_MAX,
+    Int4Id,
+    error,
+    json_body,
+    path_id,
+    principal,
+    require_role,
+)
 from ccd.api.live import LiveHub
 from ccd.log import get_logger
 
@@ -31,8 +40,8 @@ _FROM = "messages m LEFT JOIN users u ON u.id = m.from_user_id"
 
 class SendBody(BaseModel):
     body: str = Field(min_length=1, max_length=2000)
-    agent_id: int | None = None
-    campaign_id: int | None = None
+    agent_id: Int4Id | None = None
+    campaign_id: Int4Id | None = None
 
     @model_validator(mode="after")
     def _one_target(self) -> SendBody:
@@ -148,7 +157,7 @@ class MessagesApi:
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/api/messages", self.send)
         app.router.add_get("/api/messages", self.list)
-        app.router.add_post("/api/messages/{id:\\d+}/read", self.read)
+        app.router.add_post("/api/messages/{id:[0-9]+}/read", self.read)
 
     @require_role("supervisor", "admin")
     async def send(self, request: web.Request) -> web.Response:
@@ -168,8 +177,10 @@ class MessagesApi:
             agent_id: int | None = p.agent_id
         else:
             raw = request.query.get("agent_id")
-            if raw is not None and not raw.isdigit():
-                raise error(400, "agent_id: not an integer")
+            if raw is not None and not (
+                raw.isascii() and raw.isdigit() and len(raw) <= 10 and int(raw) <= INT4_MAX
+            ):
+                raise error(400, "agent_id: not an agent id")
             agent_id = int(raw) if raw else None
         rows = await self._pool.fetch(
             f"SELECT {_COLUMNS} FROM {_FROM}"
@@ -183,7 +194,9 @@ class MessagesApi:
     async def read(self, request: web.Request) -> web.Response:
         p = principal(request)
         assert p.agent_id is not None
-        msg = await self._messages.mark_read(p.agent_id, int(request.match_info["id"]))
+        msg = await self._messages.mark_read(
+            p.agent_id, path_id(request, "message", max_id=INT8_MAX)
+        )
         if msg is None:  # someone else's message looks the same as a missing one
             raise error(404, "no such message")
         return web.json_response(msg)

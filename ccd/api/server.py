@@ -43,8 +43,13 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return web.json_response({"error": "internal error"}, status=500)
 
 
-def build_app(pool: asyncpg.Pool, route_adders: Sequence[RouteAdder] = ()) -> web.Application:
-    app = web.Application(middlewares=[json_errors, auth_middleware(pool)])
+def build_app(
+    pool: asyncpg.Pool,
+    route_adders: Sequence[RouteAdder] = (),
+    *,
+    allowed_origins: Sequence[str] = (),
+) -> web.Application:
+    app = web.Application(middlewares=[json_errors, auth_middleware(pool, allowed_origins)])
     for add in route_adders:
         add(app)
     return app
@@ -110,10 +115,20 @@ class EngineFeed:
         self._metrics.set_dial_level(campaign, level)
         self._hub.dial_level_changed(campaign_id, level)
 
+    async def close(self) -> None:
+        """Before the pool closes: recounts still waiting are dropped."""
+        tasks = list(self._recount.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def _recount_later(self, campaign_id: int) -> None:
         try:
             await asyncio.sleep(1.0)
             await self._hub.refresh_counters(self._pool, campaign_id)
+            counters = self._hub.counters(campaign_id)
+            if counters is not None:
+                self._metrics.set_abandon_rate(counters.name, counters.abandon_today)
         except (asyncpg.PostgresError, OSError) as exc:
             log.warning("api.recount_failed", campaign_id=campaign_id, error=str(exc))
         finally:

@@ -39,7 +39,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import BaseModel
 
-from ccd.api.auth import error, json_body, principal, require_role
+from ccd.api.auth import INT8_MAX, Int4Id, error, json_body, path_id, principal, require_role
 from ccd.api.live import CallLive, LiveHub
 from ccd.domain.agents import AgentState
 from ccd.log import get_logger
@@ -318,7 +318,7 @@ def _log_failure(task: asyncio.Task[None]) -> None:
 
 
 class StartBody(BaseModel):
-    agent_id: int
+    agent_id: Int4Id
     mode: Mode = "listen"
 
 
@@ -335,8 +335,8 @@ class SpyApi:
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/api/spy", self.start)
         app.router.add_get("/api/spy", self.list)
-        app.router.add_post("/api/spy/{id:\\d+}/mode", self.switch)
-        app.router.add_delete("/api/spy/{id:\\d+}", self.stop)
+        app.router.add_post("/api/spy/{id:[0-9]+}/mode", self.switch)
+        app.router.add_delete("/api/spy/{id:[0-9]+}", self.stop)
 
     @require_role("supervisor", "admin")
     async def start(self, request: web.Request) -> web.Response:
@@ -373,7 +373,7 @@ class SpyApi:
     def _own(self, request: web.Request) -> SpySession:
         """A session of the caller (an admin may end anyone's)."""
         p = principal(request)
-        s = self._spy.get(int(request.match_info["id"]))
+        s = self._spy.get(path_id(request, "live session", max_id=INT8_MAX))
         if s is None or (s.user_id != p.user_id and p.role != "admin"):
             raise error(404, "no such live session")
         return s

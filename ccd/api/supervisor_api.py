@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from ccd.api.auth import error, principal, require_role
+from ccd.api.auth import INT8_MAX, error, path_id, principal, require_role
 from ccd.api.live import LiveHub, to_json
 
 _LEAD_SQL = """
@@ -43,7 +43,7 @@ class SupervisorApi:
         app.router.add_get("/api/agents", self.agents)
         app.router.add_get("/api/calls", self.calls)
         app.router.add_get("/api/campaigns", self.campaigns)
-        app.router.add_get("/api/leads/{id:\\d+}", self.lead)
+        app.router.add_get("/api/leads/{id:[0-9]+}", self.lead)
 
     @require_role("supervisor", "admin")
     async def agents(self, request: web.Request) -> web.Response:
@@ -64,7 +64,8 @@ class SupervisorApi:
         scope = None if p.is_supervisor else p.agent_id
         if scope is None and not p.is_supervisor:
             raise error(403, "no agent linked to this user")
-        r = await self._pool.fetchrow(_LEAD_SQL, int(request.match_info["id"]), scope)
+        lead_id = path_id(request, "lead", max_id=INT8_MAX)
+        r = await self._pool.fetchrow(_LEAD_SQL, lead_id, scope)
         if r is None:
             raise error(404, "no such lead")
         return web.json_response(_lead_json(r))

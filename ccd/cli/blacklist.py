@@ -61,6 +61,10 @@ def import_(
     ] = None,
     region: RegionOpt = None,
     rejects: Annotated[Path | None, typer.Option("--rejects", help="CSV of rejected rows")] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option("--encoding", help="the CSV's encoding, e.g. latin-1 (default: guessed)"),
+    ] = None,
 ) -> None:
     """Blacklist every number of a file (e.g. a do-not-call list), all or nothing."""
     try:
@@ -81,6 +85,7 @@ def import_(
             return await store.import_file(
                 conn, file, reason, column_map=mapping,
                 region=region.upper() if region else None, rejects_path=rejects, progress=advance,
+                encoding=encoding,
             )  # fmt: skip
         except LeadImportError as exc:
             fail(str(exc), code=EXIT_USAGE)

@@ -20,11 +20,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from ccd.cli.common import EXIT_USAGE, console, fail, run, with_conn
 from ccd.domain.calling_hours import format_days, parse_days, parse_hours
 from ccd.domain.campaigns import CampaignMode, CampaignStatus, TransitionError
-from ccd.domain.dispositions import Disposition, RetryRule, RetryRules
+from ccd.domain.dispositions import MAX_RETRY_DELAY_S, Disposition, RetryRule, RetryRules
 from ccd.store import campaigns as store
 from ccd.store.leads_import import ImportResult, LeadImportError, import_leads, parse_column_map
 
@@ -41,7 +42,7 @@ _FLAG = {
     "max_ratio": "--max-ratio", "time_zone": "--time-zone", "days": "--days",
     "hours_start": "--hours", "hours_end": "--hours", "retry_rules": "--retry-rule",
 }  # fmt: skip
-_DELAY = re.compile(r"^(\d+)([smhd]?)$")
+_DELAY = re.compile(r"^([0-9]+)([smhd]?)$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -65,7 +66,10 @@ def parse_retry_rule(text: str) -> tuple[Disposition, RetryRule]:
         m = _DELAY.match(delay_text.strip())
         if not m:
             raise ValueError(f"{key}: delay must look like 90, 30m, 2h or 1d, got {delay_text!r}")
-        delay_s = int(m.group(1)) * _UNIT_S[m.group(2)]
+        digits, unit = m.groups()
+        delay_s = int(digits) * _UNIT_S[unit] if len(digits) <= 9 else MAX_RETRY_DELAY_S + 1
+        if delay_s > MAX_RETRY_DELAY_S:
+            raise ValueError(f"{key}: delay is at most 365d, got {delay_text!r}")
     return disposition, RetryRule(action=action, delay_s=delay_s)  # type: ignore[arg-type]
 
 
@@ -213,8 +217,11 @@ def status(name: Annotated[str, typer.Argument(help="campaign name")]) -> None:
 
     c, stats = run(lambda: with_conn(go))
     console.print(
-        f"[bold]{c['name']}[/bold] (id {c['id']}): {c['status']}, {c['mode']}, "
-        f"pacer {c['pacer']}, ratio {c['dial_ratio']} (max {c['max_ratio']})",
+        Text.assemble(
+            (c["name"], "bold"),
+            f" (id {c['id']}): {c['status']}, {c['mode']}, "
+            f"pacer {c['pacer']}, ratio {c['dial_ratio']} (max {c['max_ratio']})",
+        ),
         highlight=False,
     )
     console.print(
@@ -229,7 +236,7 @@ def status(name: Annotated[str, typer.Argument(help="campaign name")]) -> None:
     for lead_status, count in sorted(stats.leads_by_status.items()):
         leads.add_row(lead_status, str(count))
         total += count
-    leads.add_row("[bold]total[/bold]", f"[bold]{total}[/bold]")
+    leads.add_row(Text("total", style="bold"), Text(str(total), style="bold"))
     console.print(leads)
     abandon = stats.abandon_pct_today
     today = Table("today", "count")
@@ -294,7 +301,8 @@ def delete(
 
 def progress_bar(kind: str) -> Progress:
     """A bar for a file import: bytes for CSV, rows for XLSX."""
-    columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn()]
+    # The description holds a file name: not markup.
+    columns = [TextColumn("{task.description}", markup=False), BarColumn(), TaskProgressColumn()]
     columns += [DownloadColumn()] if kind == "csv" else []
     return Progress(*columns, TimeRemainingColumn(), console=console, transient=True)
 
@@ -321,8 +329,13 @@ def load(
     priority: Annotated[
         int, typer.Option("--priority", help="priority of rows without a priority column")
     ] = 0,
+    encoding: Annotated[
+        str | None,
+        typer.Option("--encoding", help="the CSV's encoding, e.g. latin-1 (default: guessed)"),
+    ] = None,
 ) -> None:
-    """Load leads from a CSV (UTF-8 or cp1251, any delimiter) or XLSX file, all or nothing."""
+    """Load leads from a CSV (UTF-8, cp1251 or cp1252 guessed; any delimiter) or XLSX file,
+    all or nothing."""
     try:
         mapping = parse_column_map(column_map) if column_map else None
     except ValueError as exc:
@@ -350,6 +363,7 @@ def load(
             return await import_leads(
                 conn, campaign_id, file, column_map=mapping, region=region,
                 rejects_path=rejects, default_priority=priority, progress=advance,
+                encoding=encoding,
             )  # fmt: skip
         except LeadImportError as exc:
             fail(str(exc), code=EXIT_USAGE)
@@ -360,10 +374,19 @@ def load(
 
 
 def print_import_summary(name: str, r: ImportResult) -> None:
-    encoding = f", read as {r.encoding}" if r.encoding else ""
+    encoding = ""
+    if r.encoding and r.encoding_confidence is None:
+        encoding = f", read as {r.encoding} (as --encoding said)"
+    elif r.encoding:
+        encoding = (
+            f", read as {r.encoding} (guessed, {r.encoding_confidence:.0%} sure;"
+            " --encoding overrides)"
+        )
     console.print(f"{r.rows} rows in the file{encoding}", highlight=False)
     console.print(f"loaded:      {r.loaded} into {name}", highlight=False)
     console.print(f"duplicate:   {r.duplicates}", highlight=False)
     console.print(f"blacklisted: {r.blacklisted} (loaded, never dialed)", highlight=False)
     where = f" -> {r.rejects_path}" if r.rejects_path else ""
+    if r.rejects_unwritten:
+        where += f" ({r.rejects_unwritten} of them not written: the file reached its size limit)"
     console.print(f"rejected:    {r.rejected}{where}", highlight=False)

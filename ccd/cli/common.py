@@ -11,6 +11,7 @@ from typing import NoReturn, TypeVar
 import asyncpg
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from ccd.config import ConfigError, Settings, load_settings
 from ccd.log import configure_logging
@@ -22,8 +23,13 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2  # bad usage or bad input
 
-console = Console()
-err_console = Console(stderr=True)
+# Output is full of names people typed ("q[/x]", "a:smile:"): rich must never read a string
+# as markup or emoji codes. Styled output is built with rich.text.Text instead.
+console = Console(markup=False, emoji=False)
+err_console = Console(stderr=True, markup=False, emoji=False)
+# Control characters other than newline and tab (an escape sequence in a file's header, say)
+# must not reach the terminal through an error message.
+_UNPRINTABLE = {c: "\ufffd" for c in [*range(0x20), *range(0x7F, 0xA0)] if c not in (9, 10)}
 
 
 @dataclass
@@ -51,7 +57,8 @@ state = CliState()
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    text = message.translate(_UNPRINTABLE)
+    err_console.print(Text.assemble(("error:", "red"), " ", text), highlight=False)
     raise typer.Exit(code)
 
 

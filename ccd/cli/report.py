@@ -72,7 +72,8 @@ def _show(report: reports.Report, title: str) -> None:
     for row in report.rows:
         table.add_row(*(_cell(c, v) for c, v in zip(report.columns, row, strict=True)))
     # Piped output is not cut to 80 columns: the table keeps its natural width.
-    (console if console.is_terminal else Console(width=4000)).print(table)
+    wide = Console(width=4000, markup=False, emoji=False)
+    (console if console.is_terminal else wide).print(table)
 
 
 def _emit(

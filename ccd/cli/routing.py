@@ -32,12 +32,17 @@ def trunk_add(
     node: Annotated[
         str | None, typer.Option("--node", help="Asterisk node that owns it (default: any)")
     ] = None,
+    allow_fork: Annotated[
+        bool,
+        typer.Option("--allow-fork", help="let '&' in the template dial several channels at once"),
+    ] = False,
 ) -> None:
     """Add a trunk."""
     try:
         spec = store.TrunkSpec(
-            name=name, kind=kind, dial_template=template, max_channels=channels, node=node
-        )
+            name=name, kind=kind, dial_template=template, max_channels=channels, node=node,
+            allow_fork=allow_fork,
+        )  # fmt: skip
     except ValidationError as exc:
         fail(
             "; ".join(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import asyncpg
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ccd.cli.common import EXIT_USAGE, console, fail, run, state, with_conn
 from ccd.log import get_logger
@@ -19,7 +20,9 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-agent_app = typer.Typer(help="Agent accounts: add, list, new token.", no_args_is_help=True)
+agent_app = typer.Typer(
+    help="Agent accounts: add, list, new token, disable, enable.", no_args_is_help=True
+)
 
 
 def run_cmd(
@@ -49,94 +52,28 @@ def run_cmd(
 
 
 async def _daemon(config: EngineConfig) -> None:
-    from functools import partial
-
-    from ccd.api.agent_api import AgentApi
-    from ccd.api.console import ConsoleParts
-    from ccd.api.live import QueueLive
-    from ccd.api.ops import add_ops_routes
-    from ccd.api.server import EngineFeed, build_app, start_site
-    from ccd.dialer.daemon import Engine
-    from ccd.inbound.service import attach_to_engine
     from ccd.ops.heap import freeze_startup_objects
-    from ccd.ops.metrics import Metrics
-    from ccd.ops.readiness import Readiness
-    from ccd.ops.systemd import ServiceSignals, SystemdNotifier
-    from ccd.store import migrate
-    from ccd.store.db import create_pool
-    from ccd.telephony.ami import AmiClient
-    from ccd.telephony.ari_pbx import AriPbx
+    from ccd.service import Service
     from ccd.telephony.errors import AmiAuthError
 
-    settings = state.settings()
-    url = state.db_url()
     try:
-        pool = await create_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        service = await Service.create(
+            state.settings(), state.db_url(), config, flows=_inbound_flows
+        )
     except (OSError, asyncpg.PostgresError) as exc:
         fail(f"cannot connect to the database: {exc}")
-    engine = Engine(pool, url, AriPbx(settings.nodes), config=config)
-    inbound = attach_to_engine(engine, _inbound_flows())
-    # AMI is a second link per node (readiness, and actions ARI lacks); no events needed.
-    amis = {node.name: AmiClient(node, events=False) for node in settings.nodes}
-    # The order of wiring: the console parts need the engine (its router, agents, Pbx); the
-    # engine's notifications then go to the console hub and the metrics.
-    parts = await ConsoleParts.create(pool, engine)
-    inbound.acd.set_listener(
-        lambda name, waiting, oldest: parts.hub.queue_changed(QueueLive(name, waiting, oldest))
-    )
-    metrics = Metrics()
-    metrics.watch_pool(pool)
-    engine.set_notifier(EngineFeed(pool, parts.hub, metrics))
-    readiness = Readiness(
-        pool=pool,
-        head_revision=migrate.head_revision(url),
-        nodes=[n.name for n in settings.nodes],
-        links=lambda: {
-            node: {"ari": ari, "ami": amis[node].status}
-            for node, ari in engine.pbx.link_status().items()
-        },
-    )
-    app = build_app(
-        pool,
-        [
-            AgentApi(engine).add_routes,
-            *parts.route_adders(),
-            partial(add_ops_routes, metrics=metrics, readiness=readiness),
-        ],
-    )
-
-
-    async def reload() -> None:
-        inbound.replace_flows(_inbound_flows())
-
-    systemd = SystemdNotifier()
-    signals = ServiceSignals(systemd, on_reload=reload, status=metrics.status_line)
-    signals.install()
-    # Watchdog pings from now on; READY=1 once the schema is current and every node's ARI
-    # and AMI links are up (the same check as /readyz); STATUS= lines after that.
-    lifecycle = asyncio.create_task(systemd.run(readiness.ready, metrics.status_line))
     try:
         try:
-            # An unreachable AMI is left to its reconnect loop; refused credentials stop us.
-            await asyncio.gather(*(ami.start() for ami in amis.values()), engine.start())
+            await service.start()
         except AmiAuthError as exc:
             fail(str(exc))
-        site = await start_site(app, settings.http.host, settings.http.port)
         log.info(
-            "daemon.serving", http=f"{settings.http.host}:{settings.http.port}",
+            "daemon.serving", http=f"{service.settings.http.host}:{service.http_port}",
             heap_frozen=freeze_startup_objects(),
         )  # fmt: skip
-        await signals.wait_for_stop()
-        log.info("daemon.stopping")
-        await site.cleanup()
-        await inbound.close()
-        await engine.stop()
+        await service.serve()
     finally:
-        lifecycle.cancel()
-        signals.remove()
-        for ami in amis.values():
-            await ami.close()
-        await pool.close()
+        await service.stop()
 
 
 def _inbound_flows() -> dict[str, Flow]:
@@ -170,7 +107,7 @@ def demo_cmd(
     configure_logging("warning", state.settings().log_format)
     migrate.upgrade(url)
     opts = DemoOptions(leads=leads, agents=agents, speed=speed, max_seconds=max_seconds)
-    run(lambda: run_demo(url, opts, console))
+    run(lambda: run_demo(state.settings(), url, opts, console))
 
 
 @agent_app.command("add")
@@ -194,35 +131,73 @@ def agent_add(
                 fail(f"--campaign: no campaign named {cname!r}", code=EXIT_USAGE)
             ids.append(cid)
         try:
-            return await agent_store.add_agent(conn, login, name or login, endpoint, tuple(ids))
-        except agent_store.DuplicateAgent as exc:
+            return await agent_store.add_agent(
+                conn, login, name or login, endpoint, tuple(ids), token_ttl=_token_ttl()
+            )
+        except agent_store.AgentError as exc:
             fail(str(exc), code=EXIT_USAGE)
 
     agent_id, token = run(lambda: with_conn(go))
     console.print(f"agent {login} added (id {agent_id})")
-    console.print(f"token (shown once): [bold]{token}[/bold]", highlight=False)
+    _print_token(token)
+
+
+def _token_ttl() -> timedelta:
+    return timedelta(days=state.settings().http.agent_token_days)
+
+
+def _print_token(token: str) -> None:
+    days = state.settings().http.agent_token_days
+    console.print(
+        Text.assemble("token (shown once): ", (token, "bold"), f" (works {days} days)"),
+        highlight=False,
+    )
 
 
 @agent_app.command("token")
 def agent_token(login: Annotated[str, typer.Argument(help="login name")]) -> None:
-    """Issue a new API token for an agent (the old one stops working)."""
+    """Issue a new API token for an agent (the old one stops working, its sockets close)."""
 
     async def go(conn: asyncpg.Connection) -> str:
         agent_id = await conn.fetchval("SELECT id FROM agents WHERE login = $1", login)
         if agent_id is None:
             fail(f"no agent {login!r}", code=EXIT_USAGE)
-        return await agent_store.set_token(conn, agent_id)
+        return await agent_store.set_token(conn, agent_id, token_ttl=_token_ttl())
 
-    token = run(lambda: with_conn(go))
-    console.print(f"token (shown once): [bold]{token}[/bold]", highlight=False)
+    _print_token(run(lambda: with_conn(go)))
+
+
+def _set_enabled(login: str, enabled: bool) -> None:
+    async def go(conn: asyncpg.Connection) -> None:
+        try:
+            await agent_store.set_enabled(conn, login, enabled)
+        except LookupError as exc:
+            fail(str(exc), code=EXIT_USAGE)
+
+    run(lambda: with_conn(go))
+    console.print(f"agent {login} {'enabled' if enabled else 'disabled'}")
+
+
+@agent_app.command("disable")
+def agent_disable(login: Annotated[str, typer.Argument(help="login name")]) -> None:
+    """Disable an agent: its token and its user's sessions stop working, sockets close."""
+    _set_enabled(login, False)
+
+
+@agent_app.command("enable")
+def agent_enable(login: Annotated[str, typer.Argument(help="login name")]) -> None:
+    """Enable a disabled agent again."""
+    _set_enabled(login, True)
 
 
 @agent_app.command("list")
 def agent_list() -> None:
-    """Agents, their phones, campaigns and current state."""
+    """Agents, their phones, campaigns, current state, and until when their token works."""
     rows = run(lambda: with_conn(agent_store.list_agents))
-    table = Table("id", "login", "name", "endpoint", "campaigns", "state")
+    table = Table("id", "login", "name", "endpoint", "campaigns", "state", "token until")
     for a in rows:
         cids = ",".join(str(c) for c in sorted(a.campaign_ids)) or "all"
-        table.add_row(str(a.id), a.login, a.name, a.endpoint, cids, a.state.value)
+        state_text = a.state.value if a.enabled else f"{a.state.value} (disabled)"
+        until = f"{a.token_expires_at:%Y-%m-%d}" if a.token_expires_at else "-"
+        table.add_row(str(a.id), a.login, a.name, a.endpoint, cids, state_text, until)
     console.print(table)

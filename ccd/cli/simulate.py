@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import asyncpg
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ccd.cli.common import EXIT_USAGE, console, fail, run, with_conn
 from ccd.pacing import create_pacer, erlang
@@ -260,7 +261,7 @@ def erlang_cmd(
             table.add_row(str(n), "1", "0", "∞ (overloaded)", "100")
             continue
         table.add_row(
-            f"[bold]{n}[/bold]" if n == need else str(n),
+            Text(str(n), style="bold") if n == need else str(n),
             f"{erlang.erlang_c(n, load):.3f}",
             f"{100 * erlang.service_level(n, load, within, handle):.1f} %",
             f"{erlang.average_speed_of_answer(n, load, handle):.1f}",

@@ -507,13 +507,23 @@ class CallManager:
         async def agent_moves_on() -> None:
             await self._agents.dispose(agent_id, call.attempt_id)
 
-        if call.end_written.is_set():
-            await write_then(write, agent_moves_on, "attempt.disposition",
-                             attempt_id=call.attempt_id)  # fmt: skip
-        else:  # the call's end still waits for the database; the agent does not
+        if not call.end_written.is_set():  # the call's end waits for the database; the agent not
             await agent_moves_on()
             await call.end_written.wait()
             await until_written(write, "attempt.disposition", attempt_id=call.attempt_id)
+        else:
+            try:
+                await write_then(write, agent_moves_on, "attempt.disposition",
+                                 attempt_id=call.attempt_id)  # fmt: skip
+            except Exception as exc:
+                log.error(
+                    "attempt.disposition_failed", attempt_id=call.attempt_id,
+                    agent_id=agent_id, disposition=disposition.value, error=repr(exc),
+                )  # fmt: skip
+                # Even when the write failed the agent is done with the call: never hold them
+                # in WRAP_UP (the attempt keeps owing its disposition; reconciliation settles it).
+                await agent_moves_on()
+                raise
         if call.bridged_mono is not None and call.ended_mono is not None:
             now = time.monotonic()
             call.listener.on_call(call.ended_mono - call.bridged_mono, now - call.ended_mono)

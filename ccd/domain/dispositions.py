@@ -54,9 +54,12 @@ DIALABLE_STATUSES: tuple[LeadStatus, ...] = (LeadStatus.NEW, LeadStatus.RETRY, L
 ActionKind = Literal["retry", "blacklist", "callback", "done"]
 
 
+MAX_RETRY_DELAY_S = 365 * 86400  # a year: further than any campaign runs, and datetime-safe
+
+
 class RetryRule(BaseModel):
     action: ActionKind
-    delay_s: int = Field(default=0, ge=0)
+    delay_s: int = Field(default=0, ge=0, le=MAX_RETRY_DELAY_S)
 
 
 class RetryRules(BaseModel):

@@ -8,8 +8,7 @@ operation names chosen by the caller ("originate", "bridge.add"), never ids or U
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 
 import asyncpg
 from prometheus_client import (
@@ -20,7 +19,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 # ARI REST round trips: loopback calls take ~1 ms, a loaded Asterisk tens of ms.
@@ -42,6 +41,21 @@ class _PoolCollector(Collector):
             ("ccd_db_pool_max", "Maximum size of the database pool", self._pool.get_max_size()),
         ):
             yield GaugeMetricFamily(name, doc, value=value)
+
+
+class _ReconnectCollector(Collector):
+    """Reconnects per Asterisk link, from the links' own connect counts at scrape time."""
+
+    def __init__(self, connects: Callable[[], Mapping[tuple[str, str], int]]) -> None:
+        self._connects = connects
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(
+            "ccd_link_reconnects", "Reconnects of an Asterisk link", labels=["node", "link"]
+        )
+        for (node, link), n in sorted(self._connects().items()):
+            family.add_metric([node, link], max(n - 1, 0))
+        yield family
 
 
 class Metrics:
@@ -73,18 +87,19 @@ class Metrics:
             ["campaign"], registry=r,
         )  # fmt: skip
         self._campaigns = Gauge("ccd_campaigns_running", "Campaigns running", registry=r)
-        self._reconnects = Counter(
-            "ccd_link_reconnects", "Reconnects of an Asterisk link", ["node", "link"], registry=r
-        )
+        self._observer_failures = Counter(
+            "ccd_observer_failures", "Notifications an observer failed on (the call went on)",
+            ["event"], registry=r,
+        )  # fmt: skip
         self._rest = Histogram(
             "ccd_ari_request_seconds", "ARI REST request latency", ["node", "operation"],
             buckets=REST_BUCKETS, registry=r,
         )  # fmt: skip
         self._queue = Gauge(
-            "ccd_event_queue_depth", "Events waiting to be handled", ["node"], registry=r
+            "ccd_event_queue_depth", "Asterisk events received and not yet handled", registry=r
         )
         self._live_by_campaign: dict[str, int] = {}
-        self._campaigns_running = 0
+        self._campaigns_running: Callable[[], int] = lambda: 0
         self._agent_states: set[str] = set()
 
     # --- calls ---
@@ -114,9 +129,14 @@ class Metrics:
     def set_abandon_rate(self, campaign: str, rate: float) -> None:
         self._abandon.labels(campaign).set(rate)
 
-    def set_campaigns_running(self, n: int) -> None:
-        self._campaigns.set(n)
-        self._campaigns_running = n
+    def watch_campaigns(self, running: Callable[[], int]) -> None:
+        """`running` (the campaigns this process dials) is called at every scrape and for
+        systemd's STATUS= line."""
+        self._campaigns_running = running
+        self._campaigns.set_function(lambda: float(running()))
+
+    def observer_failed(self, event: str) -> None:
+        self._observer_failures.labels(event).inc()
 
     def set_agents(self, by_state: Mapping[str, int]) -> None:
         """The whole picture: a state missing from `by_state` is set to 0."""
@@ -124,32 +144,19 @@ class Metrics:
         for state in self._agent_states:
             self._agents.labels(state).set(by_state.get(state, 0))
 
-    def forget_campaign(self, campaign: str) -> None:
-        """Drop a deleted campaign's gauges (counters keep their history until restart)."""
-        for gauge in (self._live, self._dial_level, self._abandon):
-            try:
-                gauge.remove(campaign)
-            except KeyError:
-                pass
-        self._live_by_campaign.pop(campaign, None)
-
     # --- Asterisk links ---
 
-    def link_reconnected(self, node: str, link: str) -> None:
-        """link: "ari" or "ami"."""
-        self._reconnects.labels(node, link).inc()
+    def watch_links(self, connects: Callable[[], Mapping[tuple[str, str], int]]) -> None:
+        """`connects()` gives successful connects per (node, link) since start, link being
+        "ari" or "ami"; every one after the first is a reconnect."""
+        self.registry.register(_ReconnectCollector(connects))
 
     def observe_rest(self, node: str, operation: str, seconds: float) -> None:
         self._rest.labels(node, operation).observe(seconds)
 
-    @contextmanager
-    def time_rest(self, node: str, operation: str) -> Iterator[None]:
-        with self._rest.labels(node, operation).time():
-            yield
-
-    def watch_event_queue(self, node: str, depth: Callable[[], int]) -> None:
-        """`depth` is called at every scrape, e.g. `queue.qsize`."""
-        self._queue.labels(node).set_function(lambda: float(depth()))
+    def watch_event_queue(self, depth: Callable[[], int]) -> None:
+        """`depth` (Asterisk events received, not yet handled) is called at every scrape."""
+        self._queue.set_function(lambda: float(depth()))
 
     # --- database ---
 
@@ -165,4 +172,4 @@ class Metrics:
     def status_line(self) -> str:
         """One line for systemd's STATUS=."""
         live = sum(self._live_by_campaign.values())
-        return f"{self._campaigns_running} campaigns running, {live} calls live"
+        return f"{self._campaigns_running()} campaigns running, {live} calls live"

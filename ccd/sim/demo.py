@@ -1,37 +1,47 @@
-"""`ccd demo`: a whole call center in one process, in accelerated time.
+"""`ccd demo`: a whole call center in accelerated time, wired exactly as `ccd run` is.
 
-The Asterisk protocol double plays the PBX (far ends with a realistic mix of outcomes; agent
-phones that answer), the real engine dials a PREDICTIVE campaign through AriPbx, and simulated
-agents talk (the customer hangs up after a talk time) and set dispositions through the agent
-service, as the HTTP API would. A live table follows the campaign; the report at the end is
-plain SQL, and the database stays there to query.
+The daemon is `ccd.service.Service`, the composition root of `ccd run`; only its settings
+differ: the Asterisk protocol double is the node (far ends with a realistic mix of outcomes;
+agent phones that answer), the engine's timings are scaled to the demo's speed, and the HTTP
+API listens on a free port. Simulated agents are API clients, as people at their consoles
+are: they log in with their tokens, follow their state on the agent WebSocket and set
+dispositions with POST /api/agent/disposition. A live table follows the campaign; the report
+at the end is plain SQL, and the database stays there to query.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
+from typing import Any
 
+import aiohttp
 import asyncpg
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
-from ccd.config import AsteriskNode
-from ccd.dialer.daemon import Engine, EngineConfig
+from ccd.config import AsteriskNode, HttpSettings, Settings
+from ccd.dialer.daemon import EngineConfig
 from ccd.domain.agents import AgentState
 from ccd.domain.campaigns import CampaignMode, CampaignStatus
 from ccd.domain.dispositions import Disposition
+from ccd.log import get_logger
 from ccd.ops.heap import freeze_startup_objects
 from ccd.pacing import DROP_AFTER_S
+from ccd.service import Service
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
 from ccd.store import agents as agent_store
 from ccd.store.campaigns import CampaignSpec, create_campaign, set_status
 from ccd.store.db import create_pool
+
+log = get_logger(__name__)
 
 TRUNK = "demo-trunk"
 
@@ -65,7 +75,10 @@ def _far_end(rng: random.Random) -> FarEnd:
     return FarEnd.rejected(after=rng.uniform(2, 6))
 
 
-async def _setup(pool: asyncpg.Pool, opts: DemoOptions, rng: random.Random) -> tuple[int, str]:
+async def _setup(
+    pool: asyncpg.Pool, opts: DemoOptions, rng: random.Random
+) -> tuple[int, str, list[str]]:
+    """Trunk, route, campaign, leads and agents; returns the agents' API tokens."""
     name = "demo-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     async with pool.acquire() as conn:
         tid = await conn.fetchval(
@@ -96,35 +109,60 @@ async def _setup(pool: asyncpg.Pool, opts: DemoOptions, rng: random.Random) -> t
         await conn.copy_records_to_table(
             "leads", records=leads, columns=["campaign_id", "phone", "name"]
         )
+        tokens = []
         for i in range(opts.agents):
             login = f"demo{i + 1:02d}"
             agent_id = await conn.fetchval("SELECT id FROM agents WHERE login = $1", login)
             if agent_id is None:
-                agent_id, _ = await agent_store.add_agent(
+                _, token = await agent_store.add_agent(
                     conn, login, f"Demo agent {i + 1}", f"PJSIP/agent{900 + i + 1}"
                 )
-    return cid, name
-
-
-async def _agent_loop(engine: Engine, agent_id: int, rng: random.Random, speed: float) -> None:
-    """A person at a desk: after each call, some wrap-up time, then a disposition."""
-    while True:
-        session = engine.agents.session(agent_id)
-        if session is None or session.state is AgentState.LOGGED_OUT:
-            return
-        if session.state is AgentState.WRAP_UP:
-            await asyncio.sleep(rng.uniform(5, 20) / speed)
-            roll = rng.random()
-            if roll < 0.08:
-                await engine.calls.agent_disposition(
-                    agent_id,
-                    Disposition.CALLBACK,
-                    callback_at=engine.clock.now() + timedelta(days=1),
-                )
             else:
-                await engine.calls.agent_disposition(agent_id, Disposition.END)
+                token = await agent_store.set_token(conn, agent_id)
+            tokens.append(token)
+    return cid, name, tokens
+
+
+class _Desk:
+    """A person at a console: logs in, and after each call takes some wrap-up time and sets a
+    disposition, all through the agent API."""
+
+    def __init__(self, http: aiohttp.ClientSession, base: str, token: str, speed: float,
+                 rng: random.Random) -> None:  # fmt: skip
+        self._http = http
+        self._base = base
+        self._auth = {"Authorization": f"Bearer {token}"}
+        self._speed = speed
+        self._rng = rng
+
+    async def _post(self, path: str, body: dict[str, Any] | None = None) -> None:
+        async with self._http.post(self._base + path, json=body or {}, headers=self._auth) as r:
+            if r.status >= 400:
+                log.warning("demo.agent_refused", path=path, status=r.status, body=await r.text())
+
+    async def login(self) -> None:
+        await self._post("/api/agent/login")
+
+    async def work(self) -> None:
+        """Until the socket closes: each WRAP_UP on the agent WebSocket gets a disposition."""
+        url = self._base.replace("http", "ws", 1) + "/api/agent/ws"
+        async with self._http.ws_connect(url, headers=self._auth) as ws:
+            async for msg in ws:
+                if msg.type is not aiohttp.WSMsgType.TEXT:
+                    break
+                data = json.loads(msg.data)
+                agent = data.get("agent") or {}
+                if agent.get("state") == AgentState.WRAP_UP.value:
+                    await self._wrap_up()
+
+    async def _wrap_up(self) -> None:
+        await asyncio.sleep(self._rng.uniform(5, 20) / self._speed)
+        if self._rng.random() < 0.08:
+            when = datetime.now(UTC) + timedelta(days=1)
+            body = {"disposition": Disposition.CALLBACK.value, "callback_at": when.isoformat()}
         else:
-            await asyncio.sleep(0.02)
+            body = {"disposition": Disposition.END.value}
+        await self._post("/api/agent/disposition", body)
 
 
 _COUNTS = """
@@ -141,12 +179,10 @@ WHERE campaign_id = $1 AND ended_at IS NOT NULL GROUP BY 1 ORDER BY 2 DESC
 """
 
 
-async def _table(
-    pool: asyncpg.Pool, engine: Engine, cid: int, elapsed: float, speed: float
-) -> Table:
-    c = await pool.fetchrow(_COUNTS, cid)
-    dispos = await pool.fetch(_DISPOS, cid)
-    states = [s.state for s in engine.agents.sessions()]
+async def _table(service: Service, cid: int, elapsed: float, speed: float) -> Table:
+    c = await service.pool.fetchrow(_COUNTS, cid)
+    dispos = await service.pool.fetch(_DISPOS, cid)
+    states = [s.state for s in service.engine.agents.sessions()]
     busy = sum(1 for s in states if s in (AgentState.TALKING, AgentState.WRAP_UP))
     staffed = sum(1 for s in states if s is not AgentState.LOGGED_OUT)
     abandon = c["dropped"] / c["answered"] if c["answered"] else 0.0
@@ -182,78 +218,90 @@ WHERE c.id = $1 GROUP BY c.name
 """
 
 
-async def run_demo(db_url: str, opts: DemoOptions, console: Console) -> None:
+async def run_demo(settings: Settings, db_url: str, opts: DemoOptions, console: Console) -> None:
+    """The daemon of `ccd run` with the double as its node, agents at their consoles, a live
+    table, then the report."""
     rng = random.Random(opts.seed)
     double = AsteriskDouble(time_scale=1.0 / opts.speed, trunk_caps={TRUNK: 200})
     await double.start()
-    pool = await create_pool(db_url, min_size=2, max_size=10)
-    engine: Engine | None = None
     try:
-        cid, name = await _setup(pool, opts, rng)
-        for r in await pool.fetch("SELECT phone FROM leads WHERE campaign_id = $1", cid):
-            double.program(r["phone"], _far_end(rng))
-        node = AsteriskNode(
-            name="pbx1", ari_url=double.ari_url, ari_password="ccdsecret", ami_secret="ccdsecret"
+        service = await Service.create(
+            _demo_settings(settings, double), db_url, _engine_config(opts), flows=dict
         )
-        from ccd.telephony.ari_pbx import AriPbx
-
-        scale = 1.0 / opts.speed
-        engine = Engine(
-            pool,
-            db_url,
-            AriPbx([node]),
-            config=EngineConfig(
-                wrapup_timeout_s=600 * scale,
-                drop_after_s=DROP_AFTER_S * scale,
-                idle_wait_s=0.05,
-                orphan_after_s=3600,
-                drain_timeout_s=5.0,
-                pacer_time_scale=opts.speed,
-            ),
-        )
-        await engine.start()
-        agent_ids = [
-            r["id"] for r in await pool.fetch(
-                "SELECT id FROM agents WHERE login LIKE 'demo%' ORDER BY login LIMIT $1",
-                opts.agents,
-            )
-        ]  # fmt: skip
-        await asyncio.gather(*(engine.agents.login(a) for a in agent_ids))
-        # As `ccd run` does; here a 70 ms collector pause would be 10 simulated seconds.
-        freeze_startup_objects()
-        desks = [
-            asyncio.create_task(_agent_loop(engine, a, random.Random(a), opts.speed))
-            for a in agent_ids
-        ]
-        async with pool.acquire() as conn:
-            await set_status(conn, name, CampaignStatus.RUNNING)
-        started = time.monotonic()
-        with Live(console=console, refresh_per_second=4) as live:
-            while True:
-                elapsed = time.monotonic() - started
-                live.update(await _table(pool, engine, cid, elapsed, opts.speed))
-                if elapsed > opts.max_seconds or await _finished(pool, cid, engine):
-                    break
-                await asyncio.sleep(0.25)
-        async with pool.acquire() as conn:
-            await set_status(conn, name, CampaignStatus.STOPPED)
-        await engine.stop()
-        engine = None
-        for d in desks:
-            d.cancel()
-        await _report(pool, cid, console, db_url, opts.speed)
+        try:
+            cid, name, tokens = await _setup(service.pool, opts, rng)
+            for r in await service.pool.fetch(
+                "SELECT phone FROM leads WHERE campaign_id = $1", cid
+            ):
+                double.program(r["phone"], _far_end(rng))
+            await service.start()
+            # As `ccd run` does; here a 70 ms collector pause is 10 simulated seconds.
+            freeze_startup_objects()
+            await _run_campaign(service, cid, name, tokens, opts, console)
+        finally:
+            await service.stop()  # graceful: live calls end, owed dispositions are settled
+        pool = await create_pool(db_url, min_size=1, max_size=2)
+        try:
+            await _report(pool, cid, console, db_url, opts.speed)
+        finally:
+            await pool.close()
     finally:
-        if engine is not None:
-            await engine.stop()
-        await pool.close()
         await double.stop()
 
 
-async def _finished(pool: asyncpg.Pool, cid: int, engine: Engine) -> bool:
+def _demo_settings(settings: Settings, double: AsteriskDouble) -> Settings:
+    node = AsteriskNode(
+        name="pbx1", ari_url=double.ari_url, ari_password="ccdsecret",
+        ami_host=double.ami_host, ami_port=double.ami_port, ami_secret="ccdsecret",
+    )  # fmt: skip
+    http = HttpSettings(host="127.0.0.1", port=0)  # a free port: never clash with a ccd run
+    return settings.model_copy(update={"nodes": [node], "http": http})
+
+
+def _engine_config(opts: DemoOptions) -> EngineConfig:
+    """`ccd run`'s engine with its clocks scaled to the demo's speed."""
+    scale = 1.0 / opts.speed
+    return EngineConfig(
+        wrapup_timeout_s=600 * scale, drop_after_s=DROP_AFTER_S * scale, idle_wait_s=0.05,
+        orphan_after_s=3600, drain_timeout_s=5.0, pacer_time_scale=opts.speed,
+    )  # fmt: skip
+
+
+async def _run_campaign(
+    service: Service, cid: int, name: str, tokens: list[str], opts: DemoOptions,
+    console: Console,
+) -> None:  # fmt: skip
+    base = f"http://127.0.0.1:{service.http_port}"
+    async with aiohttp.ClientSession() as http:
+        desks = [
+            _Desk(http, base, token, opts.speed, random.Random(i)) for i, token in enumerate(tokens)
+        ]
+        await asyncio.gather(*(d.login() for d in desks))
+        working = [asyncio.create_task(d.work()) for d in desks]
+        try:
+            async with service.pool.acquire() as conn:
+                await set_status(conn, name, CampaignStatus.RUNNING)
+            started = time.monotonic()
+            with Live(console=console, refresh_per_second=4) as live:
+                while True:
+                    elapsed = time.monotonic() - started
+                    live.update(await _table(service, cid, elapsed, opts.speed))
+                    if elapsed > opts.max_seconds or await _finished(service, cid):
+                        break
+                    await asyncio.sleep(0.25)
+            async with service.pool.acquire() as conn:
+                await set_status(conn, name, CampaignStatus.STOPPED)
+        finally:
+            for task in working:
+                task.cancel()
+            await asyncio.gather(*working, return_exceptions=True)
+
+
+async def _finished(service: Service, cid: int) -> bool:
     """Nothing live and nothing due any more (retries lie hours ahead)."""
-    if engine.calls.live_for(cid):
+    if service.engine.calls.live_for(cid):
         return False
-    due = await pool.fetchval(
+    due = await service.pool.fetchval(
         "SELECT count(*) FROM leads WHERE campaign_id = $1 AND (status = 'in_progress'"
         " OR (status IN ('new', 'retry') AND next_attempt_at <= now()))",
         cid,
@@ -267,7 +315,11 @@ async def _report(
     r = await pool.fetchrow(_REPORT, cid, speed)
     # A live display that is not a terminal ends without a newline.
     console.print()
-    console.print(f"[bold]campaign report: {r['name']}[/bold] (talk time in simulated seconds)")
+    console.print(
+        Text.assemble(
+            (f"campaign report: {r['name']}", "bold"), " (talk time in simulated seconds)"
+        )
+    )
     t = Table()
     t.add_column("metric")
     t.add_column("value", justify="right")

@@ -1,4 +1,9 @@
-"""Agents in PostgreSQL: accounts, API tokens (sha256 only), state and its log."""
+"""Agents in PostgreSQL: accounts, API tokens (sha256 only), state and its log.
+
+An agent's API token works until its expiry (TOKEN_TTL unless told; `ccd agent token` issues a
+new one), while the agent is enabled and while the user linked to it (if any) is not disabled.
+Whatever ends a token NOTIFYs SESSION_CHANNEL, so running daemons close its WebSockets.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,17 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
 from ccd.domain.agents import AgentState, Transition
+from ccd.domain.names import check_one_line
+
+TOKEN_TTL = timedelta(days=90)
+# NOTIFY channel on which logouts, disabled accounts and new tokens are announced, so running
+# daemons close the WebSockets of tokens that stopped working (ccd.api.session_watch).
+SESSION_CHANNEL = "ccd_sessions"
 
 
 def hash_token(token: str) -> str:
@@ -29,9 +40,15 @@ class AgentRow:
     endpoint: str
     state: AgentState
     campaign_ids: frozenset[int]
+    enabled: bool = True
+    token_expires_at: datetime | None = None
 
 
-class DuplicateAgent(ValueError):
+class AgentError(ValueError):
+    """Bad input for an agent; the message names the field."""
+
+
+class DuplicateAgent(AgentError):
     pass
 
 
@@ -41,15 +58,22 @@ async def add_agent(
     name: str,
     endpoint: str,
     campaign_ids: tuple[int, ...] = (),
+    *,
+    token_ttl: timedelta = TOKEN_TTL,
 ) -> tuple[int, str]:
     """Create an agent; returns (id, token). The token is shown once, only its hash is kept."""
+    for field, value in (("login", login), ("name", name), ("endpoint", endpoint)):
+        try:
+            check_one_line(value)
+        except ValueError as exc:
+            raise AgentError(f"{field}: {exc}") from None
     token = new_token()
-    async with _acquire(conn) as c, c.transaction():
+    async with acquire(conn) as c, c.transaction():
         try:
             agent_id = await c.fetchval(
-                "INSERT INTO agents (login, name, endpoint, token_hash) VALUES ($1, $2, $3, $4)"
-                " RETURNING id",
-                login, name, endpoint, hash_token(token),
+                "INSERT INTO agents (login, name, endpoint, token_hash, token_expires_at)"
+                " VALUES ($1, $2, $3, $4, now() + $5) RETURNING id",
+                login, name, endpoint, hash_token(token), token_ttl,
             )  # fmt: skip
         except asyncpg.UniqueViolationError as exc:
             field = "endpoint" if "endpoint" in (exc.constraint_name or "") else "login"
@@ -62,16 +86,40 @@ async def add_agent(
     return agent_id, token
 
 
-async def set_token(conn: asyncpg.Connection | asyncpg.Pool, agent_id: int) -> str:
+async def set_token(
+    conn: asyncpg.Connection | asyncpg.Pool, agent_id: int, *, token_ttl: timedelta = TOKEN_TTL
+) -> str:
+    """A new token for the agent (the old one stops working, its sockets close)."""
     token = new_token()
-    await conn.execute(
-        "UPDATE agents SET token_hash = $2 WHERE id = $1", agent_id, hash_token(token)
-    )
+    async with acquire(conn) as c, c.transaction():
+        await c.execute(
+            "UPDATE agents SET token_hash = $2, token_expires_at = now() + $3 WHERE id = $1",
+            agent_id, hash_token(token), token_ttl,
+        )  # fmt: skip
+        await notify_sessions_ended(c)
     return token
 
 
+async def set_enabled(conn: asyncpg.Connection | asyncpg.Pool, login: str, enabled: bool) -> int:
+    """Enable or disable an agent by login; returns its id, LookupError when there is none.
+    A disabled agent's token and its user's sessions are refused, its sockets close."""
+    async with acquire(conn) as c, c.transaction():
+        agent_id: int | None = await c.fetchval(
+            "UPDATE agents SET enabled = $2 WHERE login = $1 RETURNING id", login, enabled
+        )
+        if agent_id is None:
+            raise LookupError(f"no agent {login!r}")
+        await notify_sessions_ended(c)
+    return agent_id
+
+
+async def notify_sessions_ended(conn: asyncpg.Connection | asyncpg.Pool) -> None:
+    """Tell running daemons that some tokens may have stopped working (delivered at commit)."""
+    await conn.execute("SELECT pg_notify($1, '')", SESSION_CHANNEL)
+
+
 _SELECT = """
-SELECT a.id, a.login, a.name, a.endpoint, a.state,
+SELECT a.id, a.login, a.name, a.endpoint, a.state, a.enabled, a.token_expires_at,
        coalesce(array_agg(ca.campaign_id) FILTER (WHERE ca.campaign_id IS NOT NULL), '{}') AS cids
 FROM agents a LEFT JOIN campaign_agents ca ON ca.agent_id = a.id
 """
@@ -79,8 +127,9 @@ FROM agents a LEFT JOIN campaign_agents ca ON ca.agent_id = a.id
 
 def _row(r: asyncpg.Record) -> AgentRow:
     return AgentRow(
-        r["id"], r["login"], r["name"], r["endpoint"], AgentState(r["state"]), frozenset(r["cids"])
-    )
+        r["id"], r["login"], r["name"], r["endpoint"], AgentState(r["state"]),
+        frozenset(r["cids"]), r["enabled"], r["token_expires_at"],
+    )  # fmt: skip
 
 
 async def get_agent(conn: asyncpg.Connection | asyncpg.Pool, agent_id: int) -> AgentRow | None:
@@ -89,7 +138,14 @@ async def get_agent(conn: asyncpg.Connection | asyncpg.Pool, agent_id: int) -> A
 
 
 async def agent_by_token(conn: asyncpg.Connection | asyncpg.Pool, token: str) -> AgentRow | None:
-    r = await conn.fetchrow(_SELECT + " WHERE a.token_hash = $1 GROUP BY a.id", hash_token(token))
+    """The agent whose token this is, while the token may be used (see the module doc)."""
+    r = await conn.fetchrow(
+        _SELECT + " WHERE a.token_hash = $1 AND a.enabled"
+        " AND (a.token_expires_at IS NULL OR a.token_expires_at > now())"
+        " AND NOT EXISTS (SELECT 1 FROM users u WHERE u.agent_id = a.id AND u.disabled)"
+        " GROUP BY a.id",
+        hash_token(token),
+    )
     return _row(r) if r else None
 
 
@@ -151,7 +207,7 @@ async def logged_in_agents(conn: asyncpg.Connection | asyncpg.Pool) -> list[int]
     return [r["id"] for r in rows]
 
 
-class _acquire:
+class acquire:
     """`async with` a connection from a pool, or the connection itself."""
 
     def __init__(self, conn: asyncpg.Connection | asyncpg.Pool) -> None:

@@ -119,11 +119,14 @@ async def import_file(
     region: str | None = None,
     rejects_path: Path | None = None,
     progress: Progress | None = None,
+    encoding: str | None = None,
 ) -> BlacklistImport:
-    """Add every number of a CSV/XLSX file (its phone column) in one transaction."""
+    """Add every number of a CSV/XLSX file (its phone column) in one transaction.
+
+    `encoding`: of a CSV file; None = guess it."""
     source = f"import:{path.name}"
     try:
-        with open_table(path) as table:
+        with open_table(path, encoding) as table:
             phone_col = resolve_columns(table.header, column_map).phone
             rejects = RejectsFile(
                 rejects_path or default_rejects_path(path), table.header, table.delimiter

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import time
 from decimal import Decimal
@@ -13,11 +15,20 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from ccd.domain.calling_hours import CallingHours, zone
 from ccd.domain.campaigns import CampaignMode, CampaignStatus, check_transition
 from ccd.domain.dispositions import RetryRules
+from ccd.domain.names import check_one_line
 from ccd.log import get_logger
 from ccd.pacing.registry import PACERS
 from ccd.store.db import CAMPAIGN_CHANNEL
 
 log = get_logger(__name__)
+
+
+# The number callees see, optionally with a name: Asterisk's callerid syntax, nothing that
+# could smuggle another header or variable into the originate.
+_CALLER_ID = re.compile(
+    r'"(?P<name>[^"\\]{1,64})" <\+?[0-9]{1,20}>'  # "Name" <number>
+    r"|\+?[0-9]{1,20}|"  # a bare number, or none
+)
 
 
 class CampaignError(ValueError):
@@ -33,7 +44,7 @@ class CampaignSpec(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     mode: CampaignMode
-    caller_id: str = ""
+    caller_id: str = ""  # '', '+74951234567' or '"Name" <+74951234567>'
     trunk: str | None = None  # trunk name; None = choose by route prefix
     dial_timeout_s: int = Field(default=30, ge=15, le=600)
     max_attempts: int = Field(default=5, ge=1, le=1000)
@@ -49,6 +60,22 @@ class CampaignSpec(BaseModel):
     time_zone: str = "UTC"
     retry_rules: RetryRules = Field(default_factory=RetryRules)
     safe_harbor_media: str = "sound:ccd-safe-harbor"
+
+    @field_validator("caller_id")
+    @classmethod
+    def _caller_id(cls, v: str) -> str:
+        m = _CALLER_ID.fullmatch(v)
+        if m is None or any(unicodedata.category(c)[0] == "C" for c in m.group("name") or ""):
+            raise ValueError(
+                f"{v!r} is not a number (digits, optional leading +) or"
+                ' "Name" <number> with a name free of quotes and control characters'
+            )
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _one_line(cls, v: str) -> str:
+        return check_one_line(v)
 
     @field_validator("pacer")
     @classmethod

@@ -3,8 +3,9 @@
 Two pieces: `TableSink`s that write rows to a file (CSV, or XLSX through openpyxl's write-only
 mode, with typed cells, a bold frozen header and column widths), and the streaming exports of
 attempts and leads (CSV straight from `COPY ... TO STDOUT`, XLSX from a server-side cursor).
-A sink writes to `<out>.part` and renames it only when every row is in, so a failed export
-never leaves a file that looks complete.
+Files are written as ccd.store.outfiles says: 0600, through a part file renamed only when
+every row is in (so a failed export never leaves a file that looks complete), and with no
+cell that a spreadsheet would run as a formula.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
@@ -25,9 +26,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import asyncpg
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from ccd.store.outfiles import (
+    csv_cell,
+    is_formula_like,
+    open_private,
+    part_path,
+    remove_stale_parts,
+    sql_csv_cell,
+)
 from ccd.store.reports import campaign_id
 
 Format = Literal["csv", "xlsx"]
@@ -41,6 +51,10 @@ def is_percent_column(name: str) -> bool:
 
 
 _CURSOR_PREFETCH = 1000
+# Characters Excel does not allow in a sheet name; it also takes at most 31 characters.
+_SHEET_UNSAFE = re.compile(r"[\\/*?:\[\]]")
+# Column types whose values are user text, neutralised in server-made CSV.
+_TEXT_TYPES = frozenset({"text", "varchar", "bpchar", "name"})
 
 
 class ExportError(Exception):
@@ -52,14 +66,17 @@ class TableSink(Protocol):
 
 
 def _plain(value: Any, tz: ZoneInfo) -> Any:
-    """A value CSV and Excel can hold: naive local datetimes, JSON text, no timedeltas."""
+    """A value CSV and Excel can hold: naive local datetimes, JSON text, no timedeltas, and
+    text for any other type (UUIDs, addresses)."""
     if isinstance(value, datetime):
         return value.astimezone(tz).replace(tzinfo=None) if value.tzinfo else value
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     if isinstance(value, timedelta):
         return value.total_seconds()
-    return value
+    if value is None or isinstance(value, str | int | float | Decimal | date | time):
+        return value
+    return str(value)
 
 
 class CsvSink:
@@ -74,6 +91,8 @@ class CsvSink:
             v = _plain(v, self._tz)
             if isinstance(v, datetime):
                 v = v.isoformat(sep=" ")
+            elif isinstance(v, str):
+                v = csv_cell(v)
             out.append("" if v is None else v)
         self._writer.writerow(out)
 
@@ -87,7 +106,7 @@ class XlsxSink:
 
     def __init__(self, columns: Sequence[str], tz: ZoneInfo, sheet: str) -> None:
         self._wb = Workbook(write_only=True)
-        self._ws = self._wb.create_sheet(sheet[:31])
+        self._ws = self._wb.create_sheet(sheet_title(sheet))
         self._ws.freeze_panes = "A2"
         self._columns = list(columns)
         self._tz = tz
@@ -106,7 +125,8 @@ class XlsxSink:
     def save(self, path: Path) -> None:
         if not self._started:
             self._start(self._first)
-        self._wb.save(path)
+        with open_private(path, "wb") as f:
+            self._wb.save(f)
 
     def _start(self, sample: list[Any] | None) -> None:
         bold = Font(bold=True)
@@ -126,12 +146,30 @@ class XlsxSink:
     def _append(self, values: list[Any]) -> None:
         cells = []
         for name, value in zip(self._columns, values, strict=True):
+            if isinstance(value, str):
+                cells.append(self._text_cell(value))
+                continue
             cell = WriteOnlyCell(self._ws, value=value)
             fmt = _number_format(name, value)
             if fmt:
                 cell.number_format = fmt
             cells.append(cell)
         self._ws.append(cells)
+
+    def _text_cell(self, value: str) -> WriteOnlyCell:
+        """A text cell, whatever the text: control characters (which XLSX cannot hold) become
+        U+FFFD, and text that looks like a formula stays text, even when edited in Excel."""
+        cell = WriteOnlyCell(self._ws, value=ILLEGAL_CHARACTERS_RE.sub("\ufffd", value))
+        if is_formula_like(value):
+            cell.data_type = "s"  # openpyxl makes "=..." a formula
+            cell.quotePrefix = True
+        return cell
+
+
+def sheet_title(text: str) -> str:
+    """`text` as an Excel sheet name: no \\ / * ? : [ ], no quote at either end, 31 characters."""
+    title = _SHEET_UNSAFE.sub("_", text)[:31].strip("'")
+    return title or "sheet"
 
 
 def _number_format(column: str, value: Any) -> str | None:
@@ -172,10 +210,11 @@ def open_sink(
         yield CsvSink(sys.stdout, columns, tz)
         sys.stdout.flush()
         return
-    part = out.with_name(out.name + ".part")
+    remove_stale_parts(out)
+    part = part_path(out)
     try:
         if fmt == "csv":
-            with part.open("w", newline="", encoding="utf-8") as f:
+            with open_private(part, "w", newline="", encoding="utf-8") as f:
                 yield CsvSink(f, columns, tz)
         else:
             sink = XlsxSink(columns, tz, sheet)
@@ -249,6 +288,19 @@ async def _columns(conn: asyncpg.Connection, query: str) -> list[str]:
     return [a.name for a in stmt.get_attributes()]
 
 
+async def _csv_safe(conn: asyncpg.Connection, query: str) -> str:
+    """`query` with csv_cell applied by the server to its text columns (the other types
+    never start like a formula). A projection of the ordered subquery keeps its order."""
+    stmt = await conn.prepare(query)
+    select = []
+    for a in stmt.get_attributes():
+        column = f'q."{a.name}"'
+        select.append(
+            f'{sql_csv_cell(column)} AS "{a.name}"' if a.type.name in _TEXT_TYPES else column
+        )
+    return f"SELECT {', '.join(select)} FROM ({query}) q"
+
+
 async def _records(
     conn: asyncpg.Connection, query: str, *args: Any
 ) -> AsyncIterator[asyncpg.Record]:
@@ -279,7 +331,7 @@ async def export_rows(
     hi = until or datetime.max.replace(tzinfo=ZoneInfo("UTC"))
     tz = await use_time_zone(conn, None)
     if fmt == "csv":
-        return await _copy_csv(conn, query, (cid, lo, hi), out)
+        return await _copy_csv(conn, await _csv_safe(conn, query), (cid, lo, hi), out)
     columns = await _columns(conn, query)
     n = 0
     with open_sink("xlsx", columns, out, tz=tz, sheet=f"{what} {campaign}") as sink:
@@ -298,11 +350,13 @@ async def _copy_csv(
             query, *args, output=_StdoutBytes(), format="csv", header=True
         )
     else:
-        part = out.with_name(out.name + ".part")
+        remove_stale_parts(out)
+        part = part_path(out)
         try:
-            status = await conn.copy_from_query(
-                query, *args, output=part, format="csv", header=True
-            )
+            with open_private(part, "wb") as f:
+                status = await conn.copy_from_query(
+                    query, *args, output=f, format="csv", header=True
+                )
             part.replace(out)
         finally:
             part.unlink(missing_ok=True)

@@ -6,7 +6,9 @@ FLUSH_ROWS moved into `leads` with one INSERT ... SELECT ... ON CONFLICT DO NOTH
 order, so the first occurrence of a number wins and duplicates (inside the file or already
 in the campaign) are dropped by the unique constraint. Numbers on the global blacklist are
 loaded with status 'blacklisted' so they are never dialed. Everything happens in one
-transaction. Rejected rows go to a CSV with their line number and the reason.
+transaction. Rejected rows go to a CSV with their line number and the reason (private, its
+cells made inert for Excel, and no bigger than REJECTS_LIMIT). Parsing workers die with the
+importing process, even when it is killed with SIGKILL.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import csv
 import json
 import os
 import re
+import select
+import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -23,13 +28,20 @@ from dataclasses import dataclass, replace
 from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any
 
 import asyncpg
 
 from ccd.domain.calling_hours import lead_time_zone, zone
 from ccd.domain.phones import InvalidNumber, normalize
 from ccd.log import get_logger
+from ccd.store.outfiles import (
+    csv_cell,
+    open_private,
+    part_path,
+    process_alive,
+    remove_stale_parts,
+)
 from ccd.store.tabular import Table, TableError, open_table
 
 log = get_logger(__name__)
@@ -54,6 +66,9 @@ CHUNK_ROWS = 10_000
 FLUSH_ROWS = CHUNK_ROWS
 WORKER_NICE = 10  # parsing workers' niceness: the server and a running dialer come first
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this, worker start-up costs more than it saves
+# A rejects file stops growing here (bytes): a file of junk rows, or an XLSX with a far-out
+# cell that pads every row, must not fill the disk.
+REJECTS_LIMIT = 64 * 1024 * 1024
 _STAGE = "ccd_import_stage"
 _STAGE_COLUMNS = ("line", "phone", "name", "fields", "priority", "time_zone")
 # Text-format COPY: these characters in a value are written as backslash escapes.
@@ -97,6 +112,8 @@ class ImportResult:
     rejected: int
     encoding: str | None
     rejects_path: Path | None  # None when nothing was rejected
+    encoding_confidence: float | None = None  # of a guessed encoding (None: given, or XLSX)
+    rejects_unwritten: int = 0  # rejected rows left out of the rejects file (REJECTS_LIMIT)
 
 
 def parse_column_map(text: str) -> dict[str, str]:
@@ -273,7 +290,10 @@ async def _parsed(table: Table, rules: RowRules, workers: int) -> AsyncIterator[
     # that the database server (the bottleneck) and a running dialer come first; the chunks
     # in flight keep the server fed.
     pool = ProcessPoolExecutor(
-        workers, mp_context=get_context("forkserver"), initializer=os.nice, initargs=(WORKER_NICE,)
+        workers,
+        mp_context=get_context("forkserver"),
+        initializer=_start_worker,
+        initargs=(os.getpid(),),
     )
     # The file is read in a thread: read here, it would hold up the event loop, and with it
     # the start of the flush the caller has just created, so the server would sit idle.
@@ -290,33 +310,91 @@ async def _parsed(table: Table, rules: RowRules, workers: int) -> AsyncIterator[
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _start_worker(importer: int) -> None:
+    """A parsing worker: niced, and gone as soon as the importing process is, so that a
+    `kill -9` of the import leaves no worker behind.
+
+    A parent-death signal would not do: a worker's parent is the forkserver, which lives on
+    as long as a worker holds its pipe, and a worker blocks forever on a queue whose writing
+    end it holds itself. So a thread watches the importer."""
+    os.nice(WORKER_NICE)
+    threading.Thread(
+        target=_exit_with, args=(importer,), name="watch-importer", daemon=True
+    ).start()
+
+
+def _exit_with(pid: int) -> None:
+    """Wait until process `pid` has ended (a zombie has), then end this process."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):  # no pidfds (not Linux, or Linux before 5.3): poll
+        while process_alive(pid):
+            time.sleep(1)
+        os._exit(1)
+    select.select([fd], [], [])  # readable once the process has ended
+    os._exit(1)
+
+
+class _Counting:
+    """A UTF-8 text stream that counts the bytes written through it."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.bytes = 0
+
+    def write(self, text: str) -> int:
+        self.bytes += len(text.encode())
+        return self.stream.write(text)
+
+
 class RejectsFile:
-    """Rejected rows, written beside the final path and moved there only on success."""
+    """Rejected rows, written beside the final path and moved there only on success.
+
+    Cells are written as csv_cell makes them (inert in Excel), without the empty cells that
+    trail a row; past REJECTS_LIMIT bytes rows are only counted, and a last line says how
+    many."""
 
     def __init__(self, path: Path, header: list[str], delimiter: str) -> None:
         self.path = path
         self.count = 0
-        self._tmp = path.with_name(path.name + ".part")
+        self.unwritten = 0
+        remove_stale_parts(path)
+        self._tmp = part_path(path)
         self._header = header
         self._delimiter = delimiter
-        self._file: TextIO | None = None
+        self._file: IO[str] | None = None
+        self._out: _Counting | None = None
         self._writer: Any = None  # csv's writer type is private
 
     def write(self, rejected: list[Rejected]) -> None:
         if not rejected:
             return
-        if self._writer is None:
+        if self._out is None:
             # utf-8-sig so that Excel opens Cyrillic text right.
-            f = self._tmp.open("w", encoding="utf-8-sig", newline="")
+            f = open_private(self._tmp, "w", encoding="utf-8-sig", newline="")
             self._file = f
-            self._writer = csv.writer(f, delimiter=self._delimiter)
-            self._writer.writerow(["line", "reason", *self._header])
+            self._out = _Counting(f)
+            self._writer = csv.writer(self._out, delimiter=self._delimiter)
+            self._writer.writerow(["line", "reason", *map(csv_cell, self._header)])
         for line, reason, cells in rejected:
-            self._writer.writerow([line, reason, *cells])
+            if self._out.bytes >= REJECTS_LIMIT:
+                self.unwritten += 1
+                continue
+            end = len(cells)
+            while end and not cells[end - 1]:
+                end -= 1
+            self._writer.writerow([line, csv_cell(reason), *map(csv_cell, cells[:end])])
         self.count += len(rejected)
 
     def finish(self, ok: bool) -> Path | None:
         if self._file is not None:
+            if self.unwritten:
+                self._writer.writerow(
+                    ["", f"{self.unwritten} more rejected rows not written: this file stops"
+                         f" at {REJECTS_LIMIT // 2**20} MiB"]
+                )  # fmt: skip
             self._file.close()
         if not self.count:
             return None
@@ -363,13 +441,15 @@ async def import_leads(
     default_priority: int = 0,
     progress: Progress | None = None,
     workers: int | None = None,
+    encoding: str | None = None,
 ) -> ImportResult:
     """Import `path` into the campaign in one transaction; raise LeadImportError if it cannot.
 
     `workers`: parser processes; None = one per core for files over a few MB, else none.
+    `encoding`: of a CSV file; None = guess it.
     """
     try:
-        with open_table(path) as table:
+        with open_table(path, encoding) as table:
             columns = resolve_columns(table.header, column_map)
             if workers is None:
                 big = table.kind == "csv" and table.total_size >= PARALLEL_MIN_BYTES
@@ -386,11 +466,12 @@ async def import_leads(
                 saved = rejects.finish(ok)
     except TableError as exc:
         raise LeadImportError(str(exc)) from None
-    result = replace(result, rejects_path=saved)
+    result = replace(result, rejects_path=saved, rejects_unwritten=rejects.unwritten)
     log.info(
         "leads.imported", campaign_id=campaign_id, file=str(path), rows=result.rows,
         loaded=result.loaded, duplicates=result.duplicates, blacklisted=result.blacklisted,
-        rejected=result.rejected, encoding=result.encoding,
+        rejected=result.rejected, rejects_unwritten=result.rejects_unwritten,
+        encoding=result.encoding, encoding_confidence=result.encoding_confidence,
     )  # fmt: skip
     return result
 
@@ -457,4 +538,5 @@ async def _load(
         rejected=rejects.count,
         encoding=table.encoding,
         rejects_path=None,
+        encoding_confidence=table.encoding_confidence,
     )

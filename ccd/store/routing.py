@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import asyncpg
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from ccd.domain.campaigns import TrunkKind
 from ccd.log import get_logger
@@ -13,6 +13,8 @@ from ccd.log import get_logger
 log = get_logger(__name__)
 
 _PREFIX = re.compile(r"^\+[0-9]{0,15}$")
+# TECH/resource[&TECH/resource...]: printable ASCII without spaces (the {number} is in it).
+_DIAL_STRING = re.compile(r"^[A-Za-z][A-Za-z0-9_]*/[!-~]+$")
 
 
 class RoutingError(ValueError):
@@ -22,19 +24,28 @@ class RoutingError(ValueError):
 class TrunkSpec(BaseModel):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     kind: TrunkKind
+    # '&' in a template makes Asterisk dial several channels for one call: only when asked.
+    allow_fork: bool = False
     dial_template: str
     max_channels: int = Field(ge=1, le=100_000)
     node: str | None = None
 
     @field_validator("dial_template")
     @classmethod
-    def _template(cls, v: str) -> str:
-        if "{number}" not in v:
-            raise ValueError("must contain {number}, e.g. PJSIP/{number}@city-trunk")
+    def _template(cls, v: str, info: ValidationInfo) -> str:
+        if v.count("{number}") != 1:
+            raise ValueError("must contain {number} once, e.g. PJSIP/{number}@city-trunk")
         try:
             v.format(number="+70000000000")
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"only {{number}} may appear in braces ({exc!r})") from None
+        if not _DIAL_STRING.match(v):
+            raise ValueError(
+                "must be one Asterisk dial string, TECH/resource without spaces or control"
+                " characters, e.g. PJSIP/{number}@city-trunk"
+            )
+        if "&" in v and not info.data.get("allow_fork"):
+            raise ValueError("'&' dials several channels for one call; allow it explicitly")
         return v
 
 

@@ -255,6 +255,8 @@ agents = Table(
     Column("name", Text, nullable=False),
     Column("endpoint", Text, nullable=False, unique=True, comment="e.g. PJSIP/agent101"),
     Column("token_hash", Text, comment="sha256 of the agent API token"),
+    Column("token_expires_at", DateTime(timezone=True), comment="the API token works until"),
+    Column("enabled", Boolean, nullable=False, server_default="true"),
     Column("state", Text, nullable=False, server_default="LOGGED_OUT"),
     Column("state_reason", Text),
     Column("state_since", DateTime(timezone=True), nullable=False, server_default=NOW),

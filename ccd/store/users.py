@@ -2,27 +2,35 @@
 
 Passwords: hashlib.scrypt with a per-user random salt, stored as
 `scrypt$<n>$<r>$<p>$<salt b64>$<hash b64>` so the cost can be raised later without breaking
-old hashes. Sessions: opaque random tokens; only their sha256 is stored, with an expiry.
+old hashes. A login's hash runs on a small thread pool of its own (HASH_THREADS), never on the
+event loop that also bridges calls: a burst of logins queues there instead of stalling the loop,
+and at most HASH_THREADS hashes (16 MiB of memory each) run at once. Sessions: opaque random
+tokens; only their sha256 is stored, with an expiry.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
 
-from ccd.store.agents import hash_token, new_token
+from ccd.domain.names import check_one_line
+from ccd.store.agents import acquire, hash_token, new_token, notify_sessions_ended
 
 ROLES = ("agent", "supervisor", "admin")
 SCRYPT_N = 2**14
 SCRYPT_R = 8
 SCRYPT_P = 1
 _SCRYPT_MAXMEM = 64 * 1024 * 1024
+HASH_THREADS = 2
+_hash_pool = ThreadPoolExecutor(max_workers=HASH_THREADS, thread_name_prefix="ccd-scrypt")
 
 
 class UserError(ValueError):
@@ -93,6 +101,11 @@ async def add_user(
     endpoint: str | None = None,
 ) -> User:
     """Create a user. An agent user must name its agents row; others must not."""
+    for field, value in (("login", login), ("name", name)):
+        try:
+            check_one_line(value)
+        except ValueError as exc:
+            raise UserError(f"{field}: {exc}") from None
     if not login or not login.strip() or login != login.strip():
         raise UserError("login: must be non-empty without surrounding spaces")
     if role not in ROLES:
@@ -129,25 +142,30 @@ async def list_users(conn: asyncpg.Connection | asyncpg.Pool) -> list[User]:
 async def set_password(conn: asyncpg.Connection | asyncpg.Pool, login: str, password: str) -> None:
     """New password; every open session of the user ends."""
     encoded = hash_password(password)
-    user_id = await conn.fetchval(
-        "UPDATE users SET password_hash = $2 WHERE login = $1 RETURNING id", login, encoded
-    )
-    if user_id is None:
-        raise UserError(f"login: no user {login!r}")
-    await conn.execute("DELETE FROM api_sessions WHERE user_id = $1", user_id)
+    async with acquire(conn) as c, c.transaction():
+        user_id = await c.fetchval(
+            "UPDATE users SET password_hash = $2 WHERE login = $1 RETURNING id", login, encoded
+        )
+        if user_id is None:
+            raise UserError(f"login: no user {login!r}")
+        await c.execute("DELETE FROM api_sessions WHERE user_id = $1", user_id)
+        await notify_sessions_ended(c)
 
 
 async def set_disabled(
     conn: asyncpg.Connection | asyncpg.Pool, login: str, disabled: bool = True
 ) -> None:
-    """Disable (or enable) a user; disabling ends every open session."""
-    user_id = await conn.fetchval(
-        "UPDATE users SET disabled = $2 WHERE login = $1 RETURNING id", login, disabled
-    )
-    if user_id is None:
-        raise UserError(f"login: no user {login!r}")
-    if disabled:
-        await conn.execute("DELETE FROM api_sessions WHERE user_id = $1", user_id)
+    """Disable (or enable) a user; disabling ends every open session (and the linked agent's
+    token stops working while the user is disabled)."""
+    async with acquire(conn) as c, c.transaction():
+        user_id = await c.fetchval(
+            "UPDATE users SET disabled = $2 WHERE login = $1 RETURNING id", login, disabled
+        )
+        if user_id is None:
+            raise UserError(f"login: no user {login!r}")
+        if disabled:
+            await c.execute("DELETE FROM api_sessions WHERE user_id = $1", user_id)
+            await notify_sessions_ended(c)
 
 
 async def authenticate(
@@ -155,7 +173,10 @@ async def authenticate(
 ) -> User | None:
     """The user when the login exists, is enabled and the password matches; else None."""
     r = await conn.fetchrow(f"SELECT {_COLUMNS}, password_hash FROM users WHERE login = $1", login)
-    ok = verify_password(password, r["password_hash"] if r else _DUMMY_HASH)
+    encoded = r["password_hash"] if r else _DUMMY_HASH
+    ok = await asyncio.get_running_loop().run_in_executor(
+        _hash_pool, verify_password, password, encoded
+    )
     if r is None or not ok or r["disabled"]:
         return None
     return _user(r)
@@ -179,18 +200,24 @@ async def open_session(
 
 
 async def user_by_session(conn: asyncpg.Connection | asyncpg.Pool, token: str) -> User | None:
-    """The enabled user owning an unexpired session token."""
+    """The enabled user owning an unexpired session token (an agent user: while the agent is
+    enabled too)."""
     r = await conn.fetchrow(
         f"SELECT {', '.join('u.' + c for c in _COLUMNS.split(', '))}"
         " FROM api_sessions s JOIN users u ON u.id = s.user_id"
-        " WHERE s.token_hash = $1 AND s.expires_at > now() AND NOT u.disabled",
+        " LEFT JOIN agents a ON a.id = u.agent_id"
+        " WHERE s.token_hash = $1 AND s.expires_at > now() AND NOT u.disabled"
+        " AND (u.agent_id IS NULL OR a.enabled)",
         hash_token(token),
     )
     return _user(r) if r else None
 
 
 async def close_session(conn: asyncpg.Connection | asyncpg.Pool, token: str) -> None:
-    await conn.execute("DELETE FROM api_sessions WHERE token_hash = $1", hash_token(token))
+    """Log out: the token stops working and its WebSockets close."""
+    async with acquire(conn) as c, c.transaction():
+        await c.execute("DELETE FROM api_sessions WHERE token_hash = $1", hash_token(token))
+        await notify_sessions_ended(c)
 
 
 async def purge_expired_sessions(conn: asyncpg.Connection | asyncpg.Pool) -> int:

@@ -22,7 +22,7 @@ from ccd.config import AsteriskNode
 from ccd.log import get_logger
 from ccd.telephony import ari_models as m
 from ccd.telephony.ari_events import AriEvent, parse_event
-from ccd.telephony.ari_rest import AriRest
+from ccd.telephony.ari_rest import AriRest, RestObserver
 from ccd.telephony.backoff import backoff_delay
 from ccd.telephony.errors import AriAuthError, PbxError, PbxUnavailable, ari_error
 from ccd.telephony.pbx import LinkStatus
@@ -44,8 +44,10 @@ class AriClient:
         heartbeat_s: float = 5.0,
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 5.0,
+        rest_observer: RestObserver | None = None,
     ) -> None:
         self.node = node.name
+        self._rest_observer = rest_observer
         self.app = node.ari_app
         self._base_url = str(node.ari_url).rstrip("/")
         self._auth_header = aiohttp.encode_basic_auth(node.ari_user, node.ari_password)
@@ -87,8 +89,9 @@ class AriClient:
             timeout=aiohttp.ClientTimeout(total=self._rest_timeout_s),
         )
         self._rest = AriRest(
-            self.node, self._base_url, self._session, timeout_s=self._rest_timeout_s
-        )
+            self.node, self._base_url, self._session, timeout_s=self._rest_timeout_s,
+            observe=self._rest_observer,
+        )  # fmt: skip
         self.status = LinkStatus.CONNECTING
         try:
             await self._connect()

@@ -32,7 +32,7 @@ from ccd.log import get_logger
 from ccd.telephony import ari_models as m
 from ccd.telephony.ari_client import AriClient, OnReconnected
 from ccd.telephony.ari_events import AriEvent
-from ccd.telephony.ari_rest import AriRest
+from ccd.telephony.ari_rest import AriRest, RestObserver
 from ccd.telephony.causes import CallFacts, classify
 from ccd.telephony.dispatch import KeyedDispatcher
 from ccd.telephony.errors import (
@@ -170,6 +170,7 @@ class AriPbx:
         amd_context: str = "ccd-amd",
         fax_tone_hz: int = 2100,
         max_pending_per_call: int = 1000,
+        rest_observer: RestObserver | None = None,
     ) -> None:
         if not nodes:
             raise ValueError("AriPbx needs at least one Asterisk node")
@@ -196,6 +197,7 @@ class AriPbx:
                 heartbeat_s=heartbeat_s,
                 backoff_initial_s=backoff_initial_s,
                 backoff_max_s=backoff_max_s,
+                rest_observer=rest_observer,
             )
         self._routes = {t: getattr(self, name) for t, name in _ROUTES.items()}
 
@@ -219,6 +221,14 @@ class AriPbx:
 
     def link_status(self) -> Mapping[str, LinkStatus]:
         return {name: c.status for name, c in self._clients.items()}
+
+    def connects(self) -> Mapping[str, int]:
+        """Successful event-link connects per node since start (reconnects = connects - 1)."""
+        return {name: c.connects for name, c in self._clients.items()}
+
+    def pending_events(self) -> int:
+        """Events received and not yet handled, over all nodes."""
+        return self._dispatcher.pending()
 
     async def drain(self) -> None:
         """Wait until every received event has been handled (tests, shutdown)."""

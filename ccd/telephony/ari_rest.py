@@ -7,7 +7,8 @@ real JSON types. Error statuses become the exceptions of `errors.py`, keeping As
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -15,6 +16,9 @@ import aiohttp
 
 from ccd.telephony import ari_models as m
 from ccd.telephony.errors import PbxTimeout, PbxUnavailable, ari_error
+
+# (node, operation, seconds) of every REST round trip, answered or not: /metrics latency.
+RestObserver = Callable[[str, str, float], None]
 
 
 def _q(ident: str) -> str:
@@ -41,8 +45,10 @@ class AriRest:
         session: aiohttp.ClientSession,
         *,
         timeout_s: float = 10.0,
+        observe: RestObserver | None = None,
     ) -> None:
         self.node = node
+        self._observe = observe
         self._base = base_url.rstrip("/")
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -58,6 +64,7 @@ class AriRest:
         """One call; returns the decoded JSON (None for 204). Raises AriError subclasses,
         PbxTimeout, or PbxUnavailable when no HTTP answer came."""
         url = self._base + path
+        started = time.perf_counter()
         try:
             async with self._session.request(
                 method, url, params=params, json=body, timeout=self._timeout
@@ -78,6 +85,11 @@ class AriRest:
             raise PbxTimeout(f"{method} {path}: no answer in time", node=self.node) from exc
         except (aiohttp.ClientConnectionError, OSError) as exc:
             raise PbxUnavailable(f"{method} {path}: {exc}", node=self.node) from exc
+        finally:
+            if self._observe is not None:
+                # "POST channels", "DELETE bridges": few label values, never ids.
+                operation = f"{method} {path.lstrip('/').split('/', 1)[0]}"
+                self._observe(self.node, operation, time.perf_counter() - started)
 
     # --- asterisk, applications ---
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import threading
 
 import asyncpg
 import pytest
 from aiohttp import web
 
-from ccd.api.auth import AuthApi, LoginLimiter, principal, require_role
+from ccd.api.auth import AuthApi, principal, public, require_role
+from ccd.api.login_limit import LoginLimiter, LoginTicket
 from ccd.store import users as user_store
 from tests.api.conftest import PASSWORD, ClientFactory, Seed, login
 
@@ -135,45 +138,119 @@ async def test_login_failures_are_rate_limited(
     pool: asyncpg.Pool, seed: Seed, make_client: ClientFactory
 ) -> None:
     now = [1000.0]
-    limiter = LoginLimiter(max_failures=5, window_s=60, clock=lambda: now[0])
+    limiter = LoginLimiter(free_per_login=5, free_per_address=8, clock=lambda: now[0])
     client = await make_client(AuthApi(pool, limiter=limiter).add_routes)
     for _ in range(5):
         resp = await client.post("/api/login", json={"login": "anna", "password": "bad-pass!"})
         assert resp.status == 401
     # Now even the right password is refused for a while, with a Retry-After.
     resp = await client.post("/api/login", json={"login": "anna", "password": PASSWORD})
+    assert resp.status == 429 and resp.headers["Retry-After"] == "1"
+    # Another login from the same address is not locked out by anna's failures...
+    assert (await login(client, "sofia")) and (await login(client, "boris"))
+    # ...until the address itself has failed too often, whatever the login.
+    for who in ("x1", "x2", "x3"):
+        resp = await client.post("/api/login", json={"login": who, "password": "bad-pass!"})
+        assert resp.status == 401
+    resp = await client.post("/api/login", json={"login": "vera", "password": PASSWORD})
     assert resp.status == 429
-    assert 1 <= int(resp.headers["Retry-After"]) <= 61
-    # The same address is throttled for other logins too (per-IP limit).
-    resp = await client.post("/api/login", json={"login": "sofia", "password": PASSWORD})
-    assert resp.status == 429
-    now[0] += 61
+    now[0] += 1
     assert (
         await client.post("/api/login", json={"login": "anna", "password": PASSWORD})
     ).status == 200
 
 
-def test_limiter_per_login_and_window() -> None:
+async def test_concurrent_wrong_logins_verify_at_most_the_limit(
+    pool: asyncpg.Pool, seed: Seed, make_client: ClientFactory
+) -> None:
+    """100 wrong passwords at once over real sockets: the limit is counted before the hash is
+    checked, so only the free attempts are verified and the rest get 429."""
+    limiter = LoginLimiter(free_per_login=5)
+    client = await make_client(AuthApi(pool, limiter=limiter).add_routes)
+
+    async def attempt() -> int:
+        resp = await client.post("/api/login", json={"login": "anna", "password": "bad-pass!"})
+        return resp.status
+
+    statuses = await asyncio.gather(*(attempt() for _ in range(100)))
+    assert statuses.count(401) == 5 and statuses.count(429) == 95
+
+
+async def test_login_hashes_off_the_event_loop(
+    pool: asyncpg.Pool, seed: Seed, make_client: ClientFactory
+) -> None:
+    """With every hash thread busy a login waits for one, and the loop goes on serving: the
+    hash is neither run on the loop nor run more than HASH_THREADS at a time."""
+
+    @public
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    client = await make_client(
+        AuthApi(pool).add_routes, lambda app: app.router.add_get("/healthz", healthz)
+    )
+    release = threading.Event()
+    busy = [user_store._hash_pool.submit(release.wait, 30) for _ in range(user_store.HASH_THREADS)]
+    try:
+        logging_in = asyncio.ensure_future(
+            client.post("/api/login", json={"login": "anna", "password": PASSWORD})
+        )
+        for _ in range(5):
+            assert (await client.get("/healthz")).status == 200
+        await asyncio.sleep(0.2)
+        assert not logging_in.done()  # queued behind the busy hash threads
+    finally:
+        release.set()
+    assert (await logging_in).status == 200
+    assert all(f.result() for f in busy)
+
+
+def test_limiter_backs_off_per_login_and_address() -> None:
     now = [0.0]
-    lim = LoginLimiter(max_failures=2, window_s=10, clock=lambda: now[0])
-    lim.failed(["login:a"])
-    assert lim.retry_after(["login:a"]) is None
-    now[0] = 4
-    lim.failed(["login:a"])
-    assert lim.retry_after(["login:a"]) == 7  # the first failure leaves the window at t=10
-    assert lim.retry_after(["login:b"]) is None
-    now[0] = 10.5
-    assert lim.retry_after(["login:a"]) is None
+    lim = LoginLimiter(free_per_login=2, free_per_address=100, clock=lambda: now[0])
+    assert isinstance(lim.begin("a", "10.0.0.1"), LoginTicket)
+    assert isinstance(lim.begin("a", "10.0.0.1"), LoginTicket)
+    assert lim.begin("a", "10.0.0.1") == 1  # the 2nd attempt started a 1 s wait
+    assert isinstance(lim.begin("a", "10.0.0.2"), LoginTicket)  # elsewhere: not locked out
+    assert isinstance(lim.begin("b", "10.0.0.1"), LoginTicket)
+    waits = []
+    for _ in range(4):
+        now[0] += 1000
+        wait = lim.begin("a", "10.0.0.1")
+        assert isinstance(wait, LoginTicket)
+        waits.append(lim.begin("a", "10.0.0.1"))
+    assert waits == [2, 4, 8, 16]  # each attempt past the free ones doubles the wait
+    for _ in range(20):
+        now[0] += 1000
+        lim.begin("a", "10.0.0.1")
+    assert lim.begin("a", "10.0.0.1") == 900  # capped
+    now[0] += 5000  # quiet for longer than forget_s: a fresh start
+    ticket = lim.begin("a", "10.0.0.1")
+    assert isinstance(ticket, LoginTicket)
+    lim.succeeded(ticket)
+    assert isinstance(lim.begin("a", "10.0.0.1"), LoginTicket)
+
+
+def test_limiter_success_gives_the_address_its_attempt_back() -> None:
+    now = [0.0]
+    lim = LoginLimiter(free_per_login=5, free_per_address=3, clock=lambda: now[0])
+    for i in range(10):  # ten colleagues behind one NAT log in fine
+        ticket = lim.begin(f"user{i}", "192.0.2.1")
+        assert isinstance(ticket, LoginTicket)
+        lim.succeeded(ticket)
+    for i in range(3):
+        assert isinstance(lim.begin(f"bad{i}", "192.0.2.1"), LoginTicket)
+    assert lim.begin("user0", "192.0.2.1") == 1
 
 
 def test_limiter_forgets_expired_keys_under_a_spray() -> None:
     now = [0.0]
-    lim = LoginLimiter(max_failures=5, window_s=60, clock=lambda: now[0], max_keys=100)
+    lim = LoginLimiter(clock=lambda: now[0], max_keys=100)
     for i in range(150):
-        lim.failed([f"login:u{i}"])
-    now[0] = 61
-    lim.failed(["login:late"])
-    assert lim.retry_after(["login:u1"]) is None and len(lim._failures) == 1
+        lim.begin(f"u{i}", f"10.0.{i // 250}.{i % 250}")
+    now[0] = 3601
+    lim.begin("late", "10.9.9.9")
+    assert len(lim._keys) == 2
 
 
 def test_cli_user_commands(db_url: str, seed: Seed) -> None:

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 from ccd.api.auth import AuthApi
 from ccd.api.live import CallLive, LiveApi, LiveHub, QueueLive
 from ccd.api.messages import Messages, MessagesApi
+from ccd.api.session_watch import SessionWatch
 from tests.api.conftest import ClientFactory, Seed, login
 
 
@@ -23,7 +24,7 @@ async def _app(pool: asyncpg.Pool, make_client: ClientFactory) -> tuple[TestClie
     messages = Messages(pool, hub)
     client = await make_client(
         AuthApi(pool).add_routes,
-        LiveApi(hub, on_agent_connect=messages.deliver_pending).add_routes,
+        LiveApi(hub, SessionWatch(pool), on_agent_connect=messages.deliver_pending).add_routes,
         MessagesApi(messages, pool).add_routes,
     )
     return client, hub

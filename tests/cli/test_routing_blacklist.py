@@ -42,12 +42,24 @@ async def test_trunks(ccd: Invoke, pool: asyncpg.Pool) -> None:
          "'--kind'"),
         (["city1", "--kind", "sip", "--template", "PJSIP/{number}", "--channels", "1"],
          "name: a trunk named 'city1' exists already"),
+        (["x", "--kind", "sip", "--template", "PJSIP/{number}&PJSIP/{number}@b", "--channels", "1"],
+         "--template: must contain {number} once"),
+        (["x", "--kind", "sip", "--template", "PJSIP/{number}@a&PJSIP/spy", "--channels", "1"],
+         "--template: '&' dials several channels for one call; allow it explicitly"),
+        (["x", "--kind", "sip", "--template", "PJSIP/{number}@a b", "--channels", "1"],
+         "--template: must be one Asterisk dial string"),
+        (["x", "--kind", "sip", "--template", "PJSIP/{number}@a\nX", "--channels", "1"],
+         "--template: must be one Asterisk dial string"),
+        (["x", "--kind", "sip", "--template", "{number}", "--channels", "1"],
+         "--template: must be one Asterisk dial string"),
     ]  # fmt: skip
     for args, needle in bad:
         r = await ccd("trunk", "add", *args)
         assert r.exit_code == 2, (args, r.output)
         assert needle in " ".join(r.output.replace("│", " ").split()), (needle, r.output)
     assert await pool.fetchval("SELECT count(*) FROM trunks") == 2
+    fork = ["--kind", "sip", "--template", "PJSIP/{number}@a&PJSIP/rec", "--channels", "1"]
+    assert (await ccd("trunk", "add", "forked", *fork, "--allow-fork")).exit_code == 0
 
 
 async def test_routes(ccd: Invoke, pool: asyncpg.Pool) -> None:

@@ -1,8 +1,9 @@
-"""`ccd agent add|list|token` against a real database."""
+"""`ccd agent add|list|token|disable|enable` against a real database."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 
 import asyncpg
 import pytest
@@ -49,3 +50,15 @@ def test_add_prints_a_token_once_and_list_shows_the_agent(cli: CliRunner, db_url
     renewed = cli.invoke(app, ["agent", "token", "anna"])
     assert renewed.exit_code == 0
     assert _agent_by_token(db_url, token) is None
+
+
+def test_disabled_agent_and_token_expiry_are_listed(cli: CliRunner, db_url: str) -> None:
+    assert cli.invoke(app, ["agent", "add", "anna", "--endpoint", "PJSIP/agent101"]).exit_code == 0
+    listed = cli.invoke(app, ["agent", "list"], terminal_width=200)
+    assert re.search(r"token until.*\n.*anna.* \d{4}-\d\d-\d\d", listed.output, re.S)
+    assert cli.invoke(app, ["agent", "disable", "anna"]).exit_code == 0
+    listed = cli.invoke(app, ["agent", "list"], terminal_width=200)
+    assert "disabled" in listed.output
+    assert cli.invoke(app, ["agent", "enable", "anna"]).exit_code == 0
+    listed = cli.invoke(app, ["agent", "list"], terminal_width=200)
+    assert "disabled" not in listed.output

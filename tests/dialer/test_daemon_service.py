@@ -12,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 
+from ccd.domain.campaigns import CampaignStatus
 from ccd.sim.asterisk import AsteriskDouble
+from ccd.store.campaigns import set_status
 from tests.dialer.conftest import eventually
-from tests.dialer.helpers import free_port, spawn_daemon
+from tests.dialer.helpers import free_port, make_campaign, spawn_daemon
 from tests.fake_systemd import FakeSystemd
 
 
@@ -71,7 +74,19 @@ async def test_ready_after_ari_and_ami_then_reload_and_graceful_stop(
             )
             status, body = await _readyz(session, port)
             assert status == 200, body
-            assert any(line.startswith("STATUS=") for line in notify_socket.lines())
+            assert "STATUS=0 campaigns running, 0 calls live" in notify_socket.lines()
+            # A campaign started with the CLI's call counts in the next STATUS= line.
+            conn = await asyncpg.connect(db_url)
+            try:
+                await make_campaign(conn, "status-line")
+                await set_status(conn, "status-line", CampaignStatus.RUNNING)
+            finally:
+                await conn.close()
+            await eventually(
+                lambda: _async(any(line.startswith("STATUS=1 campaigns running")
+                                   for line in notify_socket.lines())),
+                within=15, what="STATUS= counting the running campaign",
+            )  # fmt: skip
 
         before = len(notify_socket.times_of("READY=1"))
         proc.send_signal(signal.SIGHUP)

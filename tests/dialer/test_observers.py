@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncpg
 
-from ccd.api.live import LiveHub
+from ccd.api.live import CallLive, LiveHub
 from ccd.api.server import EngineFeed
+from ccd.dialer.daemon import Engine
 from ccd.dialer.notify import NullNotifier
 from ccd.domain.agents import AgentState
 from ccd.ops.metrics import Metrics
@@ -28,9 +29,14 @@ async def _one_answered_call(pool: asyncpg.Pool, double: AsteriskDouble) -> tupl
     cid = await make_campaign(pool, pacer="ratio", dial_ratio=1)
     (phone,) = phones(1)
     (lead,) = await add_leads(pool, cid, [phone])
-    double.program(phone, FarEnd.answer(after=0.5, hangup_after=30.0))
+    double.program(phone, FarEnd.answer(after=0.5, hangup_after=3000.0))
     agent, _ = await add_agent(pool, "a0", "Agent 0", "PJSIP/agent101")
     return lead, agent
+
+
+async def _talking(engine: Engine, agent: int) -> bool:
+    s = engine.agents.session(agent)
+    return s is not None and s.state is AgentState.TALKING
 
 
 async def test_a_failing_observer_is_counted_and_the_call_is_bridged(
@@ -43,11 +49,9 @@ async def test_a_failing_observer_is_counted_and_the_call_is_bridged(
     await engine.agents.login(agent)
     await start_campaign(pool, "c1")
 
-    async def talking() -> bool:
-        s = engine.agents.session(agent)
-        return s is not None and s.state is AgentState.TALKING
-
-    await eventually(talking, what="agent talking despite a broken observer")
+    await eventually(
+        lambda: _talking(engine, agent), what="agent talking despite a broken observer"
+    )
     assert await pool.fetchval("SELECT bridged_at FROM attempts WHERE lead_id = $1", lead)
     assert failures[:2] == ["call_answered", "call_bridged"]
 
@@ -64,11 +68,10 @@ async def test_the_console_feed_of_ccd_run_shows_the_answered_call(
     await engine.agents.login(agent)
     await start_campaign(pool, "c1")
 
-    async def talking() -> bool:
-        s = engine.agents.session(agent)
-        return s is not None and s.state is AgentState.TALKING
+    await eventually(lambda: _talking(engine, agent), what="agent talking")
 
-    await eventually(talking, what="agent talking")
-    assert failures == []
-    call = hub.call_of_agent(agent)
-    assert call is not None and call.lead_id == lead
+    async def shown() -> CallLive | None:
+        return hub.call_of_agent(agent)
+
+    call = await eventually(shown, what="the call's row on the wallboard")
+    assert call.lead_id == lead and failures == []

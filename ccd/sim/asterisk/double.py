@@ -104,11 +104,12 @@ class AsteriskDouble:
         """Nominal seconds per sound name (default 1 s; digits 0.5 s each)."""
         return self.pbx.media.sound_seconds
 
-    async def start(self) -> None:
+    async def start(self, *, ari_port: int = 0, ami_port: int = 0) -> None:
+        """Listen on loopback; port 0 takes a free one (a restarted process reuses its own)."""
         self._runner = web.AppRunner(self.ari.app(), handle_signals=False)
         await self._runner.setup()
-        await self._bind_ari(0)
-        await self._bind_ami(0)
+        await self._bind_ari(ari_port)
+        await self._bind_ami(ami_port)
         log.info("asterisk_double.started", ari_url=self.ari_url, ami_port=self.ami_port,
                  schema=self.schema.source)
 

@@ -70,7 +70,8 @@ function liveSocket(path, onMessage, onStatus) {
     const ws = new WebSocket(proto + "//" + location.host + path);
     ws.onopen = () => { delay = 500; onStatus(true); };
     ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
+      if (ev.code === 4001) { location.href = "index.html"; return; }  // session ended
       onStatus(false);
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 10000);

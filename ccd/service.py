@@ -1,0 +1,192 @@
+"""The daemon as deployed: one composition root for `ccd run`, `ccd demo` and the tests.
+
+    service = await Service.create(settings, db_url, EngineConfig(...), flows=load)
+    await service.start()          # AMI, engine (ARI, reconciliation, campaigns), HTTP API
+    ...                            # serve: signals (ccd run), simulated agents (ccd demo)
+    await service.stop()
+
+Everything is built here and nowhere else: the engine and inbound on one Pbx, the console
+parts (live hub, spy, messages, auth), the engine's observers (live feed and metrics,
+isolated from call handling), readiness, /metrics, systemd. `ccd demo` and the end-to-end
+tests differ from `ccd run` only in the settings they pass (database, nodes, HTTP port, engine
+timings), never in wiring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import TYPE_CHECKING
+
+import asyncpg
+from aiohttp import web
+
+from ccd.api.agent_api import AgentApi
+from ccd.api.console import ConsoleParts
+from ccd.api.live import QueueLive
+from ccd.api.ops import add_ops_routes
+from ccd.api.server import EngineFeed, build_app, start_site
+from ccd.config import Settings
+from ccd.dialer.daemon import Engine, EngineConfig
+from ccd.inbound.service import InboundService, attach_to_engine
+from ccd.log import get_logger
+from ccd.ops.metrics import Metrics
+from ccd.ops.readiness import Readiness
+from ccd.ops.systemd import ServiceSignals, SystemdNotifier
+from ccd.store import migrate
+from ccd.store.db import create_pool
+from ccd.telephony.ami import AmiClient
+from ccd.telephony.ari_pbx import AriPbx
+
+if TYPE_CHECKING:
+    from ccd.inbound.flow import Flow
+
+log = get_logger(__name__)
+
+FlowLoader = Callable[[], Mapping[str, "Flow"]]
+
+
+class Service:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        engine: Engine,
+        inbound: InboundService,
+        amis: dict[str, AmiClient],
+        parts: ConsoleParts,
+        feed: EngineFeed,
+        metrics: Metrics,
+        readiness: Readiness,
+        app: web.Application,
+        flows: FlowLoader,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.engine = engine
+        self.inbound = inbound
+        self.amis = amis
+        self.parts = parts
+        self.feed = feed
+        self.metrics = metrics
+        self.readiness = readiness
+        self.app = app
+        self._flows = flows
+        self.systemd = SystemdNotifier()
+        self._site: web.AppRunner | None = None
+        self._lifecycle: asyncio.Task[None] | None = None
+        self.http_port = settings.http.port
+
+    @classmethod
+    async def create(
+        cls, settings: Settings, db_url: str, config: EngineConfig, *, flows: FlowLoader
+    ) -> Service:
+        """Connect the pool and wire every part; nothing talks to Asterisk yet."""
+        pool = await create_pool(
+            db_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        )
+        try:
+            metrics = Metrics()
+            metrics.watch_pool(pool)
+            pbx = AriPbx(settings.nodes, rest_observer=metrics.observe_rest)
+            engine = Engine(pool, db_url, pbx, config=config)
+            inbound = attach_to_engine(engine, flows())
+            # AMI is a second link per node (readiness, and actions ARI lacks); no events.
+            amis = {node.name: AmiClient(node, events=False) for node in settings.nodes}
+            metrics.watch_event_queue(pbx.pending_events)
+            metrics.watch_campaigns(lambda: len(engine.supervisor.runners))
+            metrics.watch_links(
+                lambda: {
+                    **{(node, "ari"): n for node, n in pbx.connects().items()},
+                    **{(node, "ami"): ami.connects for node, ami in amis.items()},
+                }
+            )
+            # The console parts need the engine (its router, agents, Pbx); the engine's
+            # notifications then go to the console hub and the metrics.
+            parts = await ConsoleParts.create(
+                pool, engine, secure_cookie=settings.http.secure_cookies
+            )
+            inbound.acd.set_listener(
+                lambda name, waiting, oldest: parts.hub.queue_changed(
+                    QueueLive(name, waiting, oldest)
+                )
+            )
+            feed = EngineFeed(pool, parts.hub, metrics)
+            engine.set_notifier(feed, on_failure=metrics.observer_failed)
+            readiness = Readiness(
+                pool=pool,
+                head_revision=migrate.head_revision(db_url),
+                nodes=[n.name for n in settings.nodes],
+                links=lambda: {
+                    node: {"ari": ari, "ami": amis[node].status}
+                    for node, ari in engine.pbx.link_status().items()
+                },
+            )
+            app = build_app(
+                pool,
+                [
+                    AgentApi(engine).add_routes,
+                    *parts.route_adders(),
+                    partial(add_ops_routes, metrics=metrics, readiness=readiness),
+                ],
+                allowed_origins=settings.http.allowed_origins,
+            )
+        except BaseException:
+            await pool.close()
+            raise
+        return cls(
+            settings, pool, engine, inbound, amis, parts, feed, metrics, readiness, app, flows
+        )
+
+    async def start(self) -> None:
+        """systemd's watchdog pings from now on (READY=1 once /readyz would pass, STATUS=
+        lines after that; all no-ops without NOTIFY_SOCKET); then AMI and the engine
+        (unreachable nodes are left to their reconnect loops; refused AMI credentials raise
+        AmiAuthError), then the HTTP API."""
+        self._lifecycle = asyncio.create_task(
+            self.systemd.run(self.readiness.ready, self.metrics.status_line)
+        )
+        await asyncio.gather(*(ami.start() for ami in self.amis.values()), self.engine.start())
+        http = self.settings.http
+        self._site = await start_site(self.app, http.host, http.port)
+        self.http_port = _bound_port(self._site, http.port)
+
+    async def serve(self) -> None:
+        """Until SIGTERM or SIGINT; SIGHUP reloads the IVR flows."""
+        signals = ServiceSignals(
+            self.systemd, on_reload=self._reload, status=self.metrics.status_line
+        )
+        signals.install()
+        try:
+            await signals.wait_for_stop()
+        finally:
+            signals.remove()
+
+    async def _reload(self) -> None:
+        self.inbound.replace_flows(self._flows())
+
+    async def stop(self) -> None:
+        """HTTP first (no new requests), then inbound, the engine's graceful stop, AMI."""
+        log.info("daemon.stopping")
+        try:
+            if self._site is not None:
+                await self._site.cleanup()
+            await self.inbound.close()
+            await self.engine.stop()
+        finally:
+            if self._lifecycle is not None:
+                self._lifecycle.cancel()
+            await self.feed.close()
+            for ami in self.amis.values():
+                await ami.close()
+            await self.pool.close()
+
+
+def _bound_port(runner: web.AppRunner, asked: int) -> int:
+    """The port the API listens on (port 0 in the settings asks the kernel for a free one)."""
+    for site in runner.sites:
+        server = getattr(site, "_server", None)
+        if isinstance(server, asyncio.Server) and server.sockets:
+            return int(server.sockets[0].getsockname()[1])
+    return asked

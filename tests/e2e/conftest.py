@@ -1,0 +1,41 @@
+"""Fixtures for the end-to-end suite: a fresh database, the double's process, `ccd run`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import CcdProcess, DoubleProcess
+
+CcdFactory = Callable[..., Awaitable[CcdProcess]]
+
+
+@pytest.fixture
+def double_proc(tmp_path: Path) -> Iterator[DoubleProcess]:
+    d = DoubleProcess(tmp_path)
+    d.start()
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+@pytest.fixture
+async def ccd(tmp_path: Path, db_url: str, double_proc: DoubleProcess) -> AsyncIterator[CcdFactory]:
+    """make(*run_args) starts `ccd run` with the test's database and the double as node."""
+    started: list[CcdProcess] = []
+
+    async def make(*run_args: str, start: bool = True) -> CcdProcess:
+        proc = CcdProcess(tmp_path, db_url, double_proc, run_args=run_args)
+        if start:
+            await proc.start()
+        started.append(proc)
+        return proc
+
+    try:
+        yield make
+    finally:
+        for proc in started:
+            proc.stop()
