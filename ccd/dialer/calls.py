@@ -496,11 +496,11 @@ class CallManager:
             return
         agent_id = call.agent_id
         assert agent_id is not None
-        now = self._clock.now()
+        at = self._clock.now()
 
         async def write() -> bool:
             return await attempt_store.dispose(
-                self._pool, call.attempt_id, disposition, source, now,
+                self._pool, call.attempt_id, disposition, source, at,
                 callback_at=callback_at, note=note,
             )  # fmt: skip
 

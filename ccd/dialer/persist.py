@@ -55,21 +55,15 @@ async def write_then(
     await then()
 
 
-async def until_written(
-    write: Callable[[], Awaitable[T]],
-    what: str,
-    *,
-    initial_s: float = RETRY_INITIAL_S,
-    max_s: float = RETRY_MAX_S,
-    **fields: object,
-) -> T:
-    """Run `write` until it does not fail with DB_UNAVAILABLE; waits double up to max_s."""
+async def until_written(write: Callable[[], Awaitable[T]], what: str, **fields: object) -> T:
+    """Run `write` until it does not fail with DB_UNAVAILABLE; waits double up to
+    RETRY_MAX_S."""
     attempt = 0
     while True:
         try:
             result = await write()
         except DB_UNAVAILABLE as exc:
-            delay = backoff_delay(attempt, initial_s, max_s)
+            delay = backoff_delay(attempt, RETRY_INITIAL_S, RETRY_MAX_S)
             log.warning(
                 "db.write_retry", what=what, attempt=attempt + 1, retry_in_s=round(delay, 2),
                 error=repr(exc), **fields,

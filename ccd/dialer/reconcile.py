@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -158,7 +159,7 @@ class Reconciler:
         return not alive[key]
 
     async def _attempts(
-        self, live: dict[str, object], owners: dict[str, bool], report: ReconcileReport
+        self, live: Mapping[str, object], owners: dict[str, bool], report: ReconcileReport
     ) -> None:
         now = self._clock.now()
         for row in await attempt_store.unended(self._pool):
@@ -206,7 +207,7 @@ class Reconciler:
                 report.wrapups_closed += 1
 
     async def _agent_legs(
-        self, live: dict[str, object], owners: dict[str, bool], report: ReconcileReport
+        self, live: Mapping[str, object], owners: dict[str, bool], report: ReconcileReport
     ) -> None:
         live_owned: set[int] = set()
         for call_id in live:
