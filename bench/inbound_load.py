@@ -42,7 +42,7 @@ from ccd.store import inbound as store
 from ccd.store import migrate
 from ccd.store.db import create_pool, with_database
 from ccd.telephony.ari_pbx import AriPbx
-from ccd.telephony.pbx import CallBridged, CallEnded, CallEntered, CallUnbridged, PbxEvent
+from ccd.telephony.pbx import CallBridged, CallEnded, CallEntered, PbxEvent
 
 DID = "88005550100"
 FLOW = """
@@ -91,8 +91,7 @@ class Router:
 
     async def on_pbx_event(self, event: PbxEvent) -> None:
         if self.agents.owns(event.call_id):
-            if not isinstance(event, CallBridged | CallUnbridged):
-                await self.agents.on_event(event)
+            await self.agents.on_event(event)
             return
         if not self.inbound.owns(event.call_id):
             return

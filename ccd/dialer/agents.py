@@ -6,8 +6,9 @@ Public API (all coroutines unless noted; `agent_id` is agents.id):
         (inside ccd run the Engine builds it: engine.agents)
     await service.login(agent_id, paused_reason=None) -> AgentSession
         Calls the agent's phone (call id `agent-{id}-{n}`), waits for the answer, puts the leg in
-        the agent's own bridge `agent-{id}` for the whole shift; then READY (or PAUSED with the
-        reason). Raises AgentError when the phone does not answer in time.
+        the agent's own bridge `agent-{id}` for the whole shift and waits until Asterisk confirms
+        it is there (CallBridged); then READY (or PAUSED with the reason). Raises AgentError
+        when the phone does not answer, or the leg does not reach the bridge, in time.
     await service.logout(agent_id, reason="logout")     hangs the leg up, LOGGED_OUT
     await service.ready(agent_id) / await service.pause(agent_id, reason)
         pause() during a call or wrap-up is remembered and applied after the disposition.
@@ -38,8 +39,9 @@ Every state change goes through one function, `_transition`, which applies the p
 machine (ccd.domain.agents), logs `agent.state from -> event -> to`, and writes agents.state
 plus an agent_state_log row. Memory changes at once; the database writes are queued and
 written in order, many per statement (agent_log.py). An agent whose phone hangs up is logged
-out; one whose phone was lost with the PBX (restart, link loss) is logged out and called again
-once the node is back.
+out; one whose phone was lost with the PBX (restart: the shutdown's soft hangup came first;
+link loss) is logged out and called again once the node is back. A new login waits until the
+previous leg's bridge is torn down, so the old teardown never destroys the new bridge.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from ccd.dialer.notify import EngineNotifier, NullNotifier
 from ccd.domain.agents import AgentEvent, AgentState, InvalidTransition, Transition, next_state
 from ccd.log import get_logger
 from ccd.store import agents as agent_store
-from ccd.telephony.pbx import CallAnswered, CallEnded, Pbx, PbxError, PbxEvent
+from ccd.telephony.pbx import CallAnswered, CallBridged, CallEnded, Pbx, PbxError, PbxEvent
 
 log = get_logger(__name__)
 
@@ -148,6 +150,8 @@ class AgentService:
         self._waiters: list[_Waiter] = []
         self._subscribers: list[ReadyCallback] = []
         self._answers: dict[str, asyncio.Future[None]] = {}
+        self._in_bridge: dict[str, asyncio.Future[None]] = {}  # leg id -> confirmed in bridge
+        self._teardowns: dict[int, asyncio.Task[None]] = {}  # an ended leg's clean-up
         self._relogins: dict[int, asyncio.Task[None]] = {}
         self._leg_seq = itertools.count(int(time.time() * 1000))
 
@@ -186,9 +190,15 @@ class AgentService:
         self._sessions[agent_id] = session
         leg_id = f"{_LEG_PREFIX}{agent_id}-{next(self._leg_seq)}"
         session.leg_id = leg_id
-        answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        answered: asyncio.Future[None] = loop.create_future()
+        in_bridge: asyncio.Future[None] = loop.create_future()
         self._answers[leg_id] = answered
+        self._in_bridge[leg_id] = in_bridge
         try:
+            teardown = self._teardowns.get(agent_id)
+            if teardown is not None:
+                await asyncio.shield(teardown)
             session.node = await self._pbx.originate(
                 leg_id, row.endpoint, caller_id=f"ccd <{row.login}>",
                 timeout_s=int(self._login_timeout_s),
@@ -199,14 +209,17 @@ class AgentService:
             # phone leg went, and calls for the agent are placed there (see reserve_*).
             await self._pbx.create_bridge(session.bridge_id, node=session.node)
             await self._pbx.add_to_bridge(session.bridge_id, [leg_id])
+            # Command, then confirm by event: READY only once the leg is in the bridge.
+            await asyncio.wait_for(in_bridge, self._login_timeout_s)
         except (TimeoutError, PbxError) as exc:
             session.leg_id = None
             await quietly(self._pbx.hangup(leg_id), "hangup", call_id=leg_id)
             raise AgentError(
-                f"agent {agent_id}: phone {row.endpoint} not connected: {exc}"
+                f"agent {agent_id}: phone {row.endpoint} not connected: {exc!r}"
             ) from exc
         finally:
             self._answers.pop(leg_id, None)
+            self._in_bridge.pop(leg_id, None)
         if session.leg_id is None:  # the phone hung up right after answering
             raise AgentError(f"agent {agent_id}: phone {row.endpoint} hung up")
         assert session.node is not None
@@ -373,6 +386,10 @@ class AgentService:
             fut = self._answers.get(event.call_id)
             if fut is not None and not fut.done():
                 fut.set_result(None)
+        elif isinstance(event, CallBridged) and agent_id is not None:
+            fut = self._in_bridge.get(event.call_id)
+            if fut is not None and not fut.done() and event.bridge_id == bridge_id_for(agent_id):
+                fut.set_result(None)
         elif isinstance(event, CallEnded) and agent_id is not None:
             await self._leg_ended(agent_id, event)
 
@@ -412,16 +429,26 @@ class AgentService:
             return
         if session.state is AgentState.LOGGED_OUT:
             return
-        # Lost with the link, or cut by an Asterisk shutdown (cause 0, transcripts 20/20b).
-        lost = event is None or event.lost or event.cause == 0
+        # Lost with the link, or cut by an Asterisk shutdown (20c: cause 16 once bridged).
+        lost = event is None or event.lost or event.shutdown
         on_call = session.attempt_id if session.state is AgentState.TALKING else None
-        await self._transition(
-            session, AgentEvent.PHONE_LOST, reason=LINK_LOST if lost else PHONE_HUNG_UP
-        )
+        # Registered before the agent is LOGGED_OUT: a re-login waits for it (see login).
+        teardown = asyncio.ensure_future(self._teardown(session.bridge_id, on_call))
+        self._teardowns[agent_id] = teardown
+        try:
+            await self._transition(
+                session, AgentEvent.PHONE_LOST, reason=LINK_LOST if lost else PHONE_HUNG_UP
+            )
+            await asyncio.shield(teardown)
+        finally:
+            if self._teardowns.get(agent_id) is teardown:
+                del self._teardowns[agent_id]
+
+    async def _teardown(self, bridge_id: str, on_call: str | None) -> None:
         if on_call is not None:
             # The customer is alone in the bridge; the call's own handling ends the attempt.
             await quietly(self._pbx.hangup(on_call), "hangup", call_id=on_call)
-        await quietly(self._pbx.destroy_bridge(session.bridge_id), "destroy_bridge")
+        await quietly(self._pbx.destroy_bridge(bridge_id), "destroy_bridge")
 
     # --- the one transition function ---
 

@@ -10,7 +10,13 @@ message plays (a stock fallback when it fails), the call is hung up and the atte
 
 Disposition of a call an agent talked on: the agent sets it in WRAP_UP; if they have not
 after `wrapup_timeout_s`, the attempt gets END automatically (the contact was made) and the
-agent goes READY. An agent's later disposition still replaces that automatic END.
+agent goes READY. An agent's later disposition still replaces that automatic END. A talked call
+Asterisk cut (restart, crash) ends LOST but keeps its answer, bridge and agent and still owes
+its disposition: it is never retried like a call that failed.
+
+The end of a call moves its agent in memory at once; the attempt's end (and a wrap-up's
+disposition) is then written, retried until PostgreSQL answers (persist.py), so a database
+restart at that moment neither strands the agent nor loses the end.
 
 A fax tone (reported ~0.9 s after it starts) may come after the bridge: the call is hung up
 then, the attempt is FAX and the agent is READY at once. No detection window delays the
@@ -33,6 +39,7 @@ from ccd.dialer.agents import AgentError, AgentService, bridge_id_for, quietly
 from ccd.dialer.campaign import CampaignConfig
 from ccd.dialer.clock import Clock
 from ccd.dialer.notify import EngineNotifier, NullNotifier
+from ccd.dialer.persist import until_written, write_then
 from ccd.dialer.trunks import TrunkTable
 from ccd.domain.agents import AgentState
 from ccd.domain.campaigns import SAFE_HARBOR_FALLBACK_MEDIA
@@ -130,6 +137,7 @@ class CallManager:
         self._wrapup_timeout_s = wrapup_timeout_s
         self._drop_after_s = drop_after_s
         self._live: dict[str, LiveAttempt] = {}
+        self._ending: dict[str, LiveAttempt] = {}  # ended, the end not yet written
         self._wrapups: dict[str, tuple[LiveAttempt, asyncio.Task[None]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
@@ -141,6 +149,10 @@ class CallManager:
 
     def owns(self, call_id: str) -> bool:
         return call_id in self._live
+
+    def holds(self, attempt_id: str) -> bool:
+        """Live, or ended with its end still on the way to the database."""
+        return attempt_id in self._live or attempt_id in self._ending
 
     def find(self, attempt_id: str) -> LiveAttempt | None:
         """A call in progress or in its agent's wrap-up."""
@@ -349,7 +361,9 @@ class CallManager:
             self.bridge_latencies.append(call.bridged_mono - call.answered_mono)
         await self._agents.bridged(call.agent_id, call.attempt_id)
         call.listener.on_answer(False)
-        await attempt_store.mark_bridged(self._pool, call.attempt_id, call.agent_id, event.at)
+        await attempt_store.mark_bridged(
+            self._pool, call.attempt_id, call.agent_id, event.at, call.answered_at
+        )
         self.notifier.call_bridged(call)
 
     # --- the end of a call ---
@@ -370,7 +384,7 @@ class CallManager:
             outcome = "LOST"
         if outcome is None:
             assert event is not None
-            outcome = call.verdict or ("LOST" if _cut_by_shutdown(event) else event.outcome.value)
+            outcome = call.verdict or ("LOST" if event.shutdown else event.outcome.value)
         if call.answered_mono is None and outcome != "LOST":
             call.listener.on_ring(call.ended_mono - (call.ringing_since or call.started), False)
         bridged = call.bridged_mono is not None
@@ -379,10 +393,9 @@ class CallManager:
         elif call.agent_id is not None and not bridged:
             await self._agents.release(call.agent_id, call.attempt_id)
         session = self._agents.session(call.agent_id) if call.agent_id is not None else None
-        owes = (
-            bridged
-            and call.verdict is None
-            and outcome != "LOST"
+        talked = bridged and call.verdict is None
+        in_wrapup = (
+            talked
             and session is not None
             and session.state is AgentState.TALKING
             and session.attempt_id == call.attempt_id
@@ -403,20 +416,33 @@ class CallManager:
             agent_id=call.agent_id if bridged else None,
             bridged_at=call.bridged_at,
         )
+        # A talked call cut by Asterisk owes its disposition even when its agent's leg went
+        # first: the agent gives it once called back, else the reconciler's grace ends it.
+        owes = in_wrapup or (talked and outcome == "LOST")
         dispo = None if owes else self._auto(call, outcome, bridged, now)
-        if owes:
+        if in_wrapup:
             # Registered before the write: the agent may disposition at once.
             self._wrapups[call.attempt_id] = (call, self._spawn(self._wrapup_timer(call)))
-        await attempt_store.finish(self._pool, call.attempt_id, facts, dispo)
+
+        async def agent_moves_on() -> None:
+            if bridged and call.agent_id is not None:
+                await self._agents.call_ended(call.agent_id, call.attempt_id)
+                if not in_wrapup:
+                    await self._agents.dispose(call.agent_id, call.attempt_id)
+
+        self._ending[call.attempt_id] = call
+        try:
+            await write_then(
+                lambda: attempt_store.finish(self._pool, call.attempt_id, facts, dispo),
+                agent_moves_on, "attempt.end", attempt_id=call.attempt_id,
+            )  # fmt: skip
+        finally:
+            self._ending.pop(call.attempt_id, None)
         call.end_written.set()
-        if bridged and call.agent_id is not None:
-            await self._agents.call_ended(call.agent_id, call.attempt_id)
         log.info(
             "attempt.ended", attempt_id=call.attempt_id, outcome=outcome,
             disposition=dispo.disposition.value if dispo else None, cause=facts.cause,
         )  # fmt: skip
-        if not owes and bridged and call.agent_id is not None:
-            await self._agents.dispose(call.agent_id, call.attempt_id)
         self.notifier.call_ended(call, outcome)
         call.listener.on_call_gone(call)
 
@@ -504,23 +530,36 @@ class CallManager:
     ) -> None:
         if self._wrapups.pop(call.attempt_id, None) is None:
             return
-        await call.end_written.wait()
-        assert call.agent_id is not None
-        try:
-            await attempt_store.dispose(
-                self._pool, call.attempt_id, disposition, source, self._clock.now(),
+        agent_id = call.agent_id
+        assert agent_id is not None
+        at = self._clock.now()
+
+        async def write() -> bool:
+            return await attempt_store.dispose(
+                self._pool, call.attempt_id, disposition, source, at,
                 callback_at=callback_at, note=note,
             )  # fmt: skip
-        except Exception as exc:
-            log.error(
-                "attempt.disposition_failed", attempt_id=call.attempt_id,
-                agent_id=call.agent_id, disposition=disposition.value, error=repr(exc),
-            )  # fmt: skip
-            raise
-        finally:
-            # Even when the write failed the agent is done with the call: never hold them in
-            # WRAP_UP (the attempt keeps owing its disposition; reconciliation settles it).
-            await self._agents.dispose(call.agent_id, call.attempt_id)
+
+        async def agent_moves_on() -> None:
+            await self._agents.dispose(agent_id, call.attempt_id)
+
+        if not call.end_written.is_set():  # the call's end waits for the database; the agent not
+            await agent_moves_on()
+            await call.end_written.wait()
+            await until_written(write, "attempt.disposition", attempt_id=call.attempt_id)
+        else:
+            try:
+                await write_then(write, agent_moves_on, "attempt.disposition",
+                                 attempt_id=call.attempt_id)  # fmt: skip
+            except Exception as exc:
+                log.error(
+                    "attempt.disposition_failed", attempt_id=call.attempt_id,
+                    agent_id=agent_id, disposition=disposition.value, error=repr(exc),
+                )  # fmt: skip
+                # Even when the write failed the agent is done with the call: never hold them
+                # in WRAP_UP (the attempt keeps owing its disposition; reconciliation settles it).
+                await agent_moves_on()
+                raise
         if call.bridged_mono is not None and call.ended_mono is not None:
             now = time.monotonic()
             call.listener.on_call(call.ended_mono - call.bridged_mono, now - call.ended_mono)
@@ -552,10 +591,3 @@ class CallManager:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("call.task_failed", error=repr(task.exception()))
-
-
-def _cut_by_shutdown(event: CallEnded) -> bool:
-    """Asterisk stopping hangs its calls up with cause 0 before the link drops (transcripts 20,
-    20b); a call in our application otherwise never ends with cause 0 unless Busy()/Congestion()
-    said so in the Dial status."""
-    return event.cause == 0 and event.dial_status in (None, "", "ANSWER", "RINGING")

@@ -13,7 +13,7 @@ from ccd.dialer.agents import AgentService
 from ccd.dialer.calls import CallManager
 from ccd.dialer.reconcile import Reconciler
 from ccd.log import get_logger
-from ccd.telephony.pbx import CallBridged, CallUnbridged, PbxEvent, PbxHandler
+from ccd.telephony.pbx import PbxEvent, PbxHandler
 
 log = get_logger(__name__)
 
@@ -32,8 +32,7 @@ class EngineRouter:
     async def on_pbx_event(self, event: PbxEvent) -> None:
         call_id = event.call_id
         if self._agents.owns(call_id):
-            if not isinstance(event, CallBridged | CallUnbridged):
-                await self._agents.on_event(event)
+            await self._agents.on_event(event)
             return
         if self._calls.owns(call_id):
             await self._calls.on_event(event)

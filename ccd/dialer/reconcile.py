@@ -11,9 +11,12 @@ for as long as it lives (a killed process loses it when its connection drops).
 
 - A call this process holds that Asterisk does not have, placed over `orphan_after_s` ago (an
   originate that timed out and never arrived): ended as LOST.
-- An unended attempt this process does not hold, older than `orphan_after_s`:
-  live in Asterisk and its owner dead -> hang up; not live -> ended as LOST (disposition
-  FAILED, a short retry). Young attempts are left alone: their owner may be originating them.
+- An unended attempt this process does not hold: live in Asterisk and its owner provably dead
+  (its lock is free) -> hung up and ended as LOST at once, whatever its age (a customer must
+  not stay bridged to a dead process's agent); not live and older than `orphan_after_s` ->
+  ended as LOST. Young attempts not live are left alone: their owner may be originating them.
+  A LOST attempt gets FAILED (a short retry), unless it was bridged: a talked call keeps its
+  answer and owes its disposition (see ccd.domain.outcomes).
 - An ended attempt still owing an agent's disposition longer than `wrapup_grace_s`: END
   (the contact was made; see ccd.domain.outcomes).
 - An agent the database shows logged in with no session here and no leg owned by a live
@@ -127,9 +130,10 @@ class Reconciler:
             report.lost += await self._calls.settle_missing(
                 frozenset(live), self._orphan_after.total_seconds()
             )
-            await self._attempts(live, report)
+            owners: dict[str, bool] = {}  # instance id -> alive, for this pass
+            await self._attempts(live, owners, report)
             await self._wrapups(report)
-            await self._agent_legs(live, report)
+            await self._agent_legs(live, owners, report)
             report.leads_freed = await self._free_leads()
             if any(vars(report).values()):
                 log.info("reconcile.done", **vars(report))
@@ -143,37 +147,48 @@ class Reconciler:
             except Exception:  # noqa: BLE001 - the safety net must keep running
                 log.exception("reconcile.failed")
 
-    async def _owner_dead(self, call_id: str) -> bool:
+    async def _owner_dead(self, call_id: str, alive: dict[str, bool]) -> bool:
+        """`alive` caches the owners' lock checks over one pass."""
         try:
             owner = await self._pbx.get_var(call_id, INSTANCE_VAR)
         except PbxError:
             return False  # gone meanwhile; the next pass sees it as not live
-        return not await InstanceLock.owner_alive(self._pool, owner)
+        key = owner or ""
+        if key not in alive:
+            alive[key] = await InstanceLock.owner_alive(self._pool, owner)
+        return not alive[key]
 
-    async def _attempts(self, live: Mapping[str, object], report: ReconcileReport) -> None:
+    async def _attempts(
+        self, live: Mapping[str, object], owners: dict[str, bool], report: ReconcileReport
+    ) -> None:
         now = self._clock.now()
         for row in await attempt_store.unended(self._pool):
             attempt_id = row["id"]
-            if self._calls.owns(attempt_id) or now - row["created_at"] < self._orphan_after:
+            if self._calls.holds(attempt_id):
                 continue
+            bridged = row["state"] == "bridged"
             if attempt_id in live:
-                if await self._owner_dead(attempt_id):
+                # Checked before the age: the owner's death is proof enough.
+                if await self._owner_dead(attempt_id, owners):
                     await quietly(self._pbx.hangup(attempt_id), "hangup", call_id=attempt_id)
                     report.hung_up += 1
-                    await self._end_lost(attempt_id)
+                    await self._end_lost(attempt_id, bridged)
                     report.lost += 1
                 continue
-            await self._end_lost(attempt_id)
-            report.lost += 1
+            if now - row["created_at"] >= self._orphan_after:
+                await self._end_lost(attempt_id, bridged)
+                report.lost += 1
 
-    async def _end_lost(self, attempt_id: str) -> None:
+    async def _end_lost(self, attempt_id: str, bridged: bool) -> None:
         now = self._clock.now()
         facts = attempt_store.EndFacts(at=now, outcome="LOST")
         if await attempt_store.finish(self._pool, attempt_id, facts, None):
-            dispo = auto_disposition("LOST", bridged=False)
-            assert dispo is not None
-            await attempt_store.dispose(self._pool, attempt_id, dispo, DispositionSource.AUTO, now)
-            log.info("reconcile.attempt_lost", attempt_id=attempt_id)
+            dispo = auto_disposition("LOST", bridged=bridged)
+            if dispo is not None:
+                await attempt_store.dispose(
+                    self._pool, attempt_id, dispo, DispositionSource.AUTO, now
+                )
+            log.info("reconcile.attempt_lost", attempt_id=attempt_id, bridged=bridged)
 
     async def _wrapups(self, report: ReconcileReport) -> None:
         now = self._clock.now()
@@ -191,7 +206,9 @@ class Reconciler:
             ):
                 report.wrapups_closed += 1
 
-    async def _agent_legs(self, live: Mapping[str, object], report: ReconcileReport) -> None:
+    async def _agent_legs(
+        self, live: Mapping[str, object], owners: dict[str, bool], report: ReconcileReport
+    ) -> None:
         live_owned: set[int] = set()
         for call_id in live:
             agent_id = agent_of_leg(call_id)
@@ -200,7 +217,7 @@ class Reconciler:
             session = self._agents.session(agent_id)
             if session is not None and session.leg_id == call_id:
                 continue
-            if await self._owner_dead(call_id):
+            if await self._owner_dead(call_id, owners):
                 await quietly(self._pbx.hangup(call_id), "hangup", call_id=call_id)
                 report.hung_up += 1
             else:

@@ -27,10 +27,14 @@ def auto_disposition(outcome: str, *, bridged: bool) -> Disposition | None:
     """The automatic disposition, or None when the agent owes one (a call they talked on).
 
     A person answered but hung up before reaching an agent and before we dropped the call:
-    no contact was made, so it is retried like an unanswered call.
+    no contact was made, so it is retried like an unanswered call. A talked call that Asterisk
+    cut (LOST: restart, crash) was a contact too: its agent owes the disposition, and it is
+    never retried like a failed call.
     """
     if outcome == "ANSWERED":
         return None if bridged else Disposition.NO_ANSWER
+    if outcome == "LOST" and bridged:
+        return None
     try:
         return _AUTO[outcome]
     except KeyError:

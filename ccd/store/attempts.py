@@ -80,12 +80,18 @@ async def mark_answered(
 
 
 async def mark_bridged(
-    conn: asyncpg.Connection | asyncpg.Pool, attempt_id: str, agent_id: int, at: datetime
+    conn: asyncpg.Connection | asyncpg.Pool,
+    attempt_id: str,
+    agent_id: int,
+    at: datetime,
+    answered_at: datetime | None,
 ) -> None:
+    """The call reached its agent; the answer time goes with it, so a process killed during
+    the talk leaves a row the reconciler can settle as a talked call."""
     await conn.execute(
-        "UPDATE attempts SET state = 'bridged', bridged_at = $3, agent_id = $2"
-        " WHERE id = $1 AND ended_at IS NULL",
-        attempt_id, agent_id, at,
+        "UPDATE attempts SET state = 'bridged', bridged_at = $3, agent_id = $2,"
+        " answered_at = coalesce(answered_at, $4) WHERE id = $1 AND ended_at IS NULL",
+        attempt_id, agent_id, at, answered_at,
     )  # fmt: skip
 
 

@@ -12,6 +12,9 @@ How ARI facts (recorded from Asterisk 22) become domain events:
   wideband formats) and TONE_DETECT(<fax_tone_hz>) is set at answer -> ToneDetected.
 - end: ChannelDestroyed of the `;1` channel for calls we originated; StasisEnd for channels that
   entered from the dialplan or are snoops (they get no ChannelDestroyed). Outcome from causes.py.
+- shutdown (20b, 20c): `core restart now` first sends every channel ChannelHangupRequest with
+  soft=true, cause 4 (AST_SOFTHANGUP_SHUTDOWN); the ends that follow carry causes of no meaning
+  (16 for a bridged channel, 0 otherwise, Dial NOANSWER while ringing) -> CallEnded.shutdown.
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ _MUST_DELIVER = frozenset(
     }
 )
 _RECENTLY_ENDED_MAX = 10_000
+_SOFTHANGUP_SHUTDOWN = 4  # the soft hangup flag of `core stop/restart now` (20b, 20c)
 # The one router: ARI event type -> AriPbx handler method. Other types (ChannelDialplan,
 # ChannelStateChange, ...) are dropped at the reader, before they cost a dispatch.
 _ROUTES = {
@@ -128,6 +132,7 @@ class _Call:
     sip_code: int | None = None
     amd_status: str | None = None
     tone: str | None = None
+    shutdown: bool = False  # Asterisk is stopping: a soft hangup request with cause 4 came
 
 
 @dataclass(frozen=True, slots=True)
@@ -588,9 +593,14 @@ class AriPbx:
         await self._end(call, self._at(ev))
 
     async def _on_hangup_request(self, ev: AriEvent, call: _Call | None) -> None:
-        if call is None or ev.channel_id != call.call_id or ev.raw.get("soft"):
-            return  # soft = an AST_SOFTHANGUP_* flag, not a Q.850 cause
+        if call is None or ev.channel_id != call.call_id:
+            return
         cause = ev.raw.get("cause")
+        if ev.raw.get("soft"):  # an AST_SOFTHANGUP_* flag, not a Q.850 cause
+            if cause == _SOFTHANGUP_SHUTDOWN and not call.shutdown:
+                call.shutdown = True
+                log.info("call.asterisk_shutdown", call_id=call.call_id, node=call.node)
+            return
         if isinstance(cause, int):
             call.cause = cause
         tech = ev.raw.get("tech_cause")
@@ -675,6 +685,7 @@ class AriPbx:
             sip_code=call.sip_code,
             dial_status=call.dial_status,
             lost=lost,
+            shutdown=call.shutdown,
         )
         await self._emit(
             CallEnded(
@@ -688,6 +699,7 @@ class AriPbx:
                 call.dial_status,
                 lost=lost,
                 cause_txt=call.cause_txt,
+                shutdown=call.shutdown,
             )
         )
 

@@ -8,7 +8,8 @@ Contract of the event stream (see `PbxHandler`):
 - events of one call reach the handler in Asterisk's order, one at a time; different calls run
   concurrently, so a slow handler for one call never delays another;
 - every call the Pbx knows about ends with exactly one `CallEnded`; for a call that vanished
-  while the event link was down, `CallEnded.lost` is True and the cause fields are None;
+  while the event link was down, `CallEnded.lost` is True and the cause fields are None; for
+  one Asterisk hung up because it was stopping or restarting, `CallEnded.shutdown` is True;
 - after every (re)connect of a node, `on_pbx_reconnected(node, live_call_ids)` reports the calls
   Asterisk still has, so the engine can settle attempts it believes live (Asterisk does not
   replay events missed while disconnected).
@@ -202,6 +203,9 @@ class CallEnded:
     dial_status: str | None
     lost: bool = False  # vanished while the event link was down; causes unknown
     cause_txt: str | None = None  # Asterisk's text for the cause, e.g. "User busy"
+    # Cut by an Asterisk shutdown or restart: a soft hangup request with cause 4
+    # (AST_SOFTHANGUP_SHUTDOWN) came first; the causes that follow say nothing of the far end.
+    shutdown: bool = False
 
 
 PbxEvent = (

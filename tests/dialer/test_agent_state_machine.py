@@ -61,6 +61,7 @@ def test_manual_dial_from_pause_and_phone_loss_from_anywhere() -> None:
         ("REJECTED", False, Disposition.REJECTED),
         ("DROPPED", False, Disposition.DROPPED),
         ("LOST", False, Disposition.FAILED),
+        ("LOST", True, None),
         ("FAILED", False, Disposition.FAILED),
     ],
 )

@@ -6,7 +6,7 @@ import asyncio
 import signal
 import subprocess
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -92,49 +92,127 @@ async def test_two_engines_on_one_campaign_never_dial_a_lead_twice(
 async def test_asterisk_restart_mid_campaign(
     pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
 ) -> None:
+    """`core restart now` as Asterisk 22.10.1 does it (20c): talked calls and agent legs end
+    with cause 16, a ringing call with Dial NOANSWER; the soft cause-4 hangup before them
+    tells ccd they were cut by the restart, not hung up."""
     await add_trunk(pool)
     cid = await make_campaign(pool, pacer="ratio", dial_ratio=1)
-    numbers = phones(6)
-    for p in numbers:
+    talkers, ringing, later = phones(2), phones(1, start=2), phones(3, start=3)
+    for p in talkers + later:
         double.program(p, FarEnd.answer(after=0.2, hangup_after=3000.0))
-    await add_leads(pool, cid, numbers)
-    a1, _ = await add_agent(pool, "a1", "A1", "PJSIP/agent101")
-    a2, _ = await add_agent(pool, "a2", "A2", "PJSIP/agent102")
+    await add_leads(pool, cid, talkers, priority=10)
+    await add_leads(pool, cid, ringing, priority=5)  # FarEnd.no_answer: rings until the end
+    await add_leads(pool, cid, later)
+    agents = [(await add_agent(pool, f"a{i}", f"A{i}", f"PJSIP/agent10{i}"))[0] for i in (1, 2)]
     engine = await make_engine(wrapup_timeout_s=0.1)
-    await engine.agents.login(a1)
-    await engine.agents.login(a2)
+    for a in agents:
+        await engine.agents.login(a)
     await start_campaign(pool, "c1")
 
-    async def both_talking() -> bool:
+    async def talking() -> bool:
         return all(
             engine.agents.session(a).state is AgentState.TALKING  # type: ignore[union-attr]
-            for a in (a1, a2)
+            for a in agents
         )
 
-    await eventually(both_talking, what="two calls with agents")
-    before = {r["id"] for r in await pool.fetch("SELECT id::text AS id FROM attempts")}
+    await eventually(talking, what="two calls with agents")
+    third, _ = await add_agent(pool, "a3", "A3", "PJSIP/agent103")
+    await engine.agents.login(third)  # READY: the campaign dials the ringing lead for it
+    await eventually(lambda: _ringing(double, ringing[0]), what="the third call ringing")
     await double.restart(down_for=0.3)
     await eventually(
-        lambda: pool.fetchval("SELECT count(*) = 0 FROM attempts WHERE ended_at IS NULL"),
-        what="lost calls settled",
+        lambda: pool.fetchval("SELECT count(*) = 3 FROM attempts WHERE ended_at IS NOT NULL"),
+        what="the cut calls ended",
     )
-    rows = await pool.fetch(
-        "SELECT a.id::text AS id, a.outcome, a.disposition, l.status FROM attempts a"
-        " JOIN leads l ON l.id = a.lead_id"
-    )
-    for r in rows:
-        assert r["id"] in before
-        assert (r["outcome"], r["disposition"], r["status"]) == ("LOST", "FAILED", "retry")
-    # The agents' phones died with Asterisk: logged out, then called again after the
-    # reconnect, and the campaign carries on with the leads not yet called.
-    log = await pool.fetch(
-        "SELECT to_state, reason FROM agent_state_log WHERE agent_id = $1 ORDER BY id", a1
-    )
-    assert ("LOGGED_OUT", "pbx link lost") in [tuple(r) for r in log]
+    rows = {
+        r["phone"]: r
+        for r in await pool.fetch(
+            "SELECT l.phone, a.outcome, a.disposition, a.answered_at, a.bridged_at, a.agent_id,"
+            " l.status, l.next_attempt_at FROM attempts a JOIN leads l ON l.id = a.lead_id"
+            " WHERE a.ended_at IS NOT NULL"
+        )
+    }
+    for p in talkers:  # talked: the answer is kept, the agent owes the disposition
+        r = rows[p]
+        assert (r["outcome"], r["disposition"], r["status"]) == ("LOST", None, "in_progress")
+        assert r["answered_at"] is not None and r["bridged_at"] is not None
+        assert r["agent_id"] in agents
+    r = rows[ringing[0]]  # ringing: a failed call's short retry, not NO_ANSWER's hours
+    assert (r["outcome"], r["disposition"], r["status"]) == ("LOST", "FAILED", "retry")
+    assert r["next_attempt_at"] < datetime.now(UTC) + timedelta(minutes=10)
+    # The agents' phones died with Asterisk: logged out, called again once it is back, and
+    # READY only with their leg in their bridge; the campaign goes on with the other leads.
+    for a in [*agents, third]:
+        log = [
+            tuple(r)
+            for r in await pool.fetch(
+                "SELECT to_state, reason FROM agent_state_log WHERE agent_id = $1 ORDER BY id", a
+            )
+        ]
+        assert ("LOGGED_OUT", "pbx link lost") in log
+        assert ("LOGGED_OUT", "phone hung up") not in log
     await eventually(
-        lambda: pool.fetchval("SELECT count(*) >= 4 FROM attempts WHERE bridged_at IS NOT NULL"),
-        what="new calls after the restart",
+        lambda: pool.fetchval("SELECT count(*) >= 3 FROM attempts WHERE bridged_at IS NOT NULL"
+                              " AND created_at > (SELECT max(ended_at) FROM attempts"
+                              " WHERE outcome = 'LOST')"),
+        what="new calls bridged after the restart",
+    )  # fmt: skip
+    for a in [*agents, third]:
+        session = engine.agents.session(a)
+        assert session is not None and session.leg_id is not None
+        assert session.leg_id in {c.id for c in double.bridges[session.bridge_id].channels}
+
+
+async def test_asterisk_killed_agents_come_back_ready_only_in_their_bridge(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory
+) -> None:
+    """Asterisk killed with -9 and started again: no event at all, the link drops. The old
+    legs' bridge teardown (made slow here) must not destroy the bridge a re-login just made,
+    and an agent is READY only with its leg in its bridge."""
+    await add_trunk(pool)
+    cid = await make_campaign(pool, pacer="ratio", dial_ratio=1)
+    (phone,) = phones(1)
+    double.program(phone, FarEnd.answer(after=0.2, hangup_after=3000.0))
+    await add_leads(pool, cid, [phone])
+    agents = [(await add_agent(pool, f"a{i}", f"A{i}", f"PJSIP/agent10{i}"))[0] for i in (1, 2)]
+    engine = await make_engine()
+    for a in agents:
+        await engine.agents.login(a)
+    await start_campaign(pool, "c1")
+    await eventually(
+        lambda: pool.fetchval("SELECT count(*) = 1 FROM attempts WHERE bridged_at IS NOT NULL"),
+        what="a talked call",
     )
+    outside: list[int] = []
+    engine.agents.subscribe_ready(
+        lambda s: None if _in_bridge(double, s.bridge_id, s.leg_id) else outside.append(s.agent_id)
+    )
+    double.slow_rest("DELETE", "/bridges/", 0.3)
+    await double.crash()
+
+    async def back() -> bool:
+        return all(
+            (s := engine.agents.session(a)) is not None
+            and s.state is AgentState.READY
+            and _in_bridge(double, s.bridge_id, s.leg_id)
+            for a in agents
+        )
+
+    await eventually(back, what="both agents READY in their bridges")
+    await asyncio.sleep(0.6)  # the slow teardowns have landed by now
+    assert await back() and outside == []
+    row = await pool.fetchrow("SELECT outcome, disposition, answered_at FROM attempts")
+    assert (row["outcome"], row["disposition"]) == ("LOST", None)
+    assert row["answered_at"] is not None
+
+
+def _in_bridge(double: AsteriskDouble, bridge_id: str, leg_id: str | None) -> bool:
+    bridge = double.bridges.get(bridge_id)
+    return bridge is not None and leg_id in {c.id for c in bridge.channels}
+
+
+async def _ringing(double: AsteriskDouble, phone: str) -> bool:
+    return any(ch.state == "Ringing" and phone in ch.dialstring for ch in double.channels.values())
 
 
 async def _login(session: aiohttp.ClientSession, port: int, token: str) -> None:
@@ -194,11 +272,13 @@ async def test_kill_9_mid_campaign_then_restart(
             proc = spawn_daemon(db_url, double, port, log)
             for t in tokens:
                 await _login(session, port, t)
+            # Calls talked when the process died owe their disposition until the wrap-up
+            # grace (--wrapup-timeout + 60 s) ends them: their leads wait that long.
             await eventually(
                 lambda: pool.fetchval(
                     "SELECT count(*) = 0 FROM leads WHERE status IN ('new', 'in_progress')"
                 ),
-                within=60,
+                within=120,
                 what="every lead dialed and settled",
             )
             await eventually(
@@ -225,6 +305,71 @@ async def test_kill_9_mid_campaign_then_restart(
     assert max(ids.values()) == 1  # no attempt id was originated twice
     await _no_overlap(pool)
     assert proc.returncode == 0, log.read_text()[-3000:]
+
+
+async def test_kill_9_settles_the_dead_owners_calls_at_once(
+    pool: asyncpg.Pool,
+    db_url: str,
+    double: AsteriskDouble,
+    make_engine: EngineFactory,
+    tmp_path: Path,
+) -> None:
+    """`ccd run` killed with a call bridged and one ringing: the next process settles them at
+    start-up, long before --orphan-after (60 s here), since the owner's lock is free."""
+    await add_trunk(pool)
+    cid = await make_campaign(pool, pacer="ratio", dial_ratio=2, dial_timeout_s=60)
+    talk, ring = phones(2)
+    double.program(talk, FarEnd.answer(after=0.2, hangup_after=3000.0))
+    double.program(ring, FarEnd.no_answer())
+    await add_leads(pool, cid, [talk], priority=10)
+    await add_leads(pool, cid, [ring])
+    _, token = await add_agent(pool, "a1", "A1", "PJSIP/agent101")
+    port = free_port()
+    log = tmp_path / "ccd.log"
+    proc = spawn_daemon(db_url, double, port, log)
+    try:
+        async with aiohttp.ClientSession() as session:
+            await _login(session, port, token)
+        await start_campaign(pool, "c1")
+        await eventually(
+            lambda: pool.fetchval(
+                "SELECT count(*) FILTER (WHERE bridged_at IS NOT NULL) = 1 AND count(*) = 2"
+                " FROM attempts WHERE ended_at IS NULL"
+            ),
+            within=30,
+            what="one call talking, one ringing",
+        )
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(proc.wait, 10)
+    ids = {
+        r["phone"]: r["id"]
+        for r in await pool.fetch(
+            "SELECT l.phone, a.id::text AS id FROM attempts a JOIN leads l ON l.id = a.lead_id"
+        )
+    }
+    assert all(i in double.channels for i in ids.values())  # still up in Asterisk
+    await make_engine(orphan_after_s=60.0)  # its start-up reconcile settles them
+    rows = {
+        r["phone"]: r
+        for r in await pool.fetch(
+            "SELECT l.phone, a.outcome, a.disposition, a.answered_at, a.bridged_at, l.status"
+            " FROM attempts a JOIN leads l ON l.id = a.lead_id"
+        )
+    }
+    talked, rang = rows[talk], rows[ring]
+    assert (talked["outcome"], talked["disposition"], talked["status"]) == (
+        "LOST", None, "in_progress",
+    )  # fmt: skip
+    assert talked["answered_at"] is not None and talked["bridged_at"] is not None
+    assert (rang["outcome"], rang["disposition"], rang["status"]) == ("LOST", "FAILED", "retry")
+    await eventually(
+        lambda: _gone(double, ids.values()), within=2, what="the orphaned calls hung up"
+    )
+
+
+async def _gone(double: AsteriskDouble, call_ids: object) -> bool:
+    return not any(i in double.channels for i in call_ids)  # type: ignore[attr-defined]
 
 
 async def test_a_dropped_event_link_keeps_the_calls_asterisk_still_has(

@@ -21,7 +21,7 @@ from ccd.sim.asterisk import AsteriskDouble, FarEnd
 from ccd.store import agents as agent_store
 from ccd.store import inbound as store
 from ccd.telephony.ari_pbx import AriPbx
-from ccd.telephony.pbx import CallBridged, CallUnbridged, PbxEvent
+from ccd.telephony.pbx import PbxEvent
 
 TEST_FLOW = """
 start: hours
@@ -87,8 +87,7 @@ class Router:
         for observer in self.extra:
             observer(event)
         if self.agents.owns(event.call_id):
-            if not isinstance(event, CallBridged | CallUnbridged):
-                await self.agents.on_event(event)
+            await self.agents.on_event(event)
         elif self.inbound.owns(event.call_id):
             await self.inbound.on_pbx_event(event)
 

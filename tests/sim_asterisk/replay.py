@@ -338,6 +338,10 @@ class Runner:
             self._ami_out(step)
         elif kind == "local":
             await self._local(step)
+        elif kind == "cli" and step["cmd"] in ("core restart now", "core stop now"):
+            # 20c: Asterisk's own restart; the recording saw no 503 window.
+            self.restart = asyncio.create_task(self.double.restart(down_for=0.0, refuse_for=0.3))
+            await asyncio.sleep(0)
 
     def _sub(self, text: str) -> str:
         for recorded, ours in self.to_double.items():

@@ -56,10 +56,13 @@ SETUPS: dict[str, Setup] = {
     "19-bridge-farend-hangup-order": Setup({**ECHO, "1101": FarEnd.answer(hangup_after=4.5)}),
     "19b-bridge-farend-hangup-sip": Setup(
         {**ECHO, "5553019": FarEnd.answer(after=0.001, hangup_after=4.0)}),  # 180, then 200
-    "20-asterisk-restart": Setup(ECHO),
-    "20b-asterisk-restart-repeat": Setup(
+    "20-asterisk-restart": Setup(
         ECHO, events_unchecked="20 and 20b record the shutdown hangups of ;1 and ;2 in two "
-                               "different orders; the double produces 20's (checked there)"),
+                               "different orders; the double produces 20b's, which 20c shows "
+                               "too (checked there)"),
+    "20b-asterisk-restart-repeat": Setup(ECHO),
+    # The agent phone (sipp UAS) rings, then answers.
+    "20c-asterisk-restart-bridged": Setup({**ECHO, "agent1": FarEnd.answer(after=0.001)}),
     "30-ami-login": Setup(),
     "31-ami-originate-answered": Setup({"1001": ANSWER_5S}),
     "32-ami-originate-failures": Setup({

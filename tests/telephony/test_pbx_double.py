@@ -245,6 +245,19 @@ async def test_asterisk_restart_ends_live_calls_once(
     assert rec.reconnects[-1] == ("pbx1", frozenset())
     [ended] = rec.ended(call_id)
     assert ended.outcome is Outcome.ANSWERED
+    assert ended.shutdown  # the soft cause-4 hangup request came first (20b, 20c)
+
+
+async def test_a_far_end_hangup_is_not_a_shutdown(
+    double: AsteriskDouble, pbx: tuple[AriPbx, Recorder]
+) -> None:
+    p, rec = pbx
+    double.program("74950000016", FarEnd.answer(hangup_after=0.2))
+    call_id = _call_id()
+    await p.originate(call_id, "PJSIP/74950000016@trunk", caller_id="x", timeout_s=30)
+    await eventually(lambda: bool(rec.ended(call_id)))
+    [ended] = rec.ended(call_id)
+    assert (ended.outcome, ended.cause, ended.shutdown) == (Outcome.ANSWERED, 16, False)
 
 
 async def test_bad_ari_password_names_the_node(double: AsteriskDouble) -> None:

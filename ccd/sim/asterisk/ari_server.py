@@ -46,6 +46,7 @@ class Faults:
     booting: bool = False  # answer 503 "Asterisk not booted"
     delay: float = 0.0
     failures: list[tuple[str, int]] = field(default_factory=list)  # (path prefix, status) per hit
+    slow: list[tuple[str, str, float]] = field(default_factory=list)  # (method, prefix, seconds)
 
 
 def _json(status: int, body: Any) -> web.Response:
@@ -172,8 +173,12 @@ class AriServer:
         record = RecordedRequest(request.method, f"/ari{path}", dict(request.query),
                                  raw.decode(errors="replace") if raw else None)
         self.requests.append(record)
-        if self.faults.delay:
-            await asyncio.sleep(self.faults.delay)
+        delay = self.faults.delay + sum(
+            s for method, prefix, s in self.faults.slow
+            if method == request.method and path.startswith(prefix)
+        )
+        if delay:
+            await asyncio.sleep(delay)
         response = await self._handle(request, path, raw, record)
         record.status = response.status
         return response

@@ -184,11 +184,20 @@ class AsteriskDouble:
         self.hub.connections.clear()
 
     async def restart(self, down_for: float = 0.2, refuse_for: float = 0.0) -> None:
-        """Asterisk restart (20): channels hung up, websockets and AMI dropped, then
+        """Asterisk restart (20b, 20c): channels hung up, websockets and AMI dropped, then
         `refuse_for` s of connection refused and `down_for` s of 503 "Asterisk not booted";
         afterwards a new asterisk_id and nothing survives. Seconds are real (not scaled)."""
         self.pbx.shutdown()
         await self._flush_websockets()
+        await self._reboot(down_for, refuse_for)
+
+    async def crash(self, down_for: float = 0.0, refuse_for: float = 0.2) -> None:
+        """Asterisk killed (kill -9) and started again: not one event, the links drop, and
+        the new process has nothing; otherwise as restart()."""
+        self.pbx.reset()
+        await self._reboot(down_for, refuse_for)
+
+    async def _reboot(self, down_for: float, refuse_for: float) -> None:
         await self.drop_websockets()
         self.ami.drop_all()
         self.faults.booting = True
@@ -215,6 +224,11 @@ class AsteriskDouble:
 
     def delay_rest(self, seconds: float) -> None:
         self.faults.delay = seconds
+
+    def slow_rest(self, method: str, path_prefix: str, seconds: float) -> None:
+        """Requests of `method` whose path (without /ari) starts with the prefix take this
+        much longer, e.g. ("DELETE", "/bridges/", 0.5)."""
+        self.faults.slow.append((method, path_prefix, seconds))
 
     def fail_rest(self, path_prefix: str, status: int = 500, count: int = 1) -> None:
         self.faults.failures.extend([(path_prefix, status)] * count)

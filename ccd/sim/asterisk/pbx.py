@@ -472,8 +472,8 @@ class Pbx:
 
     # ----------------------------------------------------------------- hangups
     def hangup(self, ch: Channel, cause: int, how: str = "app") -> None:
-        """how: "app" (DELETE, 02), "dialplan" (the channel's own dialplan ends), "shutdown" (20),
-        "ami" (the AMI Hangup action)."""
+        """how: "app" (DELETE, 02), "dialplan" (the channel's own dialplan ends), "ami" (the AMI
+        Hangup action)."""
         if not ch.alive:
             return
         if ch.tech == "Snoop":
@@ -496,21 +496,18 @@ class Pbx:
                 self._hangup_request(peer, 16, soft=True)
                 self._destroy(peer, cause)
             return
-        soft = {"app": 32, "dialplan": 16, "shutdown": 4}[how]
-        final = 0 if how == "shutdown" else cause
+        soft = {"app": 32, "dialplan": 16}[how]
         self._hangup_request(ch, soft, soft=True)
-        if how == "shutdown" and peer is not None:
-            self._hangup_request(peer, 4, soft=True)
         self._leave_call(ch, hangup=True)
         if not ch.answered:
             self.dial_event(ch, "CANCEL")
         if peer is not None:
-            self._hangup_request(peer, final)
+            self._hangup_request(peer, cause)
         self._end_snoops(ch)
-        self._destroy(ch, final)
+        self._destroy(ch, cause)
         if peer is not None:
             self._hangup_request(peer, 16, soft=True)
-            self._destroy(peer, final)
+            self._destroy(peer, cause)
 
     def hangup_far_end(self, ch: Channel, cause: int = 16) -> None:
         """The far end (callee, or the caller of an inbound call) hangs up."""
@@ -553,10 +550,20 @@ class Pbx:
             self._destroy(leg, 0)
 
     def shutdown(self) -> None:
-        """`core stop now`: every channel hung up (20), bridges gone."""
-        for ch in list(self.channels.values()):
-            if ch.alive and ch.origin != "local2":
-                self.hangup(ch, 0, "shutdown")
+        """`core restart now` / `core stop now` (20b, 20c): every channel first gets a soft
+        hangup request with cause 4, then each ends as its state dictates (`_shutdown_end`);
+        bridges are gone."""
+        live = [ch for ch in self.channels.values() if ch.alive and ch.origin != "local2"]
+        for ch in live:
+            self._hangup_request(ch, 4, soft=True)
+            if ch.peer is not None:
+                self._hangup_request(ch.peer, 4, soft=True)
+        for ch in live:
+            self._shutdown_end(ch)
+        self.reset()
+
+    def reset(self) -> None:
+        """Nothing survives (after a shutdown's hangups, or at once when Asterisk is killed)."""
         for ch in list(self.channels.values()):
             ch.cancel_timers()
         self.channels.clear()
@@ -567,6 +574,39 @@ class Pbx:
         for queue in self.queues.by_name.values():
             queue.entries.clear()
             queue.ringing.clear()
+
+    def _shutdown_end(self, ch: Channel) -> None:
+        """20c: a ringing channel gets Dial NOANSWER and cause 0; an answered one leaves its
+        bridge and Stasis, and ends with cause 16 when it was bridged, else 0."""
+        if not ch.alive:
+            return
+        if ch.tech == "Snoop":
+            self._end_snoop(ch, explicit=False)
+            return
+        peer = ch.peer
+        if not ch.answered:
+            self.dial_event(ch, "NOANSWER")
+            if peer is not None:
+                self._hangup_request(peer, 0)
+            self._destroy(ch, 0)
+            if peer is not None:
+                self._hangup_request(peer, 16, soft=True)
+                self._destroy(peer, 0)
+            return
+        bridged = ch.bridge is not None
+        if ch.bridge is not None:
+            self.bridges.leave(ch, hangup=True)
+        if peer is not None:
+            self._hangup_request(peer, 16, soft=True)
+            self._hangup_request(ch, 0)
+        self._leave_call(ch, hangup=True)
+        self._end_snoops(ch)
+        if ch.tech == "PJSIP":  # its RTP ends (20c: the agent phone's QoS variables)
+            for name, value in QOS_VARS.items():
+                self.varset(ch, name, value)
+        if peer is not None:
+            self._destroy(peer, 0)
+        self._destroy(ch, 16 if bridged else 0)
 
     # ------------------------------------------------------------------- snoop
     def snoop(self, spied: Channel, args: list[str], snoop_id: str | None) -> dict[str, Any]:
