@@ -136,6 +136,7 @@ class Service:
                     partial(add_ops_routes, metrics=metrics, readiness=readiness),
                 ],
                 allowed_origins=settings.http.allowed_origins,
+                trusted_proxies=settings.http.trusted_proxies,
             )
         except BaseException:
             await pool.close()

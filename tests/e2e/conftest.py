@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,8 +28,10 @@ async def ccd(tmp_path: Path, db_url: str, double_proc: DoubleProcess) -> AsyncI
     """make(*run_args) starts `ccd run` with the test's database and the double as node."""
     started: list[CcdProcess] = []
 
-    async def make(*run_args: str, start: bool = True) -> CcdProcess:
-        proc = CcdProcess(tmp_path, db_url, double_proc, run_args=run_args)
+    async def make(
+        *run_args: str, start: bool = True, http: dict[str, Any] | None = None
+    ) -> CcdProcess:
+        proc = CcdProcess(tmp_path, db_url, double_proc, run_args=run_args, http=http)
         if start:
             await proc.start()
         started.append(proc)

@@ -139,7 +139,13 @@ class CcdProcess:
     """`ccd run --config FILE` in a subprocess; the CLI and the HTTP API against it."""
 
     def __init__(
-        self, workdir: Path, db_url: str, double: DoubleProcess, *, run_args: tuple[str, ...] = ()
+        self,
+        workdir: Path,
+        db_url: str,
+        double: DoubleProcess,
+        *,
+        run_args: tuple[str, ...] = (),
+        http: dict[str, Any] | None = None,
     ) -> None:
         self.workdir = workdir
         self.db_url = db_url
@@ -150,6 +156,7 @@ class CcdProcess:
         self.flows_dir = workdir / "flows"
         self.flows_dir.mkdir(exist_ok=True)
         self.run_args = run_args
+        self.http = http or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.write_config()
 
@@ -162,7 +169,8 @@ class CcdProcess:
         lines = [
             f'database_url = "{self.db_url}"', f'data_dir = "{self.workdir / "data"}"',
             'log_level = "info"', 'log_format = "json"', "", "[http]",
-            'host = "127.0.0.1"', f"port = {self.port}", "", "[[nodes]]",
+            'host = "127.0.0.1"', f"port = {self.port}",
+            *(f"{k} = {json.dumps(v)}" for k, v in self.http.items()), "", "[[nodes]]",
             *(f"{k} = {json.dumps(v)}" for k, v in node.items()),
         ]  # fmt: skip
         self.config.write_text("\n".join(lines) + "\n")

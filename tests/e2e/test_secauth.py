@@ -182,3 +182,26 @@ async def test_a_disabled_agent_is_taken_off_the_phones_after_the_call(
 
 async def _is(value: Any, expected: str) -> bool:
     return await value == expected
+
+
+async def test_behind_a_trusted_proxy_logins_are_limited_per_client(ccd: CcdFactory) -> None:
+    """Behind nginx every request comes from the proxy: without `http.trusted_proxies` one
+    client's failures would throttle everyone. With it, X-Forwarded-For names the client."""
+    daemon = await ccd(http={"trusted_proxies": ["127.0.0.0/8"]})
+    await daemon.add_supervisor("sofia", "PJSIP/agent900")
+
+    async def attempt(http: aiohttp.ClientSession, client: str, password: str) -> int:
+        body = {"login": "sofia", "password": password}
+        headers = {"X-Forwarded-For": f"{client}, 127.0.0.1"}  # a second trusted hop
+        async with http.post(daemon.url + "/api/login", json=body, headers=headers) as resp:
+            return resp.status
+
+    async with aiohttp.ClientSession() as http:
+        assert [await attempt(http, "203.0.113.5", "wrong-pass") for _ in range(6)] == [
+            401, 401, 401, 401, 401, 429,
+        ]  # fmt: skip
+        # Another client behind the same proxy is not throttled by the first one's failures.
+        assert await attempt(http, "198.51.100.7", "s3cret-pass") == 200
+    rows = await daemon.sql("SELECT remote FROM api_sessions ORDER BY created_at")
+    # add_supervisor's own login came straight from loopback, with no header.
+    assert [r["remote"] for r in rows] == ["127.0.0.1", "198.51.100.7"]
