@@ -146,7 +146,7 @@ async def test_a_disabled_agent_is_taken_off_the_phones_after_the_call(
     daemon = await ccd("--wrapup-timeout", "1")
     phones = ["+74956000001", "+74956000002", "+74956000003"]
     for p in phones:
-        await double_proc.program(p, "answer", after=1.0, hangup_after=150.0)
+        await double_proc.program(p, "answer", after=1.0, hangup_after=6000.0)
     await daemon.setup_campaign("pwr", phones, "--mode", "POWER")
     await daemon.setup_campaign("later", ["+74956000009"], trunk=False)
     boris = await daemon.login_agent("boris", "PJSIP/agent102", "pwr")
@@ -165,6 +165,8 @@ async def test_a_disabled_agent_is_taken_off_the_phones_after_the_call(
     )
     assert await state("boris") == "TALKING"  # the customer is not cut off
     assert await double_proc.bridge_of("agent101") is None  # anna's phone leg is hung up
+    (call,) = await daemon.sql("SELECT id::text AS id FROM attempts")
+    await double_proc.hangup(call["id"])  # the customer ends the call
     await eventually(
         lambda: _is(state("boris"), "LOGGED_OUT"), within=40, what="boris out after his call"
     )
