@@ -135,7 +135,7 @@ def create(
         str,
         typer.Option(
             "--pacer",
-            help="erlang (Erlang-C under the abandon limit), ratio (--ratio), power, vicidial",
+            help="erlang (live estimates, abandon limit), ratio (--ratio), power, vicidial",
         ),
     ] = "erlang",
     amd: Annotated[
