@@ -1,7 +1,8 @@
 """A campaign's abandon counts over a span of time, as regulators count them.
 
-Answered = a person picked up (the call reached an agent, or was dropped, or the person hung
-up before an agent came); machines and fax tones are not answers. Dropped = answered with no
+As docs/reporting.md defines them: answered = a person picked up (a contact: the call
+reached an agent, was dropped, or the person hung up before an agent came; here also a call
+still on with its agent); machines and fax tones are not answers. Dropped = answered with no
 agent within the 2 s limit. Attempts count by when they were placed (created_at).
 """
 
@@ -13,9 +14,9 @@ from datetime import datetime
 import asyncpg
 
 _COUNTS = """
-SELECT count(*) FILTER (WHERE bridged_at IS NOT NULL OR outcome IN ('ANSWERED', 'DROPPED'))
-           AS answered,
-       count(*) FILTER (WHERE outcome = 'DROPPED') AS dropped
+SELECT count(*) FILTER (WHERE bridged_at IS NOT NULL OR outcome IN ('ANSWERED', 'DROPPED')
+                         OR disposition = 'DROPPED') AS answered,
+       count(*) FILTER (WHERE outcome = 'DROPPED' OR disposition = 'DROPPED') AS dropped
 FROM attempts
 WHERE campaign_id = $1 AND created_at >= $2 AND ($3::timestamptz IS NULL OR created_at < $3)
 """
