@@ -26,6 +26,7 @@ from ccd.cli.common import EXIT_USAGE, console, fail, run, with_conn
 from ccd.domain.calling_hours import format_days, format_hours, parse_days, parse_hours
 from ccd.domain.campaigns import (
     DEFAULT_SAFE_HARBOR_MEDIA,
+    AbandonWindow,
     CampaignMode,
     CampaignStatus,
     TransitionError,
@@ -44,7 +45,8 @@ _FLAG = {
     "name": "NAME", "mode": "--mode", "caller_id": "--caller-id", "trunk": "--trunk",
     "dial_timeout_s": "--dial-timeout", "max_attempts": "--max-attempts",
     "target_abandon": "--target-abandon", "pacer": "--pacer", "dial_ratio": "--ratio",
-    "max_ratio": "--max-ratio", "time_zone": "--time-zone", "days": "--days",
+    "max_ratio": "--max-ratio", "abandon_window": "--abandon-window",
+    "time_zone": "--time-zone", "days": "--days",
     "hours_start": "--hours", "hours_end": "--hours", "retry_rules": "--retry-rule",
 }  # fmt: skip
 _DELAY = re.compile(r"^([0-9]+)([smhd]?)$")
@@ -118,6 +120,13 @@ def create(
     target_abandon: Annotated[
         float, typer.Option("--target-abandon", help="abandon (drop) rate limit, percent")
     ] = 3.0,
+    abandon_window: Annotated[
+        AbandonWindow,
+        typer.Option(
+            "--abandon-window",
+            help="span the abandon limit holds over: 30d (US rule, per campaign) or 24h (UK)",
+        ),
+    ] = AbandonWindow.DAYS_30,
     ratio: Annotated[
         float, typer.Option("--ratio", help="dial ratio (calls per free agent) for --pacer ratio")
     ] = 1.5,
@@ -126,7 +135,7 @@ def create(
         str,
         typer.Option(
             "--pacer",
-            help="erlang (Erlang-C under the abandon limit), ratio (--ratio), power, vicidial",
+            help="erlang (live estimates, abandon limit), ratio (--ratio), power, vicidial",
         ),
     ] = "erlang",
     amd: Annotated[
@@ -179,6 +188,7 @@ def create(
             name=name, mode=mode, caller_id=caller_id, trunk=trunk, dial_timeout_s=dial_timeout,
             max_attempts=max_attempts,
             target_abandon=(Decimal(str(target_abandon)) / 100).quantize(Decimal("0.0001")),
+            abandon_window=abandon_window,
             pacer=pacer, dial_ratio=Decimal(str(ratio)), max_ratio=Decimal(str(max_ratio)),
             amd=amd, fax_detect=fax_detect, hours_start=start, hours_end=end,
             days=sorted(day_set), time_zone=time_zone, retry_rules=RetryRules(rules=rules),
@@ -234,7 +244,8 @@ def status(name: Annotated[str, typer.Argument(help="campaign name")]) -> None:
         f"hours {format_hours(c['calling_hours_start'], c['calling_hours_end'])} "
         f"days {format_days(c['calling_days'])} zone {c['time_zone']}; "
         f"ring {c['dial_timeout_s']} s, max attempts {c['max_attempts']}, "
-        f"abandon limit {c['target_abandon'] * 100:.1f} %, trunk {c['trunk'] or 'by route'}",
+        f"abandon limit {c['target_abandon'] * 100:.1f} % over {c['abandon_window']}, "
+        f"trunk {c['trunk'] or 'by route'}",
         highlight=False,
     )
     leads = Table("lead status", "count")
@@ -252,6 +263,17 @@ def status(name: Annotated[str, typer.Argument(help="campaign name")]) -> None:
     today.add_row("drops", str(stats.drops_today))
     today.add_row("abandon %", "-" if abandon is None else f"{abandon:.2f}")
     console.print(today)
+    # What the pacer holds under the limit: the window; the run is shown beside it.
+    rates = Table("abandon", "answered", "dropped", "abandon %")
+    spans = [("this run", stats.run), (f"last {stats.abandon_window.value}", stats.window)]
+    for label, counts in spans:
+        if counts is None:
+            rates.add_row(label, "-", "-", "-")
+            continue
+        rate = counts.rate
+        pct = "-" if rate is None else f"{100 * rate:.2f}"
+        rates.add_row(label, str(counts.answered), str(counts.dropped), pct)
+    console.print(rates)
 
 
 def _move(name: str, target: CampaignStatus) -> None:

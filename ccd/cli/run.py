@@ -35,6 +35,13 @@ def run_cmd(
     reconcile_every: Annotated[
         float, typer.Option(help="seconds between reconciliation passes")
     ] = 30.0,
+    time_scale: Annotated[
+        float,
+        typer.Option(
+            min=1.0, hidden=True,
+            help="simulated seconds per real second, for a simulated PBX and agents (tests)",
+        ),
+    ] = 1.0,
 ) -> None:
     """Run the daemon: every running campaign, the agent API; SIGTERM stops it gracefully."""
     from ccd.dialer.daemon import EngineConfig
@@ -48,6 +55,8 @@ def run_cmd(
         wrapup_grace_s=wrapup_timeout + 60.0,
         reconcile_interval_s=reconcile_every,
     )
+    if time_scale != 1.0:
+        config = config.accelerated(time_scale)
     run(lambda: _daemon(config))
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from ccd.domain.campaigns import CampaignMode, CampaignStatus
+from ccd.domain.campaigns import AbandonWindow, CampaignMode, CampaignStatus
 from ccd.domain.dispositions import RetryRules
 
 
@@ -28,6 +28,7 @@ class CampaignConfig:
     fax_detect: bool
     retry_rules: RetryRules
     safe_harbor_media: str
+    abandon_window: AbandonWindow = AbandonWindow.DAYS_30
 
 
 async def load_campaign(
@@ -36,7 +37,7 @@ async def load_campaign(
     r = await conn.fetchrow(
         "SELECT id, name, mode, status, caller_id, trunk_id, dial_timeout_s, max_attempts,"
         " target_abandon, pacer, dial_ratio, max_ratio, amd, fax_detect, retry_rules,"
-        " safe_harbor_media FROM campaigns WHERE id = $1",
+        " safe_harbor_media, abandon_window FROM campaigns WHERE id = $1",
         campaign_id,
     )
     if r is None:
@@ -58,6 +59,7 @@ async def load_campaign(
         fax_detect=r["fax_detect"],
         retry_rules=RetryRules.model_validate(r["retry_rules"] or {}),
         safe_harbor_media=r["safe_harbor_media"],
+        abandon_window=AbandonWindow(r["abandon_window"]),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,6 +46,19 @@ class EngineConfig:
     # accelerated simulation (ccd demo) sets its speed so ring, talk and wrap times and the
     # pacer's own horizons stay in the units its estimates and priors are made for.
     pacer_time_scale: float = 1.0
+
+    def accelerated(self, speed: float) -> EngineConfig:
+        """This config for simulated time running `speed` times faster than real time (the
+        double's far ends and agents in step): the engine's call timings shrink by `speed`,
+        the pacer sees campaign seconds. `ccd demo` and `ccd run --time-scale` use it."""
+        if not speed >= 1.0:
+            raise ValueError(f"speed must be >= 1, got {speed}")
+        return dataclasses.replace(
+            self, wrapup_timeout_s=self.wrapup_timeout_s / speed,
+            drop_after_s=self.drop_after_s / speed,
+            idle_wait_s=min(self.idle_wait_s, max(self.idle_wait_s / speed, 0.05)),
+            pacer_time_scale=speed,
+        )  # fmt: skip
 
 
 class Engine:

@@ -34,7 +34,9 @@ from ccd.domain.agents import AgentState
 from ccd.domain.campaigns import CampaignMode, CampaignStatus
 from ccd.log import get_logger
 from ccd.pacing import Pacer, PacingSnapshot, create_pacer
+from ccd.pacing.window import WindowedPacer
 from ccd.store import attempts as attempt_store
+from ccd.store.abandon import abandon_counts
 from ccd.store.claim import ClaimedLead, claim_lead, claim_leads, unclaim
 from ccd.store.db import CAMPAIGN_CHANNEL
 
@@ -43,6 +45,9 @@ log = get_logger(__name__)
 # A recently dropped number claimed when no agent is free goes back for this long, so the
 # next due leads are dialed meanwhile instead of claiming it again every round.
 AFTER_DROP_WAIT = timedelta(minutes=1)
+# The abandon window's counts from before the runner started are re-read this often (real
+# seconds): as the window rolls, old answers and drops leave it.
+WINDOW_REFRESH_S = 60.0
 
 
 def pacer_for(campaign: CampaignConfig) -> Pacer:
@@ -92,6 +97,8 @@ class CampaignRunner:
         self._notify: EngineNotifier = notifier or NullNotifier()
         self._dial_level = -1.0
         self._pacer_scale = pacer_time_scale
+        self._started_at = clock.now()
+        self._window_due = 0.0  # monotonic time of the next abandon-window count
 
     def _pacer_now(self) -> float:
         """Monotonic time in the pacer's units (campaign seconds, see pacer_time_scale)."""
@@ -176,7 +183,30 @@ class CampaignRunner:
 
     # --- placing ---
 
+    async def _count_window(self) -> None:
+        """Give the pacer the campaign's answers and drops of its abandon window that came
+        before this runner started (its own it counts itself). A failed read keeps the last."""
+        pacer = self.pacer
+        if not isinstance(pacer, WindowedPacer) or time.monotonic() < self._window_due:
+            return
+        self._window_due = time.monotonic() + WINDOW_REFRESH_S
+        span_s = self.campaign.abandon_window.seconds  # campaign seconds, as the pacer counts
+        since = self._clock.now() - timedelta(seconds=span_s / self._pacer_scale)
+        try:
+            counts = await abandon_counts(self._pool, self.campaign.id, since, self._started_at)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("campaign.window_unread", campaign_id=self.campaign.id, error=str(exc))
+            return
+        pacer.count_window(counts.answered, counts.dropped, span_s, self._pacer_now())
+        log.info(
+            "campaign.abandon_window", campaign_id=self.campaign.id,
+            window=self.campaign.abandon_window.value, answered=counts.answered,
+            dropped=counts.dropped,
+        )  # fmt: skip
+
     async def _round(self) -> int:
+        if self.campaign.mode is CampaignMode.PREDICTIVE:
+            await self._count_window()
         n = self._wanted()
         if n <= 0:
             return 0

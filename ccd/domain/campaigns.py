@@ -28,6 +28,18 @@ DEFAULT_SAFE_HARBOR_MEDIA = "sound:all-reps-busy"
 SAFE_HARBOR_FALLBACK_MEDIA = "sound:vm-goodbye"
 
 
+class AbandonWindow(StrEnum):
+    """The span over which a campaign's abandon rate is counted, as regulators count it:
+    30 days per campaign (the US rule, 47 CFR 64.1200) or each 24 h (the UK Ofcom rule)."""
+
+    DAYS_30 = "30d"
+    HOURS_24 = "24h"
+
+    @property
+    def seconds(self) -> float:
+        return 30 * 86400.0 if self is AbandonWindow.DAYS_30 else 86400.0
+
+
 class TransitionError(ValueError):
     pass
 

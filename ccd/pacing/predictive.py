@@ -13,7 +13,9 @@ Per decision (every second):
 2. Feedback. The risk level moves after every answered call toward a realised drop rate
    just under target (stochastic approximation: down by rate × (1 - goal) on a drop, up by
    rate × goal otherwise), and shrinks to plain power dialing whenever the campaign's drop
-   budget (target × answered − dropped) falls under a few calls.
+   budget (target × answered − dropped) falls under a few calls. The budget counts over the
+   campaign's abandon window (30 days or 24 h, as regulators count) when the engine gives the
+   window's earlier counts (count_window); otherwise over this pacer's run.
 3. Warm-up. Before the campaign has earned a drop budget (fewer than 1 / target answers)
    but once its own ring and talk times are measured, Erlang C gives the steady rate: the
    largest answered-call rate whose P(wait > 2 s) stays under target for N agents, kept
@@ -33,6 +35,7 @@ from scipy.special import ndtr
 from ccd.pacing.base import DROP_AFTER_S, PacingSnapshot, clamp_calls
 from ccd.pacing.erlang import prob_wait_longer
 from ccd.pacing.estimate import Durations, FloatArray, RingModel
+from ccd.pacing.window import AnswerWindow
 
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT2 = math.sqrt(2.0)
@@ -91,8 +94,9 @@ class ErlangPacer:
         self.talk = Durations(prior_talk_s, 1.0)
         self.wrap = Durations(prior_wrap_s, 0.5)
         self.ring = RingModel(prior_answer, prior_ring_s, prior_give_up_s)
-        self.answered = 0
+        self.answered = 0  # this run's
         self.dropped = 0
+        self.window = AnswerWindow()
         # the balance model underestimates drops; start cautious and let feedback raise it
         self._log_risk = math.log(target_abandon / 4)
         self._curves: dict[tuple[int, int], tuple[FloatArray, FloatArray]] = {}
@@ -103,15 +107,20 @@ class ErlangPacer:
     @property
     def risk(self) -> float:
         """The drop rate per answer currently allowed, after the drop-budget guard."""
-        slack = self.target * self.answered - self.dropped
+        slack = self.target * self.window.answered - self.window.dropped
         budget = min(max((slack - 1.0) / 3.0, 0.0), 1.0)
         return math.exp(self._log_risk) * budget
 
     def record_answer(self, dropped: bool, now: float) -> None:
         self.answered += 1
         self.dropped += dropped
+        self.window.add(dropped, now)
         self._log_risk += self.learning_rate * (self.goal - dropped)
         self._log_risk = min(max(self._log_risk, math.log(1e-4)), math.log(0.5))
+
+    def count_window(self, answered: int, dropped: int, span_s: float, now: float) -> None:
+        """The campaign's answers and drops within span_s from before this pacer started."""
+        self.window.set_before(answered, dropped, span_s, now)
 
     def record_ring(self, ring_s: float, answered: bool, now: float) -> None:
         self.ring.add(ring_s, answered)
@@ -131,7 +140,7 @@ class ErlangPacer:
         risk = self.risk
         if risk > 0.0:
             want = max(power, self._balance(snap, risk, room))
-        elif self.answered * self.target < 1.0 and self._measured():
+        elif self.window.answered * self.target < 1.0 and self._measured():
             # warm-up, no drop budget yet: Erlang C's steady rate at the target (safe for
             # Poisson arrivals) from measured rates, until feedback has calibrated the balance
             want = max(power, self._plan(snap))

@@ -12,13 +12,11 @@ at the end is plain SQL, and the database stays there to query.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from datetime import time as dtime
-from typing import Any
 
 import aiohttp
 import asyncpg
@@ -32,12 +30,11 @@ from ccd.config import AsteriskNode, HttpSettings, Settings
 from ccd.dialer.daemon import EngineConfig
 from ccd.domain.agents import AgentState
 from ccd.domain.campaigns import CampaignMode, CampaignStatus
-from ccd.domain.dispositions import Disposition
 from ccd.log import get_logger
 from ccd.ops.heap import freeze_startup_objects
-from ccd.pacing import DROP_AFTER_S
 from ccd.service import Service
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
+from ccd.sim.desk import Desk
 from ccd.store import agents as agent_store
 from ccd.store.campaigns import CampaignSpec, create_campaign, set_status
 from ccd.store.db import create_pool
@@ -121,48 +118,6 @@ async def _setup(
                 token = await agent_store.set_token(conn, agent_id)
             tokens.append(token)
     return cid, name, tokens
-
-
-class _Desk:
-    """A person at a console: logs in, and after each call takes some wrap-up time and sets a
-    disposition, all through the agent API."""
-
-    def __init__(self, http: aiohttp.ClientSession, base: str, token: str, speed: float,
-                 rng: random.Random) -> None:  # fmt: skip
-        self._http = http
-        self._base = base
-        self._auth = {"Authorization": f"Bearer {token}"}
-        self._speed = speed
-        self._rng = rng
-
-    async def _post(self, path: str, body: dict[str, Any] | None = None) -> None:
-        async with self._http.post(self._base + path, json=body or {}, headers=self._auth) as r:
-            if r.status >= 400:
-                log.warning("demo.agent_refused", path=path, status=r.status, body=await r.text())
-
-    async def login(self) -> None:
-        await self._post("/api/agent/login")
-
-    async def work(self) -> None:
-        """Until the socket closes: each WRAP_UP on the agent WebSocket gets a disposition."""
-        url = self._base.replace("http", "ws", 1) + "/api/agent/ws"
-        async with self._http.ws_connect(url, headers=self._auth) as ws:
-            async for msg in ws:
-                if msg.type is not aiohttp.WSMsgType.TEXT:
-                    break
-                data = json.loads(msg.data)
-                agent = data.get("agent") or {}
-                if agent.get("state") == AgentState.WRAP_UP.value:
-                    await self._wrap_up()
-
-    async def _wrap_up(self) -> None:
-        await asyncio.sleep(self._rng.uniform(5, 20) / self._speed)
-        if self._rng.random() < 0.08:
-            when = datetime.now(UTC) + timedelta(days=1)
-            body = {"disposition": Disposition.CALLBACK.value, "callback_at": when.isoformat()}
-        else:
-            body = {"disposition": Disposition.END.value}
-        await self._post("/api/agent/disposition", body)
 
 
 _COUNTS = """
@@ -261,11 +216,8 @@ def _demo_settings(settings: Settings, double: AsteriskDouble) -> Settings:
 
 def _engine_config(opts: DemoOptions) -> EngineConfig:
     """`ccd run`'s engine with its clocks scaled to the demo's speed."""
-    scale = 1.0 / opts.speed
-    return EngineConfig(
-        wrapup_timeout_s=600 * scale, drop_after_s=DROP_AFTER_S * scale, idle_wait_s=0.05,
-        orphan_after_s=3600, drain_timeout_s=5.0, pacer_time_scale=opts.speed,
-    )  # fmt: skip
+    config = EngineConfig(wrapup_timeout_s=600, orphan_after_s=3600, drain_timeout_s=5.0)
+    return config.accelerated(opts.speed)
 
 
 async def _run_campaign(
@@ -275,7 +227,7 @@ async def _run_campaign(
     base = f"http://127.0.0.1:{service.http_port}"
     async with aiohttp.ClientSession() as http:
         desks = [
-            _Desk(http, base, token, opts.speed, random.Random(i)) for i, token in enumerate(tokens)
+            Desk(http, base, token, opts.speed, random.Random(i)) for i, token in enumerate(tokens)
         ]
         await asyncio.gather(*(d.login() for d in desks))
         working = [asyncio.create_task(d.work()) for d in desks]

@@ -6,7 +6,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import time
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 import asyncpg
@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from ccd.domain.calling_hours import CallingHours, zone
 from ccd.domain.campaigns import (
     DEFAULT_SAFE_HARBOR_MEDIA,
+    AbandonWindow,
     CampaignMode,
     CampaignStatus,
     check_transition,
@@ -23,6 +24,7 @@ from ccd.domain.dispositions import RetryRules
 from ccd.domain.names import check_one_line
 from ccd.log import get_logger
 from ccd.pacing.registry import PACERS
+from ccd.store.abandon import AbandonCounts, abandon_counts
 from ccd.store.db import CAMPAIGN_CHANNEL, AnyConnection
 
 log = get_logger(__name__)
@@ -54,6 +56,7 @@ class CampaignSpec(BaseModel):
     dial_timeout_s: int = Field(default=30, ge=15, le=600)
     max_attempts: int = Field(default=5, ge=1, le=1000)
     target_abandon: Decimal = Field(default=Decimal("0.03"), ge=0, le=1, decimal_places=4)
+    abandon_window: AbandonWindow = AbandonWindow.DAYS_30
     pacer: str = "erlang"
     dial_ratio: Decimal = Field(default=Decimal("1.5"), ge=1, le=99)
     max_ratio: Decimal = Field(default=Decimal("3.0"), ge=1, le=99)
@@ -111,6 +114,9 @@ class CampaignStats:
     answered_today: int
     drops_today: int
     live_attempts: int
+    abandon_window: AbandonWindow
+    window: AbandonCounts  # over the campaign's abandon window, up to now
+    run: AbandonCounts | None  # since the last move to running; None if it never ran
 
     @property
     def abandon_pct_today(self) -> float | None:
@@ -133,16 +139,16 @@ async def create_campaign(conn: AnyConnection, spec: CampaignSpec) -> int:
                 INSERT INTO campaigns (name, mode, caller_id, trunk_id, dial_timeout_s,
                     max_attempts, target_abandon, pacer, dial_ratio, max_ratio, amd, fax_detect,
                     calling_hours_start, calling_hours_end, calling_days, time_zone, retry_rules,
-                    safe_harbor_media)
+                    safe_harbor_media, abandon_window)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                    $17, $18)
+                    $17, $18, $19)
                 RETURNING id
                 """,
                 spec.name, spec.mode.value, spec.caller_id, trunk_id, spec.dial_timeout_s,
                 spec.max_attempts, spec.target_abandon, spec.pacer, spec.dial_ratio,
                 spec.max_ratio, spec.amd, spec.fax_detect, spec.hours_start, spec.hours_end,
                 sorted(set(spec.days)), spec.time_zone, spec.retry_rules.model_dump(mode="json"),
-                spec.safe_harbor_media,
+                spec.safe_harbor_media, spec.abandon_window.value,
             )  # fmt: skip
         except asyncpg.UniqueViolationError:
             raise CampaignError(f"name: a campaign named {spec.name!r} exists already") from None
@@ -190,8 +196,11 @@ async def set_status(
         check_transition(current, target)
         if current == target:
             return current, target
+        # A move to running starts a run: the pacer's own counts start again there.
         await conn.execute(
-            "UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1",
+            "UPDATE campaigns SET status = $2, updated_at = now(),"
+            " run_started_at = CASE WHEN $2 = 'running' THEN now() ELSE run_started_at END"
+            " WHERE id = $1",
             row["id"], target.value,
         )  # fmt: skip
         payload = json.dumps({"id": row["id"], "name": name, "status": target.value})
@@ -250,10 +259,21 @@ async def campaign_stats(conn: asyncpg.Connection, campaign_id: int) -> Campaign
         campaign_id,
     )
     assert row is not None  # an aggregate without GROUP BY: always one row
+    c = await conn.fetchrow(
+        "SELECT abandon_window, run_started_at, now() AS now FROM campaigns WHERE id = $1",
+        campaign_id,
+    )
+    assert c is not None  # the caller looked the campaign up
+    window = AbandonWindow(c["abandon_window"])
+    since: datetime = c["now"] - timedelta(seconds=window.seconds)
+    started = c["run_started_at"]
     return CampaignStats(
         leads_by_status=by_status,
         attempts_today=row["attempts"],
         answered_today=row["answered"],
         drops_today=row["drops"],
         live_attempts=row["live"],
+        abandon_window=window,
+        window=await abandon_counts(conn, campaign_id, since),
+        run=None if started is None else await abandon_counts(conn, campaign_id, started),
     )

@@ -48,6 +48,7 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 CAMPAIGN_MODES = ("MANUAL", "POWER", "PREDICTIVE", "INBOUND")
 CAMPAIGN_STATUSES = ("draft", "running", "paused", "stopped", "completed")
+ABANDON_WINDOWS = ("30d", "24h")  # = ccd.domain.campaigns.AbandonWindow
 TRUNK_KINDS = ("sip", "city", "tollfree_8800", "mobile")
 LEAD_STATUSES = ("new", "in_progress", "retry", "callback", "done", "blacklisted", "exhausted")
 DIALABLE_LEAD_STATUSES = ("new", "retry", "callback")
@@ -111,9 +112,15 @@ campaigns = Table(
     Column("retry_rules", JSONB, nullable=False, server_default="{}"),
     # = ccd.domain.campaigns.DEFAULT_SAFE_HARBOR_MEDIA, a stock Asterisk sound (migration 0004)
     Column("safe_harbor_media", Text, nullable=False, server_default="sound:all-reps-busy"),
+    Column(
+        "abandon_window", Text, nullable=False, server_default="30d",
+        comment="span of the abandon rate the pacer holds under target: 30d (US) or 24h (UK)",
+    ),  # fmt: skip
+    Column("run_started_at", DateTime(timezone=True), comment="last move to running"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     CheckConstraint(_in("mode", CAMPAIGN_MODES), name="mode"),
+    CheckConstraint(_in("abandon_window", ABANDON_WINDOWS), name="abandon_window"),
     CheckConstraint(_in("status", CAMPAIGN_STATUSES), name="status"),
     CheckConstraint("dial_timeout_s >= 15", name="ring_at_least_15s"),
     CheckConstraint("max_attempts >= 1", name="max_attempts"),

@@ -222,6 +222,60 @@ async def test_status_counts(ccd: Invoke, pool: asyncpg.Pool, tmp_path: Path) ->
     assert (await ccd("campaign", "status", "nope")).exit_code == 2
 
 
+async def _attempts(pool: asyncpg.Pool, cid: int, *rows: tuple[str, str]) -> None:
+    """Ended attempts of campaign cid: (age as an SQL interval, outcome) each; answered ones
+    with an answer time, ANSWERED ones bridged to an agent."""
+    lead = await pool.fetchval("SELECT id FROM leads WHERE campaign_id = $1 LIMIT 1", cid)
+    for age, outcome in rows:
+        await pool.execute(
+            """
+            INSERT INTO attempts (id, campaign_id, lead_id, phone, state, created_at,
+                                  answered_at, bridged_at, ended_at, outcome)
+            SELECT gen_random_uuid(), $1, $2, '+74951234560', 'ended', t,
+                   CASE WHEN $4 IN ('ANSWERED', 'DROPPED', 'MACHINE') THEN t END,
+                   CASE WHEN $4 = 'ANSWERED' THEN t END, t, $4
+            FROM (SELECT now() - $3::text::interval AS t) v
+            """,
+            cid, lead, age, outcome,
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("window", "expected"),
+    # outside 30 d; 2 days old; 3 h old; this run. A machine is no answer.
+    [("24h", "last 24h 4 1 25.00"), ("30d", "last 30d 6 2 33.33")],
+)
+async def test_status_shows_the_run_and_the_abandon_window(
+    ccd: Invoke, pool: asyncpg.Pool, tmp_path: Path, window: str, expected: str
+) -> None:
+    r = await ccd("campaign", "create", "w", "--mode", "PREDICTIVE", "--abandon-window", window)
+    assert r.exit_code == 0, r.output
+    cid = await pool.fetchval("SELECT id FROM campaigns")
+    assert await pool.fetchval("SELECT abandon_window FROM campaigns") == window
+    (tmp_path / "w.csv").write_text("phone\n+74951234560\n")
+    assert (await ccd("campaign", "load", "w", str(tmp_path / "w.csv"))).exit_code == 0
+    r = await ccd("campaign", "status", "w")
+    assert "this run - - -" in [" ".join(x.replace("│", " ").split()) for x in r.stdout.split("\n")]
+    await _attempts(
+        pool, cid, ("40 days", "DROPPED"), ("40 days", "ANSWERED"), ("2 days", "DROPPED"),
+        ("2 days", "ANSWERED"), ("3 hours", "ANSWERED"), ("3 hours", "MACHINE"),
+    )  # fmt: skip
+    assert (await ccd("campaign", "start", "w")).exit_code == 0
+    await _attempts(pool, cid, ("0 s", "ANSWERED"), ("0 s", "DROPPED"), ("0 s", "ANSWERED"))
+    r = await ccd("campaign", "status", "w")
+    assert r.exit_code == 0, r.output
+    lines = [" ".join(line.replace("│", " ").split()) for line in r.stdout.splitlines()]
+    assert "this run 3 1 33.33" in lines, r.stdout
+    assert expected in lines, r.stdout
+    assert any(f"over {window}" in line for line in lines)
+
+
+async def test_abandon_window_must_be_known(ccd: Invoke) -> None:
+    r = await ccd("campaign", "create", "w", "--abandon-window", "7d")
+    assert r.exit_code == 2
+    assert "--abandon-window" in r.output
+
+
 async def test_no_schema_is_a_clear_failure(ccd_no_schema: Invoke) -> None:
     r = await ccd_no_schema("campaign", "list")
     assert r.exit_code == 1
