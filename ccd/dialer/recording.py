@@ -84,10 +84,10 @@ class Recorder:
         """The snoops recording calls (their events come here)."""
         return call_id in self._by_snoop
 
-    def recording(self, call_id: str) -> str | None:
-        """The live recording's name of a customer call, if it is recorded."""
+    def recording(self, call_id: str) -> tuple[str, bool] | None:
+        """(name, paused) of a customer call's live recording; None when it is not recorded."""
         rec = self._by_call.get(call_id)
-        return rec.name if rec else None
+        return (rec.name, rec.paused) if rec else None
 
     # --- start ---
 
@@ -141,7 +141,7 @@ class Recorder:
 
     # --- pause ---
 
-    async def pause(self, call_id: str, user_id: int | None, *, pause: bool) -> str:
+    async def pause(self, call_id: str, login: str, *, pause: bool) -> str:
         """Pause or resume the recording of a live call; returns its name. Raises
         RecordingError when the call is not being recorded."""
         rec = self._by_call.get(call_id)
@@ -154,9 +154,9 @@ class Recorder:
         except PbxError as exc:
             raise RecordingError(f"Asterisk refused: {exc}") from exc
         rec.paused = pause
-        await store.paused(self._pool, rec.name, user_id, self._clock.now(), pause=pause)
+        await store.paused(self._pool, rec.name, login, self._clock.now(), pause=pause)
         log.info("recording.paused" if pause else "recording.resumed", name=rec.name,
-                 user_id=user_id)  # fmt: skip
+                 by=login)  # fmt: skip
         return rec.name
 
     # --- the end ---

@@ -81,21 +81,19 @@ async def unfinished(conn: Conn) -> list[asyncpg.Record]:
     return rows
 
 
-async def paused(
-    conn: Conn, name: str, user_id: int | None, at: datetime, *, pause: bool
-) -> bool:
+async def paused(conn: Conn, name: str, login: str, at: datetime, *, pause: bool) -> bool:
     """Open (pause) or close (resume) the recording's pause; False when it already was."""
     if pause:
         status: str = await conn.execute(
             "INSERT INTO recording_pauses (name, paused_at, paused_by) VALUES ($1, $2, $3)"
             " ON CONFLICT (name) WHERE resumed_at IS NULL DO NOTHING",
-            name, at, user_id,
+            name, at, login,
         )  # fmt: skip
     else:
         status = await conn.execute(
             "UPDATE recording_pauses SET resumed_at = $2, resumed_by = $3"
             " WHERE name = $1 AND resumed_at IS NULL",
-            name, at, user_id,
+            name, at, login,
         )  # fmt: skip
     return status.endswith(" 1")
 
@@ -104,11 +102,10 @@ async def gaps(conn: Conn, name: str) -> list[dict[str, Any]]:
     """The recording's paused intervals: when, by whom, seconds from the recording's start."""
     rows = await conn.fetch(
         """
-        SELECT p.paused_at, p.resumed_at, pu.login AS paused_by, ru.login AS resumed_by,
+        SELECT p.paused_at, p.resumed_at, p.paused_by, p.resumed_by,
                extract(epoch FROM p.paused_at - r.started_at) AS from_s,
                extract(epoch FROM p.resumed_at - r.started_at) AS to_s
         FROM recording_pauses p JOIN recordings r ON r.name = p.name
-        LEFT JOIN users pu ON pu.id = p.paused_by LEFT JOIN users ru ON ru.id = p.resumed_by
         WHERE p.name = $1 ORDER BY p.paused_at
         """,
         name,
@@ -171,9 +168,7 @@ async def get(conn: Conn, name: str) -> asyncpg.Record | None:
     return row
 
 
-async def accessed(
-    conn: Conn, name: str, user_id: int, login: str, action: str
-) -> None:
+async def accessed(conn: Conn, name: str, user_id: int | None, login: str, action: str) -> None:
     await conn.execute(
         "INSERT INTO recording_access (name, user_id, login, action) VALUES ($1, $2, $3, $4)",
         name, user_id, login, action,

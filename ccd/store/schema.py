@@ -397,9 +397,9 @@ recording_pauses = Table(
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("name", Text, ForeignKey("recordings.name", ondelete="CASCADE"), nullable=False),
     Column("paused_at", DateTime(timezone=True), nullable=False),
-    Column("paused_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("paused_by", Text, nullable=False, comment="login of who paused"),
     Column("resumed_at", DateTime(timezone=True)),
-    Column("resumed_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("resumed_by", Text, comment="login of who resumed; NULL: the call ended paused"),
     Index("ix_recording_pauses_name", "name"),
     # at most one open pause per recording
     Index("uq_recording_pauses_open", "name", unique=True,

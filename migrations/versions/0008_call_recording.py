@@ -127,15 +127,12 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger(), sa.Identity(), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("paused_at", _TZ, nullable=False),
-        sa.Column("paused_by", sa.Integer()),
+        sa.Column("paused_by", sa.Text(), nullable=False, comment="login of who paused"),
         sa.Column("resumed_at", _TZ),
-        sa.Column("resumed_by", sa.Integer()),
+        sa.Column("resumed_by", sa.Text(),
+                  comment="login of who resumed; NULL: the call ended paused"),
         sa.ForeignKeyConstraint(["name"], ["recordings.name"], ondelete="CASCADE",
                                 name=op.f("fk_recording_pauses_name_recordings")),
-        sa.ForeignKeyConstraint(["paused_by"], ["users.id"], ondelete="SET NULL",
-                                name=op.f("fk_recording_pauses_paused_by_users")),
-        sa.ForeignKeyConstraint(["resumed_by"], ["users.id"], ondelete="SET NULL",
-                                name=op.f("fk_recording_pauses_resumed_by_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_recording_pauses")),
     )  # fmt: skip
     op.create_index(op.f("ix_recording_pauses_name"), "recording_pauses", ["name"])
