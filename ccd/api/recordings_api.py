@@ -12,7 +12,7 @@ written to recording_access (who, which, when) before the first byte goes out.
 
 from __future__ import annotations
 
-from datetime import date
+import datetime as dt
 from typing import Any
 
 import asyncpg
@@ -35,7 +35,7 @@ class RecordingQuery(BaseModel):
 
     campaign: str | None = Field(default=None, min_length=1, max_length=100)
     agent_id: Int4Id | None = None
-    date: date | None = None
+    date: dt.date | None = None
     disposition: str | None = Field(default=None, pattern=r"^[A-Z_]{1,20}$")
     limit: int = Field(default=100, ge=1, le=1000)
 

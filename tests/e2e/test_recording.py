@@ -1,0 +1,159 @@
+"""Call recording through `ccd run`: recorded on the double (snoop-and-record on the customer's
+channel), rows in PostgreSQL, files played and downloaded by supervisors only, pauses, crash
+reconciliation, sampling and retention."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import wave
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.dialer.conftest import eventually
+from tests.e2e.conftest import CcdFactory
+from tests.e2e.harness import CcdProcess, DoubleProcess
+
+pytestmark = pytest.mark.e2e
+
+
+async def _fetch(daemon: CcdProcess, path: str, token: str) -> tuple[int, bytes, Any]:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(daemon.url + path, headers={"Authorization": f"Bearer {token}"}) as resp,
+    ):
+        return resp.status, await resp.read(), resp.headers
+
+
+async def _talk_until_done(
+    daemon: CcdProcess, token: str, calls: int, within: float = 60.0
+) -> None:
+    """The agent takes `calls` calls and closes each with END as soon as it is in wrap-up."""
+    done = 0
+
+    async def all_done() -> bool:
+        nonlocal done
+        if await daemon.agent_state(token) == "WRAP_UP":
+            reply = await daemon.post("/api/agent/disposition", {"disposition": "END"},
+                                      token=token)  # fmt: skip
+            done += reply.status == 200
+        return done >= calls
+
+    await eventually(all_done, within=within, what=f"{calls} calls talked and closed")
+
+
+async def test_record_all_power_calls_rows_files_and_access(
+    ccd: CcdFactory, double_proc: DoubleProcess
+) -> None:
+    daemon = await ccd("--wrapup-timeout", "30")
+    phones = ["+74951300001", "+74951300002", "+74951300003"]
+    # Talk 2 s, 3 s, 4 s of real time (the double runs at 0.1).
+    for i, phone in enumerate(phones):
+        await double_proc.program(phone, "answer", after=2.0, hangup_after=20.0 + 10 * i)
+    await daemon.setup_campaign("rec", phones, "--mode", "POWER", "--record", "all")
+    sup = await daemon.add_supervisor("sofia", "PJSIP/agent900")
+    token = await daemon.login_agent("anna", "PJSIP/agent101")
+    await daemon.cli("campaign", "start", "rec")
+    await _talk_until_done(daemon, token, len(phones))
+
+    async def settled() -> bool:
+        rows = await daemon.sql("SELECT state FROM recordings WHERE kind = 'call'")
+        return len(rows) == 3 and all(r["state"] == "done" for r in rows)
+
+    await eventually(settled, within=20, what="three recordings done")
+    rows = await daemon.sql(
+        "SELECT r.name, r.attempt_id::text AS attempt_id, r.node, r.format, r.duration_s,"
+        " r.size_bytes, r.agent_id, r.reconciled,"
+        " extract(epoch FROM a.ended_at - a.bridged_at) AS talk_s"
+        " FROM recordings r JOIN attempts a ON a.id = r.attempt_id ORDER BY a.bridged_at"
+    )
+    talked = await daemon.sql("SELECT id::text FROM attempts WHERE bridged_at IS NOT NULL")
+    assert sorted(r["attempt_id"] for r in rows) == sorted(t["id"] for t in talked)
+    for r in rows:
+        assert r["name"] == r["attempt_id"] and r["node"] == "pbx1" and r["format"] == "wav"
+        assert not r["reconciled"] and r["agent_id"] is not None
+        assert abs(float(r["duration_s"]) - float(r["talk_s"])) <= 1.0, dict(r)
+    assert [round(float(r["talk_s"])) for r in rows] == [2, 3, 4]
+
+    name = rows[0]["name"]
+    # The supervisor plays it: a valid WAV of the row's length and size.
+    status, body, headers = await _fetch(daemon, f"/api/recordings/{name}/file", sup)
+    assert status == 200, body[:200]
+    assert headers["Content-Type"] == "audio/wav"
+    assert headers["Content-Disposition"].startswith("inline")
+    assert body[:4] == b"RIFF" and body[8:12] == b"WAVE"
+    with wave.open(io.BytesIO(body)) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 8000)
+        assert abs(w.getnframes() / 8000 - float(rows[0]["duration_s"])) < 0.05
+    assert len(body) == rows[0]["size_bytes"]
+    # ... and downloads it.
+    status, _, headers = await _fetch(daemon, f"/api/recordings/{name}/file?download=1", sup)
+    assert status == 200 and headers["Content-Disposition"].startswith("attachment")
+    # An agent can neither list nor play recordings.
+    assert (await daemon.get("/api/recordings", token=token)).status == 403
+    status, _, _ = await _fetch(daemon, f"/api/recordings/{name}/file", token)
+    assert status == 403
+    # Every play and download is in the access log, the agent's refused tries are not.
+    log = await daemon.sql("SELECT name, login, action FROM recording_access ORDER BY id")
+    assert [(r["name"], r["login"], r["action"]) for r in log] == [
+        (name, "sofia", "play"), (name, "sofia", "download"),
+    ]  # fmt: skip
+    # The list by campaign and by disposition shows the three calls.
+    listed = await daemon.get("/api/recordings?campaign=rec&disposition=END", token=sup)
+    assert listed.status == 200, listed
+    assert len(listed.body["recordings"]) == 3
+    assert (await daemon.get("/api/recordings?date=yesterday", token=sup)).status == 400
+
+
+async def test_pause_leaves_a_gap_in_the_metadata(
+    ccd: CcdFactory, double_proc: DoubleProcess
+) -> None:
+    daemon = await ccd("--wrapup-timeout", "30")
+    phone = "+74951300011"
+    await double_proc.program(phone, "answer", after=2.0, hangup_after=600.0)
+    await daemon.setup_campaign("rec", [phone], "--mode", "POWER", "--record", "all",
+                                "--record-format", "ulaw")  # fmt: skip
+    sup = await daemon.add_supervisor("sofia", "PJSIP/agent900")
+    token = await daemon.login_agent("anna", "PJSIP/agent101")
+    # Nothing to pause before a call.
+    assert (await daemon.post("/api/agent/recording/pause", token=token)).status == 409
+    await daemon.cli("campaign", "start", "rec")
+    await daemon.wait_agent(token, "TALKING")
+
+    async def recording() -> bool:
+        me = (await daemon.get("/api/agent/me", token=token)).body
+        return me["call"] is not None and me["call"]["recording"] is not None
+
+    await eventually(recording, within=10, what="the call's recording started")
+    attempt_id = (await daemon.get("/api/agent/me", token=token)).body["call"]["attempt_id"]
+    await asyncio.sleep(1.0)
+    reply = await daemon.post("/api/agent/recording/pause", token=token)
+    assert reply.status == 200 and reply.body == {"recording": attempt_id, "paused": True}
+    me = (await daemon.get("/api/agent/me", token=token)).body
+    assert me["call"]["recording"]["paused"] is True
+    await asyncio.sleep(2.0)
+    assert (await daemon.post("/api/agent/recording/resume", token=token)).status == 200
+    await asyncio.sleep(1.0)
+    await double_proc.hangup(attempt_id)
+    await daemon.wait_agent(token, "WRAP_UP")
+
+    async def done() -> bool:
+        rows = await daemon.sql("SELECT state FROM recordings WHERE name = $1", attempt_id)
+        return bool(rows) and rows[0]["state"] == "done"
+
+    await eventually(done, within=10, what="recording done")
+    meta = (await daemon.get(f"/api/recordings/{attempt_id}", token=sup)).body
+    (gap,) = meta["gaps"]
+    assert gap["paused_by"] == "anna" and gap["resumed_by"] == "anna"
+    assert 1.9 <= gap["to_s"] - gap["from_s"] <= 3.0, gap
+    (talk,) = await daemon.sql(
+        "SELECT extract(epoch FROM ended_at - bridged_at) AS s FROM attempts WHERE id = $1::uuid",
+        attempt_id,
+    )
+    # The file holds the call minus the pause (ulaw: 8000 bytes a second).
+    assert meta["format"] == "ulaw"
+    expected = float(talk["s"]) - (gap["to_s"] - gap["from_s"])
+    assert abs(meta["duration_s"] - expected) <= 1.0, (meta, expected)
+    assert meta["size_bytes"] == pytest.approx(meta["duration_s"] * 8000, abs=80)  # 2 decimals
