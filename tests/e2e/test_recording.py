@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from ccd.domain.recording import sampled
 from tests.dialer.conftest import eventually
 from tests.e2e.conftest import CcdFactory
 from tests.e2e.harness import CcdProcess, DoubleProcess
@@ -157,3 +158,94 @@ async def test_pause_leaves_a_gap_in_the_metadata(
     expected = float(talk["s"]) - (gap["to_s"] - gap["from_s"])
     assert abs(meta["duration_s"] - expected) <= 1.0, (meta, expected)
     assert meta["size_bytes"] == pytest.approx(meta["duration_s"] * 8000, abs=80)  # 2 decimals
+
+
+async def test_a_recording_cut_by_a_crash_is_reconciled_at_start(
+    ccd: CcdFactory, double_proc: DoubleProcess
+) -> None:
+    first = await ccd("--wrapup-timeout", "30")
+    phone = "+74951300021"
+    await double_proc.program(phone, "answer", after=2.0, hangup_after=600.0)
+    await first.setup_campaign("rec", [phone], "--mode", "POWER", "--record", "all")
+    token = await first.login_agent("anna", "PJSIP/agent101")
+    await first.cli("campaign", "start", "rec")
+    await first.wait_agent(token, "TALKING")
+    attempt_id = (await first.get("/api/agent/me", token=token)).body["call"]["attempt_id"]
+
+    async def recording() -> bool:
+        rows = await first.sql("SELECT state FROM recordings WHERE name = $1", attempt_id)
+        snoops = [c for c in (await double_proc.state())["channels"]
+                  if c["name"].startswith(f"Snoop/{attempt_id}")]  # fmt: skip
+        return bool(rows) and rows[0]["state"] == "recording" and bool(snoops)
+
+    await eventually(recording, within=10, what="the call recorded through a snoop")
+    await asyncio.sleep(2.0)
+    first.kill9()
+    # The customer talks on a while, with no ccd, then hangs up: the snoop ends with the
+    # customer's channel, so Asterisk closes the file although ccd is not there to stop it.
+    await asyncio.sleep(1.0)
+    await double_proc.hangup(attempt_id)
+    (row,) = await first.sql("SELECT state FROM recordings WHERE name = $1", attempt_id)
+    assert row["state"] == "recording"
+
+    second = await ccd()
+
+    async def reconciled() -> bool:
+        rows = await second.sql("SELECT state FROM recordings WHERE name = $1", attempt_id)
+        return rows[0]["state"] != "recording"
+
+    await eventually(reconciled, within=10, what="the recording reconciled")
+    (row,) = await second.sql(
+        "SELECT state, reconciled, duration_s, size_bytes,"
+        " extract(epoch FROM ended_at - started_at) AS span_s FROM recordings WHERE name = $1",
+        attempt_id,
+    )
+    assert (row["state"], row["reconciled"]) == ("done", True)
+    # About 3 s were recorded (2 s before the kill, 1 s after); the row says what the file
+    # holds, not how long ccd was away.
+    assert 2.5 <= float(row["duration_s"]) <= 4.5, dict(row)
+    assert row["size_bytes"] == pytest.approx(float(row["duration_s"]) * 16000 + 44, abs=200)
+    assert second.events("recording.ended")[0]["reconciled"] is True
+
+
+@pytest.mark.slow
+async def test_a_percentage_records_that_share_of_a_few_hundred_calls(
+    ccd: CcdFactory, double_proc: DoubleProcess
+) -> None:
+    calls, agents = 300, 8
+    daemon = await ccd("--wrapup-timeout", "0.2")
+    await double_proc.default_far_end("answer", after=1.0, hangup_after=2.0)
+    phones = [f"+7495140{i:04d}" for i in range(calls)]
+    await daemon.setup_campaign("sample", phones, "--mode", "POWER", "--record", "30%")
+    for i in range(agents):
+        await daemon.login_agent(f"agent{i}", f"PJSIP/agent{200 + i}")
+    await daemon.cli("campaign", "start", "sample")
+
+    async def all_talked() -> bool:
+        (r,) = await daemon.sql(
+            "SELECT count(*) FILTER (WHERE bridged_at IS NOT NULL AND disposition IS NOT NULL)"
+            " AS n FROM attempts"
+        )
+        return bool(r["n"] >= calls)
+
+    await eventually(all_talked, within=240, what=f"{calls} calls talked")
+
+    async def settled() -> bool:
+        rows = await daemon.sql("SELECT 1 FROM recordings WHERE state = 'recording'")
+        return not rows
+
+    await eventually(settled, within=20, what="recordings settled")
+    talked = {r["id"] for r in await daemon.sql(
+        "SELECT id::text FROM attempts WHERE bridged_at IS NOT NULL")}  # fmt: skip
+    rows = await daemon.sql("SELECT attempt_id::text, state, note FROM recordings")
+    recorded = {r["attempt_id"] for r in rows}
+    assert recorded <= talked
+    share = len(recorded) / len(talked)
+    assert 0.22 <= share <= 0.38, (len(recorded), len(talked))
+    # The sample is decided from the call's id, the same in every process.
+    assert recorded == {a for a in talked if sampled(30, a)}
+    # A customer gone before the snoop was made (talks here last 0.2 s) leaves a failed row
+    # that says so; the rest are files.
+    failed = [r for r in rows if r["state"] != "done"]
+    assert all(r["state"] == "failed" and "Channel not found" in r["note"] for r in failed)
+    assert len(failed) <= 0.05 * len(rows), failed
