@@ -16,6 +16,7 @@ from ccd.domain.recording import sampled
 from tests.dialer.conftest import eventually
 from tests.e2e.conftest import CcdFactory
 from tests.e2e.harness import CcdProcess, DoubleProcess
+from tests.inbound.harness import DID, TEST_FLOW
 
 pytestmark = pytest.mark.e2e
 
@@ -249,3 +250,47 @@ async def test_a_percentage_records_that_share_of_a_few_hundred_calls(
     failed = [r for r in rows if r["state"] != "done"]
     assert all(r["state"] == "failed" and "Channel not found" in r["note"] for r in failed)
     assert len(failed) <= 0.05 * len(rows), failed
+
+
+async def test_an_inbound_flow_records_its_agent_calls(
+    ccd: CcdFactory, double_proc: DoubleProcess
+) -> None:
+    caller = "+74951112299"
+    daemon = await ccd("--wrapup-timeout", "30", start=False)
+    flow = "record: all\nrecord_format: gsm\nrecord_notice: sound:beep\n" + TEST_FLOW.replace(
+        "MAXWAIT", "60"
+    )
+    (daemon.flows_dir / "city.yaml").write_text(flow)
+    await daemon.start()
+    await daemon.setup_campaign("Support", [caller], trunk=False)
+    await daemon.cli("inbound", "route", "add", DID, "city", "--campaign", "Support")
+    sup = await daemon.add_supervisor("sofia", "PJSIP/agent900")
+    token = await daemon.login_agent("anna", "PJSIP/agent101", "Support")
+    call = await double_proc.inbound_call(DID, caller, dtmf="1", dtmf_at=1.0, hangup_after=None)
+    await daemon.wait_agent(token, "TALKING")
+    await asyncio.sleep(2.0)
+    await double_proc.hangup(call)
+    await daemon.wait_agent(token, "WRAP_UP")
+
+    async def done() -> bool:
+        rows = await daemon.sql("SELECT state FROM recordings WHERE name = $1", call)
+        return bool(rows) and rows[0]["state"] == "done"
+
+    await eventually(done, within=10, what="the inbound call's recording done")
+    meta = (await daemon.get(f"/api/recordings/{call}", token=sup)).body
+    assert (meta["kind"], meta["call_id"], meta["attempt_id"], meta["format"]) == (
+        "call", call, None, "gsm",
+    )  # fmt: skip
+    assert meta["campaign"] == "Support" and meta["phone"] == caller
+    (talk,) = await daemon.sql(
+        "SELECT extract(epoch FROM ended_at - answered_at) AS s FROM inbound_calls WHERE id = $1",
+        call,
+    )
+    assert abs(meta["duration_s"] - float(talk["s"])) <= 1.0, (meta, talk["s"])
+    status, body, headers = await _fetch(daemon, meta["file_url"], sup)
+    assert status == 200 and headers["Content-Type"] == "audio/x-gsm"
+    assert len(body) % 33 == 0 and len(body) == meta["size_bytes"]
+    # The notice was played to the caller once the agent was connected.
+    requests = await double_proc.control("GET", "/requests")
+    assert any(r["path"].startswith(f"/ari/channels/{call}/play/")
+               and r["query"].get("media") == "sound:beep" for r in requests)  # fmt: skip
