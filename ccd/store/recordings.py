@@ -180,8 +180,9 @@ async def expired(conn: Conn, now: datetime) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(
         """
         SELECT r.name, r.node FROM recordings r LEFT JOIN campaigns c ON c.id = r.campaign_id
-        WHERE r.kind = 'call' AND r.state IN ('done', 'failed') AND r.pruned_at IS NULL
-          AND r.started_at < $1 - make_interval(days => coalesce(c.recording_retention_days, $2))
+        WHERE r.kind = 'call' AND r.state = 'done' AND r.pruned_at IS NULL
+          AND r.started_at < $1::timestamptz
+              - make_interval(days => coalesce(c.recording_retention_days, $2::int))
         ORDER BY r.started_at
         """,
         now, DEFAULT_RETENTION_DAYS,

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from ccd.config import AsteriskNode
 from ccd.telephony import ari_models as m
 from ccd.telephony.errors import PbxTimeout, PbxUnavailable, ari_error
 
@@ -34,6 +35,15 @@ def _params(**kw: object) -> dict[str, str]:
             continue
         out[k] = ("true" if v else "false") if isinstance(v, bool) else str(v)
     return out
+
+
+@contextlib.asynccontextmanager
+async def node_rest(node: AsteriskNode, *, timeout_s: float = 10.0) -> AsyncIterator[AriRest]:
+    """REST calls to one configured node outside the daemon (the CLI), on a session of their
+    own."""
+    auth = aiohttp.encode_basic_auth(node.ari_user, node.ari_password)
+    async with aiohttp.ClientSession(headers={"Authorization": auth}) as session:
+        yield AriRest(node.name, str(node.ari_url), session, timeout_s=timeout_s)
 
 
 class AriRest:

@@ -15,7 +15,7 @@ import pytest
 from ccd.domain.recording import sampled
 from tests.dialer.conftest import eventually
 from tests.e2e.conftest import CcdFactory
-from tests.e2e.harness import CcdProcess, DoubleProcess
+from tests.e2e.harness import PASSWORD, CcdProcess, DoubleProcess
 from tests.inbound.harness import DID, TEST_FLOW
 
 pytestmark = pytest.mark.e2e
@@ -294,3 +294,60 @@ async def test_an_inbound_flow_records_its_agent_calls(
     requests = await double_proc.control("GET", "/requests")
     assert any(r["path"].startswith(f"/ari/channels/{call}/play/")
                and r["query"].get("media") == "sound:beep" for r in requests)  # fmt: skip
+
+
+async def test_prune_deletes_old_recordings_from_asterisk_and_marks_the_rows(
+    ccd: CcdFactory, double_proc: DoubleProcess
+) -> None:
+    daemon = await ccd("--wrapup-timeout", "30")
+    phones = ["+74951300031", "+74951300032", "+74951300033"]
+    for phone in phones:
+        await double_proc.program(phone, "answer", after=2.0, hangup_after=10.0)
+    await daemon.setup_campaign("rec", phones, "--mode", "POWER", "--record", "all",
+                                "--recording-retention", "7")  # fmt: skip
+    token = await daemon.login_agent("anna", "PJSIP/agent101")
+    await daemon.cli("campaign", "start", "rec")
+    await _talk_until_done(daemon, token, len(phones))
+
+    async def settled() -> bool:
+        rows = await daemon.sql("SELECT state FROM recordings WHERE state = 'done'")
+        return len(rows) == 3
+
+    await eventually(settled, within=20, what="three recordings done")
+    old, gone, young = [r["name"] for r in await daemon.sql(
+        "SELECT name FROM recordings ORDER BY started_at")]  # fmt: skip
+    # Two recordings are 8 days old (past the campaign's 7), one is from today.
+    await daemon.sql(
+        "UPDATE recordings SET started_at = started_at - interval '8 days' WHERE name = ANY($1)",
+        [old, gone],
+    )
+    # Someone removed one file on the Asterisk host by hand.
+    ari = double_proc.info["ari_url"].rstrip("/")
+    auth = {"Authorization": aiohttp.encode_basic_auth("ccd", PASSWORD)}
+    async with aiohttp.ClientSession(headers=auth) as s:
+        async with s.delete(f"{ari}/recordings/stored/{gone}") as resp:
+            assert resp.status == 204
+
+        async def stored() -> set[str]:
+            async with s.get(f"{ari}/recordings/stored") as resp:
+                return {r["name"] for r in await resp.json()}
+
+        assert await stored() == {old, young}
+        dry = await daemon.cli("db", "prune")
+        assert "recordings past their retention: 2" in dry and "dry run" in dry
+        assert await stored() == {old, young}
+        out = await daemon.cli("db", "prune", "--yes")
+        assert "recordings deleted from Asterisk: 1" in out, out
+        assert f"{gone}: the node no longer had it" in out, out
+        assert await stored() == {young}
+    rows = {r["name"]: r for r in await daemon.sql(
+        "SELECT name, state, pruned_at, note FROM recordings")}  # fmt: skip
+    assert rows[old]["state"] == "pruned" and rows[old]["pruned_at"] is not None
+    assert rows[gone]["state"] == "missing" and "no longer had" in rows[gone]["note"]
+    assert rows[young]["state"] == "done" and rows[young]["pruned_at"] is None
+    # A pruned file is gone for supervisors too; a second prune has nothing left to do.
+    sup = await daemon.add_supervisor("sofia", "PJSIP/agent900")
+    status, _, _ = await _fetch(daemon, f"/api/recordings/{old}/file", sup)
+    assert status == 410
+    again = await daemon.cli("db", "prune", "--yes")
+    assert "recordings past their retention: 0" in again
