@@ -23,7 +23,7 @@ HEADER_BYTES: dict[str, int] = {"wav": 44, "gsm": 0, "ulaw": 0}
 
 def parse_record(text: str) -> int:
     """`all` -> 100, `none` -> 0, `25` or `25%` -> 25: the share of calls recorded, percent."""
-    t = text.strip().lower().removesuffix("%")
+    t = text.strip().lower().removesuffix("%").strip()
     if t == "all":
         return 100
     if t == "none":
