@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import wave
 import time
+import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
