@@ -17,7 +17,7 @@ the notice to the customer.
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -36,11 +36,13 @@ from ccd.telephony.pbx import (
     PbxError,
     PbxEvent,
     RecordingEnded,
+    RecordingStarted,
 )
 
 log = get_logger(__name__)
 
 SNOOP_PREFIX = "rec-"
+CONFIRM_WITHIN_S = 2.0  # RecordingStarted comes at once; past this the notice plays anyway
 # InstanceLock.owner_alive: is the process with this instance id alive?
 OwnerCheck = Callable[[asyncpg.Pool, str | None], Awaitable[bool]]
 
@@ -57,7 +59,10 @@ class _Live:
     node: str
     format: str
     paused: bool = False
-    started: float = field(default_factory=time.monotonic)
+    # Asterisk's word on the start: True on RecordingStarted, False on RecordingFailed.
+    confirmed: asyncio.Future[bool] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 class Recorder:
@@ -111,16 +116,21 @@ class Recorder:
             return None
         name = call_id
         rec = _Live(name, call_id, SNOOP_PREFIX + call_id, node, policy.format)
-        await store.started(
-            self._pool,
-            store.NewRecording(
-                name=name, call_id=call_id, node=node, instance=self._instance_id,
-                format=policy.format, started_at=self._clock.now(), attempt_id=attempt_id,
-                campaign_id=campaign_id, agent_id=agent_id, caller=caller,
-            ),
-        )  # fmt: skip
+        # Held before the row exists: reconciliation never takes it for a crashed one.
         self._by_call[call_id] = rec
         self._by_snoop[rec.snoop_id] = rec
+        try:
+            await store.started(
+                self._pool,
+                store.NewRecording(
+                    name=name, call_id=call_id, node=node, instance=self._instance_id,
+                    format=policy.format, started_at=self._clock.now(), attempt_id=attempt_id,
+                    campaign_id=campaign_id, agent_id=agent_id, caller=caller,
+                ),
+            )  # fmt: skip
+        except BaseException:
+            self._forget(rec)
+            raise
         try:
             await self._pbx.snoop(call_id, rec.snoop_id, spy="both", whisper="none")
             await self._pbx.record_call(rec.snoop_id, name, fmt=policy.format)
@@ -128,6 +138,14 @@ class Recorder:
             log.warning("recording.start_failed", name=name, call_id=call_id, error=str(exc))
             await quietly(self._pbx.hangup(rec.snoop_id), "hangup", call_id=rec.snoop_id)
             await self._close(rec, "failed", note=f"could not start: {exc}")
+            return None
+        # Command, then confirm by event: the customer is told of a recording that runs.
+        try:
+            running = await asyncio.wait_for(asyncio.shield(rec.confirmed), CONFIRM_WITHIN_S)
+        except TimeoutError:
+            log.warning("recording.unconfirmed", name=name, within_s=CONFIRM_WITHIN_S)
+            running = True
+        if not running:
             return None
         log.info("recording.started", name=name, call_id=call_id, node=node,
                  format=policy.format)  # fmt: skip
@@ -165,11 +183,15 @@ class Recorder:
         rec = self._by_snoop.get(event.call_id)
         if rec is None:
             return
-        if isinstance(event, RecordingEnded):
+        if isinstance(event, RecordingStarted):
+            _settle_future(rec.confirmed, True)
+        elif isinstance(event, RecordingEnded):
+            _settle_future(rec.confirmed, event.ok)
             if event.ok:
                 await self._settle(rec)
             else:
                 await self._close(rec, "failed", note=f"Asterisk: {event.cause or 'failed'}")
+                await quietly(self._pbx.hangup(rec.snoop_id), "hangup", call_id=rec.snoop_id)
         elif isinstance(event, CallEnded):
             # The snoop went with the customer; the file is closed once Asterisk says so.
             if not await self._still_recording(rec.name, rec.node):
@@ -207,8 +229,7 @@ class Recorder:
         self, rec: _Live, state: str, *, size: int | None = None, note: str | None = None,
         reconciled: bool = False,
     ) -> None:  # fmt: skip
-        self._by_snoop.pop(rec.snoop_id, None)
-        self._by_call.pop(rec.call_id, None)
+        self._forget(rec)
         duration = audio_seconds(rec.format, size) if size is not None else None
         await store.finished(
             self._pool, rec.name, state=state, ended_at=self._clock.now(), duration_s=duration,
@@ -216,6 +237,11 @@ class Recorder:
         )  # fmt: skip
         log.info("recording.ended", name=rec.name, state=state, size=size, duration_s=duration,
                  note=note, reconciled=reconciled)  # fmt: skip
+
+    def _forget(self, rec: _Live) -> None:
+        _settle_future(rec.confirmed, False)  # a start still waiting learns it is over
+        self._by_snoop.pop(rec.snoop_id, None)
+        self._by_call.pop(rec.call_id, None)
 
     # --- reconciliation ---
 
@@ -240,3 +266,8 @@ class Recorder:
             await self._close(rec, state, size=size, note=note, reconciled=True)
             settled += 1
         return settled
+
+
+def _settle_future(fut: asyncio.Future[bool], value: bool) -> None:
+    if not fut.done():
+        fut.set_result(value)

@@ -60,6 +60,7 @@ from ccd.telephony.pbx import (
     PbxHandler,
     PlaybackFinished,
     RecordingEnded,
+    RecordingStarted,
     SpyDirection,
     StoredFile,
     ToneDetected,
@@ -89,6 +90,7 @@ _MUST_DELIVER = frozenset(
         "PlaybackFinished",
         "ChannelEnteredBridge",
         "ChannelLeftBridge",
+        "RecordingStarted",
         "RecordingFinished",
         "RecordingFailed",
     }
@@ -109,6 +111,7 @@ _ROUTES = {
     "PlaybackFinished": "_on_playback_finished",
     "ChannelEnteredBridge": "_on_bridge_change",
     "ChannelLeftBridge": "_on_bridge_change",
+    "RecordingStarted": "_on_recording_started",
     "RecordingFinished": "_on_recording_ended",
     "RecordingFailed": "_on_recording_ended",
 }
@@ -688,6 +691,14 @@ class AriPbx:
         await self._emit(
             PlaybackFinished(pid, call_id, node, model.timestamp, ok=model.playback.state == "done")
         )
+
+    async def _on_recording_started(self, ev: AriEvent, call: _Call | None) -> None:
+        rec = ev.raw.get("recording") or {}
+        if not str(rec.get("target_uri", "")).startswith("channel:"):
+            return
+        model = ev.model()
+        assert isinstance(model, m.RecordingStarted)
+        await self._emit(RecordingStarted(ev.key, ev.node, model.timestamp, model.recording.name))
 
     async def _on_recording_ended(self, ev: AriEvent, call: _Call | None) -> None:
         # Keyed by the recorded channel, which may have ended already (a snoop's recording

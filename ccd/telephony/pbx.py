@@ -210,6 +210,16 @@ class CallEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordingStarted:
+    """RecordingStarted of a recording on a channel (call_id: the recorded channel)."""
+
+    call_id: str
+    node: str
+    at: datetime
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class RecordingEnded:
     """RecordingFinished (ok) or RecordingFailed of a recording on a channel; call_id is the
     recorded channel (e.g. the snoop that records a call)."""
@@ -242,6 +252,7 @@ PbxEvent = (
     | CallBridged
     | CallUnbridged
     | CallEnded
+    | RecordingStarted
     | RecordingEnded
 )
 

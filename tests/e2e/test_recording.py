@@ -351,3 +351,27 @@ async def test_prune_deletes_old_recordings_from_asterisk_and_marks_the_rows(
     assert status == 410
     again = await daemon.cli("db", "prune", "--yes")
     assert "recordings past their retention: 0" in again
+
+
+async def test_a_recording_asterisk_cannot_write_is_a_failed_row_and_the_call_goes_on(
+    ccd: CcdFactory, double_proc: DoubleProcess
+) -> None:
+    daemon = await ccd("--wrapup-timeout", "30")
+    phone = "+74951300041"
+    await double_proc.program(phone, "answer", after=2.0, hangup_after=20.0)
+    await double_proc.control("POST", "/fail-recordings", {"cause": "spool not writable"})
+    await daemon.setup_campaign("rec", [phone], "--mode", "POWER", "--record", "all",
+                                "--record-notice", "sound:custom/recorded")  # fmt: skip
+    token = await daemon.login_agent("anna", "PJSIP/agent101")
+    await daemon.cli("campaign", "start", "rec")
+    await _talk_until_done(daemon, token, 1)
+    (row,) = await daemon.sql("SELECT state, note, size_bytes FROM recordings")
+    assert (row["state"], row["size_bytes"]) == ("failed", None)
+    assert row["note"] == "Asterisk: spool not writable"
+    (attempt,) = await daemon.sql("SELECT outcome, disposition FROM attempts")
+    assert (attempt["outcome"], attempt["disposition"]) == ("ANSWERED", "END")
+    requests = await double_proc.control("GET", "/requests")
+    # No notice that the call is recorded when it is not; the failed snoop is hung up.
+    assert not any("/play/" in r["path"] for r in requests)
+    assert any(r["method"] == "DELETE" and r["path"].startswith("/ari/channels/rec-")
+               for r in requests)  # fmt: skip

@@ -463,6 +463,26 @@ async def test_snoop_and_record_makes_a_real_file_that_ends_with_the_call(
     assert (await client.call("GET", "/recordings/stored/gone/file"))[0] == 404
 
 
+async def test_a_recording_that_cannot_be_written_fails(
+    double: AsteriskDouble, client: Client
+) -> None:
+    await client.originate("Local/7003@sim", "cf")
+    await client.wait_for("StasisStart", "cf")
+    double.fail_recordings("spool not writable")
+    status, live = await client.call("POST", "/channels/cf/record",
+                                     params={"name": "cf", "format": "wav"})
+    assert (status, live["state"]) == (201, "queued")
+    failed = await client.wait_for("RecordingFailed")
+    assert (failed["recording"]["state"], failed["recording"]["cause"]) == (
+        "failed", "spool not writable")
+    assert "RecordingStarted" not in client.types()
+    assert (await client.call("GET", "/recordings/stored/cf"))[0] == 404
+    double.fail_recordings(None)
+    assert (await client.call("POST", "/channels/cf/record",
+                              params={"name": "cf", "format": "wav"}))[0] == 201
+    await client.wait_for("RecordingStarted")
+
+
 @pytest.mark.parametrize(("fmt", "per_s", "content_type"), [
     ("gsm", 1650, "audio/x-gsm"), ("ulaw", 8000, "audio/basic"),
 ])

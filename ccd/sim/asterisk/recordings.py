@@ -11,6 +11,8 @@ As Asterisk 22 does it (recordings.json, channels.json, bridges.json; events.jso
 - Pause (POST/DELETE .../pause) keeps the file open but writes nothing meanwhile; 409
   "Recording not in session" once it is not recording.
 - GET /recordings/stored/{name}/file serves the file.
+- A recording that cannot be written (`fail_cause`, a fault) sends RecordingFailed with
+  state "failed" and the cause, and leaves no file.
 
 The file is 8 kHz mono audio of the recording's real length minus its pauses (the double's
 calls are already scaled, so a file is as long as the call it recorded ran), a quiet 440 Hz
@@ -97,6 +99,9 @@ class Recordings:
         self.live: dict[str, Recording] = {}
         self.stored: dict[str, Recording] = {}
         self._to_app: dict[str, bool] = {}
+        # A fault: recordings cannot be written (a full or read-only spool); each new one
+        # answers 201, then fails with RecordingFailed and this cause.
+        self.fail_cause: str | None = None
 
     def start(self, name: str, fmt: str, target_uri: str, if_exists: str,
               to_app: bool) -> Recording:
@@ -105,6 +110,10 @@ class Recordings:
         if name in self.live or (name in self.stored and if_exists == "fail"):
             raise AriError(409, "Recording with the same name already exists on the system")
         rec = Recording(name, fmt, target_uri)
+        if self.fail_cause is not None:
+            rec.state = "failed"
+            self._emit("RecordingFailed", {**rec.json(), "cause": self.fail_cause}, to_app)
+            return rec
         self.live[name] = rec
         self._to_app[name] = to_app
         self._emit("RecordingStarted", rec.json(), to_app)
