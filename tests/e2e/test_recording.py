@@ -79,6 +79,16 @@ async def test_record_all_power_calls_rows_files_and_access(
         assert abs(float(r["duration_s"]) - float(r["talk_s"])) <= 1.0, dict(r)
     assert [round(float(r["talk_s"])) for r in rows] == [2, 3, 4]
 
+    # Each call was recorded through a snoop on the customer's channel (what they said and
+    # heard: a barging supervisor, in the agent's bridge, is in it; a whisper is not).
+    requests = await double_proc.control("GET", "/requests")
+    for r in rows:
+        (snoop,) = [q for q in requests if q["method"] == "POST"
+                    and q["path"] == f"/ari/channels/{r['name']}/snoop/rec-{r['name']}"]
+        assert (snoop["query"]["spy"], snoop["query"]["whisper"]) == ("both", "none")
+        (record,) = [q for q in requests
+                     if q["path"] == f"/ari/channels/rec-{r['name']}/record"]  # fmt: skip
+        assert (record["query"]["name"], record["query"]["format"]) == (r["name"], "wav")
     name = rows[0]["name"]
     # The supervisor plays it: a valid WAV of the row's length and size.
     status, body, headers = await _fetch(daemon, f"/api/recordings/{name}/file", sup)
