@@ -108,8 +108,9 @@ class Recorder:
         caller: str | None = None,
     ) -> str | None:
         """Record the customer's call `call_id` if the policy samples it; returns the
-        recording's name (= the call id), None when the call is not recorded. Never raises:
-        a recording that cannot start is a 'failed' row, the call goes on."""
+        recording's name (= the call id), None when the call is not recorded. Raises nothing
+        (but cancellation): a recording Asterisk cannot start is a 'failed' row, one whose
+        row cannot be written is not started (logged); the call goes on either way."""
         if call_id in self._by_call:
             return self._by_call[call_id].name
         if not policy.records(call_id):
@@ -128,6 +129,10 @@ class Recorder:
                     campaign_id=campaign_id, agent_id=agent_id, caller=caller,
                 ),
             )  # fmt: skip
+        except Exception as exc:
+            self._forget(rec)
+            log.error("recording.not_started", name=name, call_id=call_id, error=repr(exc))
+            return None
         except BaseException:
             self._forget(rec)
             raise
