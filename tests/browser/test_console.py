@@ -10,6 +10,7 @@ Debian's chromium is driven by Playwright from PyPI (never `playwright install`)
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -331,7 +332,7 @@ async def test_supervisor_plays_a_call_recording(
     await add_trunk(pool)
     cid = await make_campaign(pool, name="Sales", mode="MANUAL", record_pct=100)
     (phone,) = phones(1)
-    double.program(phone, FarEnd.answer(after=0.2, hangup_after=2.0))
+    double.program(phone, FarEnd.answer(after=0.2, hangup_after=None))
     (lead_id,) = await add_leads(pool, cid, [phone])
     agent_id, _ = await add_agent(pool, "anna", "Anna Ivanova", "PJSIP/agent101", (cid,))
     await add_user(pool, "sofia", PASSWORD, "supervisor", name="Sofia")
@@ -340,6 +341,14 @@ async def test_supervisor_plays_a_call_recording(
     await eventually(lambda: _state(engine, agent_id, AgentState.READY), what="agent READY")
     runner = await eventually(lambda: _runner(engine, cid), what="campaign running")
     attempt_id = await runner.dial_for_agent(agent_id, lead_id)
+
+    async def recording() -> bool:
+        state = await pool.fetchval("SELECT state FROM recordings WHERE name = $1", attempt_id)
+        return bool(state == "recording")
+
+    await eventually(recording, within=15, what="the call being recorded")
+    await asyncio.sleep(1.5)
+    await double.hangup_far_end(attempt_id)
 
     async def recorded() -> bool:
         state = await pool.fetchval("SELECT state FROM recordings WHERE name = $1", attempt_id)
