@@ -9,6 +9,8 @@
     POST /api/agent/hangup       hang up the customer of the current call: WRAP_UP, phone stays up
     POST /api/agent/disposition  {"disposition": "CALLBACK", "callback_at": "...", "note": ""}
                                  for the agent's current or last call, outbound or inbound
+    POST /api/agent/recording/pause   pause the current call's recording (card numbers, secrets)
+    POST /api/agent/recording/resume  resume it; each pause is audited (who, when)
     GET  /api/agent/worklist     MANUAL campaigns: the agent's contacts, `due` when their time came
     POST /api/agent/dial         {"campaign_id": 1, "lead_id": 42}   MANUAL: dial this contact
 
@@ -27,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ccd.api.auth import Int4Id, Int8Id, parse_json, principal, require_role
 from ccd.dialer.agents import AgentError
 from ccd.dialer.daemon import Engine
+from ccd.dialer.recording import RecordingError
 from ccd.dialer.runner import DialError
 from ccd.domain.dispositions import Disposition
 from ccd.inbound.agent_calls import AgentBusy, AgentCall, DispositionRefused
@@ -115,6 +118,8 @@ class AgentApi:
         r.add_get("/api/agent/me", self.me)
         r.add_post("/api/agent/hangup", self.hangup)
         r.add_post("/api/agent/disposition", self.disposition)
+        r.add_post("/api/agent/recording/pause", self.pause_recording)
+        r.add_post("/api/agent/recording/resume", self.resume_recording)
         r.add_get("/api/agent/worklist", self.worklist)
         r.add_post("/api/agent/dial", self.dial)
 
@@ -180,6 +185,9 @@ class AgentApi:
         elif self._inbound is not None:
             inbound = self._inbound.calls.of_agent(agent_id)
             call = _inbound_call(inbound) if inbound is not None else None
+        if call is not None:
+            rec = self._engine.recorder.recording(call["call_id"])
+            call["recording"] = None if rec is None else {"name": rec[0], "paused": rec[1]}
         return web.json_response(
             {
                 "agent_id": agent_id,
@@ -229,6 +237,31 @@ class AgentApi:
             {"direction": "outbound", "call_id": attempt_id, "attempt_id": attempt_id,
              "disposition": body.disposition}
         )  # fmt: skip
+
+    @require_role("agent")
+    async def pause_recording(self, request: web.Request) -> web.Response:
+        return await self._pause_recording(request, pause=True)
+
+    @require_role("agent")
+    async def resume_recording(self, request: web.Request) -> web.Response:
+        return await self._pause_recording(request, pause=False)
+
+    async def _pause_recording(self, request: web.Request, *, pause: bool) -> web.Response:
+        agent_id = self._agent_id(request)
+        session = self._engine.agents.session(agent_id)
+        call_id = session.attempt_id if session is not None else None
+        if (call_id is None or self._engine.calls.find(call_id) is None) and self._inbound:
+            inbound = self._inbound.calls.of_agent(agent_id)
+            call_id = inbound.call_id if inbound is not None else None
+        if call_id is None:
+            raise _error(409, "no call in progress")
+        try:
+            name = await self._engine.recorder.pause(
+                call_id, principal(request).login, pause=pause
+            )
+        except RecordingError as exc:
+            raise _error(409, str(exc)) from None
+        return web.json_response({"recording": name, "paused": pause})
 
     @require_role("agent")
     async def worklist(self, request: web.Request) -> web.Response:

@@ -73,7 +73,7 @@ _ERRORS: dict[int, type[web.HTTPException]] = {
     cls.status_code: cls
     for cls in (
         web.HTTPBadRequest, web.HTTPUnauthorized, web.HTTPForbidden, web.HTTPNotFound,
-        web.HTTPConflict, web.HTTPUnprocessableEntity, web.HTTPTooManyRequests,
+        web.HTTPConflict, web.HTTPGone, web.HTTPUnprocessableEntity, web.HTTPTooManyRequests,
         web.HTTPBadGateway, web.HTTPServiceUnavailable, web.HTTPGatewayTimeout,
     )
 }  # fmt: skip

@@ -22,6 +22,7 @@ from ccd.api.auth import AuthApi, public
 from ccd.api.live import LiveApi, LiveHub
 from ccd.api.messages import Messages, MessagesApi
 from ccd.api.openapi import add_openapi_routes
+from ccd.api.recordings_api import RecordingsApi
 from ccd.api.session_watch import SessionWatch
 from ccd.api.spy import SpyApi, SpyService
 from ccd.api.supervisor_api import SupervisorApi
@@ -70,6 +71,7 @@ class ConsoleParts:
     spy: SpyService
     auth: AuthApi
     sessions: SessionWatch
+    recordings: RecordingsApi
 
     @classmethod
     async def create(
@@ -80,7 +82,10 @@ class ConsoleParts:
         spy = SpyService(pool, engine.pbx, engine.agents, hub)
         engine.router.add_handler(SpyService.owns, spy)
         auth = AuthApi(pool, secure_cookie=secure_cookie)
-        return cls(pool, hub, Messages(pool, hub), spy, auth, SessionWatch(pool))
+        return cls(
+            pool, hub, Messages(pool, hub), spy, auth, SessionWatch(pool),
+            RecordingsApi(pool, engine.pbx),
+        )  # fmt: skip
 
     def route_adders(self) -> list[RouteAdder]:
         return [
@@ -91,6 +96,7 @@ class ConsoleParts:
             MessagesApi(self.messages, self.pool).add_routes,
             SpyApi(self.spy).add_routes,
             SupervisorApi(self.pool, self.hub).add_routes,
+            self.recordings.add_routes,
             add_openapi_routes,
             add_console_routes,
         ]

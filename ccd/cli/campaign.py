@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from contextlib import nullcontext
 from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -32,6 +33,11 @@ from ccd.domain.campaigns import (
     TransitionError,
 )
 from ccd.domain.dispositions import MAX_RETRY_DELAY_S, Disposition, RetryRule, RetryRules
+from ccd.domain.recording import (
+    DEFAULT_RETENTION_DAYS,
+    format_record,
+    parse_record,
+)
 from ccd.store import campaigns as store
 from ccd.store.leads_import import ImportResult, LeadImportError, import_leads, parse_column_map
 
@@ -48,7 +54,14 @@ _FLAG = {
     "max_ratio": "--max-ratio", "abandon_window": "--abandon-window",
     "time_zone": "--time-zone", "days": "--days",
     "hours_start": "--hours", "hours_end": "--hours", "retry_rules": "--retry-rule",
+    "record_notice": "--record-notice", "safe_harbor_media": "--safe-harbor",
 }  # fmt: skip
+class RecordFormatOption(StrEnum):  # typer's choices; = ccd.domain.recording.RECORD_FORMATS
+    wav = "wav"
+    gsm = "gsm"
+    ulaw = "ulaw"
+
+
 _DELAY = re.compile(r"^([0-9]+)([smhd]?)$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -164,6 +177,19 @@ def create(
     safe_harbor: Annotated[
         str, typer.Option("--safe-harbor", help="media played when no agent is free")
     ] = DEFAULT_SAFE_HARBOR_MEDIA,
+    record: Annotated[
+        str, typer.Option("--record", help="record talked calls: all, none or a percentage")
+    ] = "none",
+    record_format: Annotated[
+        RecordFormatOption, typer.Option("--record-format", help="recording file format")
+    ] = RecordFormatOption.wav,
+    record_notice: Annotated[
+        str | None,
+        typer.Option("--record-notice", help="media played to the customer when connected"),
+    ] = None,
+    recording_retention: Annotated[
+        int, typer.Option("--recording-retention", min=1, help="days recordings are kept")
+    ] = DEFAULT_RETENTION_DAYS,
 ) -> None:
     """Create a campaign (status draft); load leads with `ccd campaign load`, then start it."""
     try:
@@ -181,6 +207,10 @@ def create(
         except ValueError as exc:
             raise _usage("--retry-rule", str(exc)) from None
         rules[disposition] = rule
+    try:
+        record_pct = parse_record(record)
+    except ValueError as exc:
+        raise _usage("--record", str(exc)) from None
     if not 0 <= target_abandon <= 100:
         raise _usage("--target-abandon", f"a percentage from 0 to 100, got {target_abandon}")
     try:
@@ -192,7 +222,9 @@ def create(
             pacer=pacer, dial_ratio=Decimal(str(ratio)), max_ratio=Decimal(str(max_ratio)),
             amd=amd, fax_detect=fax_detect, hours_start=start, hours_end=end,
             days=sorted(day_set), time_zone=time_zone, retry_rules=RetryRules(rules=rules),
-            safe_harbor_media=safe_harbor,
+            safe_harbor_media=safe_harbor, record_pct=record_pct,
+            record_format=record_format.value, record_notice=record_notice,
+            recording_retention_days=recording_retention,
         )  # fmt: skip
     except ValidationError as exc:
         fail(_validation_message(exc), code=EXIT_USAGE)
@@ -246,6 +278,11 @@ def status(name: Annotated[str, typer.Argument(help="campaign name")]) -> None:
         f"ring {c['dial_timeout_s']} s, max attempts {c['max_attempts']}, "
         f"abandon limit {c['target_abandon'] * 100:.1f} % over {c['abandon_window']}, "
         f"trunk {c['trunk'] or 'by route'}",
+        highlight=False,
+    )
+    console.print(
+        f"recording {format_record(c['record_pct'])} ({c['record_format']}), notice "
+        f"{c['record_notice'] or 'none'}, kept {c['recording_retention_days']} days",
         highlight=False,
     )
     leads = Table("lead status", "count")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from typing import Annotated
 
 import asyncpg
 import typer
 
-from ccd.cli.common import EXIT_USAGE, console, fail, run, state, with_conn
-from ccd.store import migrate, retention
+from ccd.cli.common import EXIT_USAGE, console, err_console, fail, run, state, with_conn
+from ccd.dialer.recording_prune import prune_recordings
+from ccd.store import migrate, recordings, retention
+from ccd.telephony.ari_rest import node_rest
 
 app = typer.Typer(
     help="Database schema: upgrade, downgrade, current revision; prune old history.",
@@ -53,13 +56,17 @@ def prune(
     batch: Annotated[int, typer.Option(min=1, help="rows per delete transaction")] = 10_000,
 ) -> None:
     """Delete ended attempts, inbound calls, IVR steps and agent state changes older than
-    --older-than. Without --yes it only prints what would go."""
+    --older-than, and call recordings older than their campaign's retention (their files on
+    the Asterisk nodes, through ARI). Without --yes it only prints what would go."""
     try:
         cutoff = datetime.now(UTC) - retention.parse_age(older_than)
     except ValueError as exc:
         fail(f"--older-than {exc}", code=EXIT_USAGE)
 
     async def go(conn: asyncpg.Connection) -> None:
+        now = datetime.now(UTC)
+        expired = len(await recordings.expired(conn, now))
+        console.print(f"recordings past their retention: {expired:,}")
         counts = await retention.count_prunable(conn, cutoff)
         console.print(f"older than {cutoff:%Y-%m-%d %H:%M} UTC:")
         for table, n in counts.items():
@@ -67,7 +74,24 @@ def prune(
         if not yes:
             console.print("dry run: nothing deleted (add --yes to delete)")
             return
+        if expired:
+            await _prune_recordings(conn, now)
         deleted = await retention.prune(conn, cutoff, batch=batch)
         console.print(f"deleted {sum(deleted.values()):,} rows")
 
     run(lambda: with_conn(go))
+
+
+async def _prune_recordings(conn: asyncpg.Connection, now: datetime) -> None:
+    async with AsyncExitStack() as stack:
+        nodes = {
+            node.name: await stack.enter_async_context(node_rest(node))
+            for node in state.settings().nodes
+        }
+        report = await prune_recordings(conn, nodes, now)
+    console.print(f"recordings deleted from Asterisk: {report.deleted:,}")
+    for name in report.missing:
+        console.print(f"  {name}: the node no longer had it (marked missing)", highlight=False)
+    for name, why in report.failed.items():
+        err_console.print(f"  {name}: not deleted, kept for the next prune: {why}",
+                          highlight=False, markup=False)  # fmt: skip

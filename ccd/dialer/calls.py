@@ -40,6 +40,7 @@ from ccd.dialer.campaign import CampaignConfig
 from ccd.dialer.clock import Clock
 from ccd.dialer.notify import EngineNotifier, NullNotifier
 from ccd.dialer.persist import until_written, write_then
+from ccd.dialer.recording import Recorder
 from ccd.dialer.trunks import TrunkTable
 from ccd.domain.agents import AgentState
 from ccd.domain.campaigns import SAFE_HARBOR_FALLBACK_MEDIA
@@ -126,8 +127,10 @@ class CallManager:
         wrapup_timeout_s: float = 120.0,
         drop_after_s: float = DROP_AFTER_S,
         notifier: EngineNotifier | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self._pool = pool
+        self._recorder = recorder
         self.notifier: EngineNotifier = notifier or NullNotifier()
         self._instance_id = instance_id
         self._pbx = pbx
@@ -365,6 +368,16 @@ class CallManager:
             self._pool, call.attempt_id, call.agent_id, event.at, call.answered_at
         )
         self.notifier.call_bridged(call)
+        if self._recorder is not None and call.campaign.record.pct and call.node is not None:
+            # Beside the event stream: a hangup meanwhile is handled at once (the recording
+            # then fails to start, which its row says).
+            self._spawn(self._record(self._recorder, call, call.node, call.agent_id))
+
+    async def _record(self, recorder: Recorder, call: LiveAttempt, node: str, agent: int) -> None:
+        await recorder.start(
+            call.attempt_id, call.campaign.record, node=node, agent_id=agent,
+            campaign_id=call.campaign.id, attempt_id=call.attempt_id, caller=call.lead.phone,
+        )  # fmt: skip
 
     # --- the end of a call ---
 

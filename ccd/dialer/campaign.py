@@ -8,6 +8,7 @@ import asyncpg
 
 from ccd.domain.campaigns import AbandonWindow, CampaignMode, CampaignStatus
 from ccd.domain.dispositions import RetryRules
+from ccd.domain.recording import RecordPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class CampaignConfig:
     retry_rules: RetryRules
     safe_harbor_media: str
     abandon_window: AbandonWindow = AbandonWindow.DAYS_30
+    record: RecordPolicy = RecordPolicy()
 
 
 async def load_campaign(
@@ -37,7 +39,8 @@ async def load_campaign(
     r = await conn.fetchrow(
         "SELECT id, name, mode, status, caller_id, trunk_id, dial_timeout_s, max_attempts,"
         " target_abandon, pacer, dial_ratio, max_ratio, amd, fax_detect, retry_rules,"
-        " safe_harbor_media, abandon_window FROM campaigns WHERE id = $1",
+        " safe_harbor_media, abandon_window, record_pct, record_format, record_notice,"
+        " recording_retention_days FROM campaigns WHERE id = $1",
         campaign_id,
     )
     if r is None:
@@ -60,6 +63,10 @@ async def load_campaign(
         retry_rules=RetryRules.model_validate(r["retry_rules"] or {}),
         safe_harbor_media=r["safe_harbor_media"],
         abandon_window=AbandonWindow(r["abandon_window"]),
+        record=RecordPolicy(
+            r["record_pct"], r["record_format"], r["record_notice"],
+            r["recording_retention_days"],
+        ),  # fmt: skip
     )
 
 

@@ -21,6 +21,7 @@ from ccd.dialer.clock import Clock, SystemClock
 from ccd.dialer.engine import EngineRouter
 from ccd.dialer.notify import EngineNotifier, IsolatedNotifier, NullNotifier
 from ccd.dialer.reconcile import InstanceLock, Reconciler
+from ccd.dialer.recording import Recorder
 from ccd.dialer.runner import CampaignRunner, CampaignSupervisor
 from ccd.dialer.trunks import TrunkTable
 from ccd.log import get_logger
@@ -84,15 +85,21 @@ class Engine:
             pool, pbx, instance_id=self.instance.instance_id,
             login_timeout_s=cfg.login_timeout_s, notifier=self.notifier,
         )  # fmt: skip
+        self.recorder = Recorder(
+            pool, pbx, self.clock, instance_id=self.instance.instance_id,
+            owner_alive=InstanceLock.owner_alive,
+        )  # fmt: skip
         self.calls = CallManager(
             pool, pbx, self.agents, self.trunks, self.clock,
             instance_id=self.instance.instance_id, wrapup_timeout_s=cfg.wrapup_timeout_s,
-            drop_after_s=cfg.drop_after_s, notifier=self.notifier,
+            drop_after_s=cfg.drop_after_s, notifier=self.notifier, recorder=self.recorder,
         )  # fmt: skip
         self.router = EngineRouter(self.agents, self.calls)
+        self.router.add_handler(self.recorder.owns, self.recorder)
         self.reconciler = Reconciler(
             pool, pbx, self.calls, self.agents, self.clock,
             orphan_after_s=cfg.orphan_after_s, wrapup_grace_s=cfg.wrapup_grace_s,
+            recorder=self.recorder,
         )  # fmt: skip
         self.supervisor = CampaignSupervisor(
             pool, db_url, self._make_runner, resync_s=cfg.campaign_resync_s

@@ -22,6 +22,8 @@ for as long as it lives (a killed process loses it when its connection drops).
 - An agent the database shows logged in with no session here and no leg owned by a live
   process: logged out; an orphan leg is hung up.
 - A lead left in_progress with no live or undisposed attempt: due again (retry).
+- A call recording still 'recording' that no live process holds, once its node has stopped
+  recording it: finished from the node's stored file, marked reconciled (ccd.dialer.recording).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import asyncpg
 from ccd.dialer.agents import AgentService, agent_of_leg, quietly
 from ccd.dialer.calls import INSTANCE_VAR, CallManager
 from ccd.dialer.clock import Clock
+from ccd.dialer.recording import Recorder
 from ccd.domain.dispositions import DispositionSource
 from ccd.domain.outcomes import WRAPUP_TIMEOUT_DISPOSITION, auto_disposition
 from ccd.log import get_logger
@@ -91,6 +94,7 @@ class ReconcileReport:
     wrapups_closed: int = 0
     agents_logged_out: int = 0
     leads_freed: int = 0
+    recordings_settled: int = 0
 
 
 class Reconciler:
@@ -104,7 +108,9 @@ class Reconciler:
         *,
         orphan_after_s: float = 60.0,
         wrapup_grace_s: float = 180.0,
+        recorder: Recorder | None = None,
     ) -> None:
+        self._recorder = recorder
         self._pool = pool
         self._pbx = pbx
         self._calls = calls
@@ -135,6 +141,8 @@ class Reconciler:
             await self._wrapups(report)
             await self._agent_legs(live, owners, report)
             report.leads_freed = await self._free_leads()
+            if self._recorder is not None:
+                report.recordings_settled = await self._recorder.reconcile()
             if any(vars(report).values()):
                 log.info("reconcile.done", **vars(report))
             return report

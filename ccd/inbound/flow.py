@@ -28,6 +28,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ccd.domain.recording import RecordFormat, RecordPolicy, parse_record
+
 NodeName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
 Seconds = Annotated[float, Field(gt=0, le=86_400)]
 _MEDIA = re.compile(r"^(sound|recording|digits|number|tone):\S+$")
@@ -308,6 +310,22 @@ class Flow(BaseModel):
     name: str = ""  # the file stem; set by the loader
     start: NodeName
     nodes: dict[NodeName, Node] = Field(min_length=1)
+    # Calls answered by an agent: recorded all, none or a percentage ("30%"), in this format,
+    # with this notice played to the caller when the agent is connected (optional: the IVR
+    # can say it before the queue).
+    record: str = "none"
+    record_format: RecordFormat = "wav"
+    record_notice: str | None = Field(default=None, pattern=r"^(sound|recording):\S+$")
+
+    @field_validator("record")
+    @classmethod
+    def _record(cls, v: str) -> str:
+        parse_record(v)
+        return v
+
+    @property
+    def record_policy(self) -> RecordPolicy:
+        return RecordPolicy(parse_record(self.record), self.record_format, self.record_notice)
 
 
 # --- loading ---

@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import aiohttp
-
 from ccd.config import AsteriskNode
 from ccd.inbound.flow import CallbackNode, Flow
-from ccd.telephony.ari_rest import AriRest
+from ccd.telephony.ari_rest import node_rest
 
 _PROMPT_FIELDS = ("prompt", "invalid_prompt")
 
@@ -50,7 +48,5 @@ async def sounds_missing_on(
     node: AsteriskNode, names: Iterable[str], *, timeout_s: float = 10.0
 ) -> set[str]:
     """The names `node` has no sound for. Raises PbxError when the node cannot be asked."""
-    auth = aiohttp.encode_basic_auth(node.ari_user, node.ari_password)
-    async with aiohttp.ClientSession(headers={"Authorization": auth}) as session:
-        rest = AriRest(node.name, str(node.ari_url), session, timeout_s=timeout_s)
+    async with node_rest(node, timeout_s=timeout_s) as rest:
         return set(names) - await rest.sound_ids()

@@ -20,7 +20,7 @@ import re
 import time as _time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -46,6 +46,9 @@ from ccd.inbound.flow import (
 )
 from ccd.log import get_logger
 from ccd.store import inbound as store
+
+if TYPE_CHECKING:
+    from ccd.dialer.recording import Recorder
 from ccd.telephony.pbx import (
     BridgeKind,
     CallBridged,
@@ -90,6 +93,7 @@ class Deps:
     calls: AgentCalls
     clock: Clock
     config: RunnerConfig
+    recorder: Recorder | None = None  # records calls answered by agents (the flow's policy)
     queue_bridges: dict[tuple[str, str], asyncio.Future[str]] = field(default_factory=dict)
     campaign_ids: dict[str, int | None] = field(default_factory=dict)
 
@@ -443,6 +447,11 @@ class CallRunner:
             campaign_id=self.campaign_id, at=answered_at,
         )  # fmt: skip
         await self._step(name, "agent", input=str(agent.agent_id), result="answered")
+        if self.d.recorder is not None and self.flow is not None and self.flow.record != "none":
+            await self.d.recorder.start(
+                self.call_id, self.flow.record_policy, node=self.node, agent_id=agent.agent_id,
+                campaign_id=self.campaign_id, attempt_id=None, caller=self.caller,
+            )  # fmt: skip
         try:
             while True:
                 ev = await self._next(None)

@@ -35,6 +35,7 @@ from ccd.telephony.pbx import CallEntered, Pbx, PbxEvent
 
 if TYPE_CHECKING:  # the daemon may import this module to wire inbound in
     from ccd.dialer.daemon import Engine
+    from ccd.dialer.recording import Recorder
 
 log = get_logger(__name__)
 
@@ -55,6 +56,7 @@ class InboundService:
         acd: Acd | None = None,
         clock: Clock | None = None,
         config: RunnerConfig | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self._flows = dict(flows)
         config = config or RunnerConfig()
@@ -69,6 +71,7 @@ class InboundService:
             calls=calls,
             clock=clock,
             config=config,
+            recorder=recorder,
         )
         self._calls: dict[str, CallRunner] = {}
         self._starting: set[str] = set()  # entered, runner not registered yet
@@ -214,7 +217,8 @@ def attach_to_engine(
     if config is None:
         config = RunnerConfig(wrapup_timeout_s=engine.config.wrapup_timeout_s)
     inbound = InboundService(
-        engine.pbx, engine.pool, engine.agents, flows, clock=engine.clock, config=config
-    )
+        engine.pbx, engine.pool, engine.agents, flows, clock=engine.clock, config=config,
+        recorder=engine.recorder,
+    )  # fmt: skip
     engine.router.add_handler(inbound.owns, inbound)
     return inbound

@@ -22,6 +22,7 @@ from ccd.domain.campaigns import (
 )
 from ccd.domain.dispositions import RetryRules
 from ccd.domain.names import check_one_line
+from ccd.domain.recording import DEFAULT_RETENTION_DAYS, RecordFormat
 from ccd.log import get_logger
 from ccd.pacing.registry import PACERS
 from ccd.store.abandon import AbandonCounts, abandon_counts
@@ -36,6 +37,9 @@ _CALLER_ID = re.compile(
     r'"(?P<name>[^"\\]{1,64})" <\+?[0-9]{1,20}>'  # "Name" <number>
     r"|\+?[0-9]{1,20}|"  # a bare number, or none
 )
+
+
+_MEDIA = re.compile(r"(sound|recording|tone):\S{1,200}")
 
 
 class CampaignError(ValueError):
@@ -68,6 +72,17 @@ class CampaignSpec(BaseModel):
     time_zone: str = "UTC"
     retry_rules: RetryRules = Field(default_factory=RetryRules)
     safe_harbor_media: str = DEFAULT_SAFE_HARBOR_MEDIA
+    record_pct: int = Field(default=0, ge=0, le=100)
+    record_format: RecordFormat = "wav"
+    record_notice: str | None = None
+    recording_retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=36500)
+
+    @field_validator("record_notice")
+    @classmethod
+    def _media(cls, v: str | None) -> str | None:
+        if v is not None and not _MEDIA.fullmatch(v):
+            raise ValueError(f"{v!r} is not a media URI such as sound:NAME or recording:NAME")
+        return v
 
     @field_validator("caller_id")
     @classmethod
@@ -139,16 +154,18 @@ async def create_campaign(conn: AnyConnection, spec: CampaignSpec) -> int:
                 INSERT INTO campaigns (name, mode, caller_id, trunk_id, dial_timeout_s,
                     max_attempts, target_abandon, pacer, dial_ratio, max_ratio, amd, fax_detect,
                     calling_hours_start, calling_hours_end, calling_days, time_zone, retry_rules,
-                    safe_harbor_media, abandon_window)
+                    safe_harbor_media, abandon_window, record_pct, record_format, record_notice,
+                    recording_retention_days)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                    $17, $18, $19)
+                    $17, $18, $19, $20, $21, $22, $23)
                 RETURNING id
                 """,
                 spec.name, spec.mode.value, spec.caller_id, trunk_id, spec.dial_timeout_s,
                 spec.max_attempts, spec.target_abandon, spec.pacer, spec.dial_ratio,
                 spec.max_ratio, spec.amd, spec.fax_detect, spec.hours_start, spec.hours_end,
                 sorted(set(spec.days)), spec.time_zone, spec.retry_rules.model_dump(mode="json"),
-                spec.safe_harbor_media, spec.abandon_window.value,
+                spec.safe_harbor_media, spec.abandon_window.value, spec.record_pct,
+                spec.record_format, spec.record_notice, spec.recording_retention_days,
             )  # fmt: skip
         except asyncpg.UniqueViolationError:
             raise CampaignError(f"name: a campaign named {spec.name!r} exists already") from None

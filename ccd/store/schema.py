@@ -70,6 +70,9 @@ INBOUND_OUTCOMES = (
 )  # fmt: skip
 INBOUND_DISPOSITIONS = ("END", "CALLBACK")
 SPY_MODES = ("listen", "whisper", "barge")
+RECORDING_STATES = ("recording", "done", "failed", "missing", "pruned")
+RECORDING_FORMATS = ("wav", "gsm", "ulaw")
+RECORDING_ACCESS = ("play", "download")
 
 campaigns = Table(
     "campaigns",
@@ -117,6 +120,11 @@ campaigns = Table(
         comment="span of the abandon rate the pacer holds under target: 30d (US) or 24h (UK)",
     ),  # fmt: skip
     Column("run_started_at", DateTime(timezone=True), comment="last move to running"),
+    Column("record_pct", SmallInteger, nullable=False, server_default="0",
+           comment="share of talked calls recorded: 0 none .. 100 all"),
+    Column("record_format", Text, nullable=False, server_default="wav"),
+    Column("record_notice", Text, comment="media played to the customer when connected"),
+    Column("recording_retention_days", Integer, nullable=False, server_default="90"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     CheckConstraint(_in("mode", CAMPAIGN_MODES), name="mode"),
@@ -125,6 +133,9 @@ campaigns = Table(
     CheckConstraint("dial_timeout_s >= 15", name="ring_at_least_15s"),
     CheckConstraint("max_attempts >= 1", name="max_attempts"),
     CheckConstraint("target_abandon >= 0 AND target_abandon <= 1", name="target_abandon"),
+    CheckConstraint("record_pct BETWEEN 0 AND 100", name="record_pct"),
+    CheckConstraint(_in("record_format", RECORDING_FORMATS), name="record_format"),
+    CheckConstraint("recording_retention_days >= 1", name="recording_retention"),
     CheckConstraint("dial_ratio >= 1 AND max_ratio >= 1", name="ratios"),
 )
 
@@ -361,10 +372,58 @@ recordings = Table(
     "recordings",
     metadata,
     Column("name", Text, primary_key=True, comment="Asterisk stored recording name"),
-    Column("call_id", Text),
+    Column("call_id", Text, comment="the recorded channel: inbound call id or attempt id"),
     Column("kind", Text, nullable=False, comment="voicemail | call"),
     Column("caller", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("attempt_id", UUID(as_uuid=False), ForeignKey("attempts.id", ondelete="SET NULL")),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="SET NULL")),
+    Column("agent_id", Integer, ForeignKey("agents.id", ondelete="SET NULL")),
+    Column("node", Text),
+    Column("instance", Text, comment="the ccd process that started it (reconciliation)"),
+    Column("format", Text, nullable=False, server_default="wav"),
+    Column("state", Text, nullable=False, server_default="done"),
+    Column("started_at", DateTime(timezone=True)),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("duration_s", Numeric(10, 2), comment="audio length of the file (pauses excluded)"),
+    Column("size_bytes", BigInteger),
+    Column("reconciled", Boolean, nullable=False, server_default="false",
+           comment="finished by reconciliation (ccd was not running when it ended)"),
+    Column("pruned_at", DateTime(timezone=True), comment="file deleted by retention"),
+    Column("note", Text, comment="why it failed, or what prune found"),
+    CheckConstraint(_in("state", RECORDING_STATES), name="state"),
+    CheckConstraint(_in("format", RECORDING_FORMATS), name="format"),
+    Index("ix_recordings_campaign_started", "campaign_id", "started_at"),
+    Index("ix_recordings_agent_started", "agent_id", "started_at"),
+    Index("ix_recordings_live", "instance", postgresql_where=text("state = 'recording'")),
+)
+
+recording_pauses = Table(
+    "recording_pauses",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("name", Text, ForeignKey("recordings.name", ondelete="CASCADE"), nullable=False),
+    Column("paused_at", DateTime(timezone=True), nullable=False),
+    Column("paused_by", Text, nullable=False, comment="login of who paused"),
+    Column("resumed_at", DateTime(timezone=True)),
+    Column("resumed_by", Text, comment="login of who resumed; NULL: the call ended paused"),
+    Index("ix_recording_pauses_name", "name"),
+    # at most one open pause per recording
+    Index("uq_recording_pauses_open", "name", unique=True,
+          postgresql_where=text("resumed_at IS NULL")),
+)
+
+recording_access = Table(
+    "recording_access",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("name", Text, ForeignKey("recordings.name", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("login", Text, nullable=False, comment="kept when the user is deleted"),
+    Column("action", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint(_in("action", RECORDING_ACCESS), name="action"),
+    Index("ix_recording_access_name", "name"),
 )
 
 users = Table(

@@ -20,10 +20,11 @@ How ARI facts (recorded from Asterisk 22) become domain events:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -58,7 +59,10 @@ from ccd.telephony.pbx import (
     PbxEvent,
     PbxHandler,
     PlaybackFinished,
+    RecordingEnded,
+    RecordingStarted,
     SpyDirection,
+    StoredFile,
     ToneDetected,
 )
 
@@ -86,6 +90,9 @@ _MUST_DELIVER = frozenset(
         "PlaybackFinished",
         "ChannelEnteredBridge",
         "ChannelLeftBridge",
+        "RecordingStarted",
+        "RecordingFinished",
+        "RecordingFailed",
     }
 )
 _RECENTLY_ENDED_MAX = 10_000
@@ -104,6 +111,9 @@ _ROUTES = {
     "PlaybackFinished": "_on_playback_finished",
     "ChannelEnteredBridge": "_on_bridge_change",
     "ChannelLeftBridge": "_on_bridge_change",
+    "RecordingStarted": "_on_recording_started",
+    "RecordingFinished": "_on_recording_ended",
+    "RecordingFailed": "_on_recording_ended",
 }
 ROUTED_EVENTS = frozenset(_ROUTES)
 
@@ -381,6 +391,35 @@ class AriPbx:
     async def record_bridge(self, bridge_id: str, name: str, *, fmt: str = "wav") -> None:
         await self._rest_for_bridge(bridge_id).record_bridge(bridge_id, name, fmt=fmt)
 
+    async def record_call(self, call_id: str, name: str, *, fmt: str = "wav") -> None:
+        await self._rest_for_call(call_id).record_channel(call_id, name, fmt=fmt)
+
+    async def pause_recording(self, name: str, paused: bool, *, node: str) -> None:
+        await self._client(node).rest.pause_recording(name, paused)
+
+    async def recording_live(self, name: str, *, node: str) -> bool:
+        try:
+            live = await self._client(node).rest.get_live_recording(name)
+        except AriNotFound:
+            return False
+        return live.state in ("queued", "recording", "paused")
+
+    @contextlib.asynccontextmanager
+    async def stored_file(self, name: str, *, node: str) -> AsyncIterator[StoredFile]:
+        async with self._client(node).rest.stored_file(name) as resp:
+            yield StoredFile(
+                resp.headers.get("Content-Type", "application/octet-stream"),
+                resp.content_length,
+                resp.content.iter_chunked(64 * 1024),
+            )
+
+    async def delete_stored(self, name: str, *, node: str) -> bool:
+        try:
+            await self._client(node).rest.delete_stored_recording(name)
+        except AriNotFound:
+            return False
+        return True
+
     async def snoop(
         self,
         call_id: str,
@@ -652,6 +691,28 @@ class AriPbx:
         await self._emit(
             PlaybackFinished(pid, call_id, node, model.timestamp, ok=model.playback.state == "done")
         )
+
+    async def _on_recording_started(self, ev: AriEvent, call: _Call | None) -> None:
+        rec = ev.raw.get("recording") or {}
+        if not str(rec.get("target_uri", "")).startswith("channel:"):
+            return
+        model = ev.model()
+        assert isinstance(model, m.RecordingStarted)
+        await self._emit(RecordingStarted(ev.key, ev.node, model.timestamp, model.recording.name))
+
+    async def _on_recording_ended(self, ev: AriEvent, call: _Call | None) -> None:
+        # Keyed by the recorded channel, which may have ended already (a snoop's recording
+        # finishes as its channel goes): reported whether or not the call is still known.
+        rec = ev.raw.get("recording") or {}
+        if not str(rec.get("target_uri", "")).startswith("channel:"):
+            return
+        model = ev.model()
+        assert isinstance(model, m.RecordingFinished | m.RecordingFailed)
+        r = model.recording
+        await self._emit(
+            RecordingEnded(ev.key, ev.node, model.timestamp, r.name,
+                           ok=ev.type == "RecordingFinished", cause=r.cause)
+        )  # fmt: skip
 
     async def _on_bridge_change(self, ev: AriEvent, call: _Call | None) -> None:
         if call is None or ev.channel_id != call.call_id:

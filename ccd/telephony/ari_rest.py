@@ -7,13 +7,15 @@ real JSON types. Error statuses become the exceptions of `errors.py`, keeping As
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
+from ccd.config import AsteriskNode
 from ccd.telephony import ari_models as m
 from ccd.telephony.errors import PbxTimeout, PbxUnavailable, ari_error
 
@@ -33,6 +35,15 @@ def _params(**kw: object) -> dict[str, str]:
             continue
         out[k] = ("true" if v else "false") if isinstance(v, bool) else str(v)
     return out
+
+
+@contextlib.asynccontextmanager
+async def node_rest(node: AsteriskNode, *, timeout_s: float = 10.0) -> AsyncIterator[AriRest]:
+    """REST calls to one configured node outside the daemon (the CLI), on a session of their
+    own."""
+    auth = aiohttp.encode_basic_auth(node.ari_user, node.ari_password)
+    async with aiohttp.ClientSession(headers={"Authorization": auth}) as session:
+        yield AriRest(node.name, str(node.ari_url), session, timeout_s=timeout_s)
 
 
 class AriRest:
@@ -282,10 +293,52 @@ class AriRest:
         data = await self.request("POST", f"/bridges/{_q(bridge_id)}/record", params=params)
         return m.LiveRecording.model_validate(data)
 
+    async def record_channel(
+        self, channel_id: str, name: str, *, fmt: str = "wav", if_exists: str = "fail"
+    ) -> m.LiveRecording:
+        params = _params(name=name, format=fmt, ifExists=if_exists)
+        data = await self.request("POST", f"/channels/{_q(channel_id)}/record", params=params)
+        return m.LiveRecording.model_validate(data)
+
     # --- recordings ---
 
     async def stop_recording(self, name: str) -> None:
         await self.request("POST", f"/recordings/live/{_q(name)}/stop")
+
+    async def pause_recording(self, name: str, paused: bool) -> None:
+        await self.request("POST" if paused else "DELETE", f"/recordings/live/{_q(name)}/pause")
+
+    async def get_live_recording(self, name: str) -> m.LiveRecording:
+        data = await self.request("GET", f"/recordings/live/{_q(name)}")
+        return m.LiveRecording.model_validate(data)
+
+    async def get_stored_recording(self, name: str) -> m.StoredRecording:
+        data = await self.request("GET", f"/recordings/stored/{_q(name)}")
+        return m.StoredRecording.model_validate(data)
+
+    @contextlib.asynccontextmanager
+    async def stored_file(self, name: str) -> AsyncIterator[aiohttp.ClientResponse]:
+        """GET /recordings/stored/{name}/file as a response to stream from (no total
+        timeout: a long file takes its time; a stalled read still times out)."""
+        path = f"/recordings/stored/{_q(name)}/file"
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=self._timeout.total)
+        try:
+            resp = await self._session.get(self._base + path, timeout=timeout)
+        except TimeoutError as exc:
+            raise PbxTimeout(f"GET {path}: no answer in time", node=self.node) from exc
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            raise PbxUnavailable(f"GET {path}: {exc}", node=self.node) from exc
+        try:
+            if resp.status >= 400:
+                text = (await resp.text()).strip()[:300]
+                with contextlib.suppress(ValueError):
+                    data = await resp.json(content_type=None)
+                    if isinstance(data, dict):
+                        text = str(data.get("message") or text)
+                raise ari_error(resp.status, text, node=self.node, method="GET", path=path)
+            yield resp
+        finally:
+            resp.release()
 
     async def list_stored_recordings(self) -> list[m.StoredRecording]:
         data = await self.request("GET", "/recordings/stored")

@@ -19,7 +19,8 @@ The implementation over ARI (+AMI) is `ccd.telephony.ari_pbx.AriPbx`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -208,6 +209,38 @@ class CallEnded:
     shutdown: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class RecordingStarted:
+    """RecordingStarted of a recording on a channel (call_id: the recorded channel)."""
+
+    call_id: str
+    node: str
+    at: datetime
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingEnded:
+    """RecordingFinished (ok) or RecordingFailed of a recording on a channel; call_id is the
+    recorded channel (e.g. the snoop that records a call)."""
+
+    call_id: str
+    node: str
+    at: datetime
+    name: str
+    ok: bool
+    cause: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A stored recording's file as the node serves it: read `chunks` once."""
+
+    content_type: str
+    size: int | None
+    chunks: AsyncIterator[bytes]
+
+
 PbxEvent = (
     CallRinging
     | CallAnswered
@@ -219,6 +252,8 @@ PbxEvent = (
     | CallBridged
     | CallUnbridged
     | CallEnded
+    | RecordingStarted
+    | RecordingEnded
 )
 
 
@@ -307,6 +342,21 @@ class Pbx(Protocol):
     ) -> None: ...
 
     async def record_bridge(self, bridge_id: str, name: str, *, fmt: str = "wav") -> None: ...
+
+    async def record_call(self, call_id: str, name: str, *, fmt: str = "wav") -> None:
+        """Record a channel (a snoop) into the stored recording `name`; ends with
+        RecordingEnded when the channel goes."""
+
+    async def pause_recording(self, name: str, paused: bool, *, node: str) -> None: ...
+
+    async def recording_live(self, name: str, *, node: str) -> bool:
+        """Whether the node still records `name`."""
+
+    def stored_file(self, name: str, *, node: str) -> AbstractAsyncContextManager[StoredFile]:
+        """The stored recording's file; raises AriNotFound when the node has none."""
+
+    async def delete_stored(self, name: str, *, node: str) -> bool:
+        """Delete a stored recording; False when the node had none."""
 
     async def snoop(
         self,

@@ -10,6 +10,7 @@ Debian's chromium is driven by Playwright from PyPI (never `playwright install`)
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -322,3 +323,73 @@ async def test_agent_console_shows_an_inbound_caller(
         "asked about the tariff",
     )
     await expect(agent.locator("#contact-empty")).to_be_visible()
+
+
+async def test_supervisor_plays_a_call_recording(
+    pool: asyncpg.Pool, double: AsteriskDouble, make_engine: EngineFactory, browser: Any
+) -> None:
+    engine = await make_engine()
+    await add_trunk(pool)
+    cid = await make_campaign(pool, name="Sales", mode="MANUAL", record_pct=100)
+    (phone,) = phones(1)
+    double.program(phone, FarEnd.answer(after=0.2, hangup_after=None))
+    (lead_id,) = await add_leads(pool, cid, [phone])
+    agent_id, _ = await add_agent(pool, "anna", "Anna Ivanova", "PJSIP/agent101", (cid,))
+    await add_user(pool, "sofia", PASSWORD, "supervisor", name="Sofia")
+    await start_campaign(pool, "Sales")
+    await engine.agents.login(agent_id)
+    await eventually(lambda: _state(engine, agent_id, AgentState.READY), what="agent READY")
+    runner = await eventually(lambda: _runner(engine, cid), what="campaign running")
+    attempt_id = await runner.dial_for_agent(agent_id, lead_id)
+
+    async def recording() -> bool:
+        state = await pool.fetchval("SELECT state FROM recordings WHERE name = $1", attempt_id)
+        return bool(state == "recording")
+
+    await eventually(recording, within=15, what="the call being recorded")
+    await asyncio.sleep(1.5)
+    await double.hangup_far_end(attempt_id)
+
+    async def recorded() -> bool:
+        state = await pool.fetchval("SELECT state FROM recordings WHERE name = $1", attempt_id)
+        return bool(state == "done")
+
+    await eventually(recorded, within=15, what="the call recorded")
+    parts = await ConsoleParts.create(pool, engine)
+    app = build_app(pool, [AgentApi(engine).add_routes, *parts.route_adders()])
+    site: web.AppRunner = await start_site(app, "127.0.0.1", 0)
+    try:
+        base = f"http://127.0.0.1:{site.addresses[0][1]}"
+        sup = await sign_in(browser, base, "sofia")
+        await expect(sup).to_have_url(base + "/console/supervisor.html")
+        row = sup.locator(f'#recordings tr[data-recording="{attempt_id}"]')
+        await expect(row).to_contain_text(phone)
+        await expect(row).to_contain_text("Anna Ivanova")
+        await sup.evaluate(
+            "() => { const a = document.querySelector('#rec-player');"
+            " window.__canplay = new Promise((ok, bad) => {"
+            " a.addEventListener('canplay', () => ok(a.duration), {once: true});"
+            " a.addEventListener('error', () => bad(new Error('audio error ' +"
+            " (a.error && a.error.code))), {once: true}); }); }"
+        )
+        await row.locator("button.play").click()
+        duration = await sup.evaluate("() => window.__canplay")
+        await shot(sup, "09-supervisor-recording-playing")
+        seconds = await pool.fetchval(
+            "SELECT duration_s FROM recordings WHERE name = $1", attempt_id
+        )
+        assert abs(duration - float(seconds)) < 0.1, (duration, seconds)
+        logged = await pool.fetch("SELECT login, action FROM recording_access WHERE name = $1",
+                                  attempt_id)  # fmt: skip
+        assert [(r["login"], r["action"]) for r in logged][:1] == [("sofia", "play")]
+    finally:
+        await site.cleanup()
+
+
+async def _state(engine: Engine, agent_id: int, state: AgentState) -> bool:
+    s = engine.agents.session(agent_id)
+    return s is not None and s.state is state
+
+
+async def _runner(engine: Engine, campaign_id: int) -> Any:
+    return engine.supervisor.runner(campaign_id)

@@ -67,6 +67,22 @@ async def test_default_safe_harbor_is_a_stock_sound(ccd: Invoke, pool: asyncpg.P
     assert [m["safe_harbor_media"] for m in media] == ["sound:all-reps-busy"] * 2
 
 
+async def test_recording_options_are_stored_and_shown(ccd: Invoke, pool: asyncpg.Pool) -> None:
+    r = await ccd("campaign", "create", "rec", "--record", "25%", "--record-format", "gsm",
+                  "--record-notice", "sound:custom/recorded", "--recording-retention", "30")
+    assert r.exit_code == 0, r.output
+    row = await pool.fetchrow("SELECT record_pct, record_format, record_notice,"
+                              " recording_retention_days FROM campaigns")  # fmt: skip
+    assert tuple(row) == (25, "gsm", "sound:custom/recorded", 30)
+    r = await ccd("campaign", "status", "rec")
+    assert "recording 25% (gsm), notice sound:custom/recorded, kept 30 days" in flat(r.stdout)
+    r = await ccd("campaign", "create", "plain")
+    assert r.exit_code == 0, r.output
+    row = await pool.fetchrow("SELECT record_pct, record_format, recording_retention_days"
+                              " FROM campaigns WHERE name = 'plain'")  # fmt: skip
+    assert tuple(row) == (0, "wav", 90)
+
+
 async def test_hours_until_midnight_round_trip(ccd: Invoke, pool: asyncpg.Pool) -> None:
     r = await ccd("campaign", "create", "allday", "--hours", "00:00-24:00")
     assert r.exit_code == 0, r.output
@@ -96,6 +112,11 @@ async def test_hours_until_midnight_round_trip(ccd: Invoke, pool: asyncpg.Pool) 
         (["--mode", "TURBO"], "'--mode'"),
         (["--pacer", "turbo"], "--pacer: unknown pacer 'turbo'"),
         (["--trunk", "nope"], "trunk: no trunk named 'nope'"),
+        (["--record", "most"], "'--record': expected all, none or a percentage 0-100"),
+        (["--record", "150%"], "'--record': expected all, none or a percentage 0-100"),
+        (["--record-format", "mp3"], "'--record-format'"),
+        (["--record-notice", "hello.wav"], "--record-notice: 'hello.wav' is not a media URI"),
+        (["--recording-retention", "0"], "'--recording-retention'"),
     ],
 )
 async def test_create_rejects_bad_options(ccd: Invoke, args: list[str], needle: str) -> None:

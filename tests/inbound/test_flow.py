@@ -51,6 +51,20 @@ nodes:
     assert problems(path) == [f"{path}: node 'menu1': field 'options.5': unknown node 'sales'"]
 
 
+def test_recording_settings_of_a_flow(tmp_path: Path) -> None:
+    base = "start: a\nnodes:\n  a: {kind: hangup}\n"
+    flow = load_flow(write(tmp_path, "record: 40%\nrecord_format: ulaw\n" + base))
+    policy = flow.record_policy
+    assert (policy.pct, policy.format, policy.notice) == (40, "ulaw", None)
+    assert load_flow(write(tmp_path, base)).record_policy.pct == 0
+    path = write(tmp_path, "record: often\nrecord_format: mp3\nrecord_notice: beep\n" + base)
+    lines = problems(path)
+    assert any("record" in line and "all, none or a percentage" in line for line in lines), lines
+    assert any("record_format" in line for line in lines), lines
+    assert any("record_notice" in line for line in lines), lines
+    assert all(line.startswith(str(path)) for line in lines)
+
+
 def test_field_errors_name_node_and_field(tmp_path: Path) -> None:
     path = write(
         tmp_path,

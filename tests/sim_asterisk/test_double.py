@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
+import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import aiohttp
 import pytest
 
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
+from ccd.sim.asterisk.recordings import FORMATS, audio_file
 from ccd.sim.asterisk.schema import AriSchema, ModelSchema, RouteError, locate_schema_dir
 from tests.sim_asterisk.replay import basic_auth
 
@@ -396,6 +399,99 @@ async def test_recording_a_bridge(client: Client) -> None:
         200, [{"name": "call-1", "format": "wav"}])
     assert (await client.call("DELETE", "/recordings/stored/call-1"))[0] == 204
     assert (await client.call("GET", "/recordings/stored/call-1"))[0] == 404
+
+
+async def test_a_bridge_recording_runs_until_the_bridge_goes(client: Client) -> None:
+    # Asterisk 22 keeps a bridge recording while the bridge lives; destroying it ends the file.
+    await client.call("POST", "/bridges", params={"bridgeId": "rb2"})
+    await client.call("POST", "/bridges/rb2/record", params={"name": "shift", "format": "wav"})
+    await asyncio.sleep(0.3)
+    assert (await client.call("GET", "/recordings/live/shift"))[1]["state"] == "recording"
+    assert (await client.call("DELETE", "/bridges/rb2"))[0] == 204
+    finished = await client.wait_for("RecordingFinished")
+    assert finished["recording"]["state"] == "done"
+    assert (await client.call("GET", "/recordings/live/shift"))[0] == 404
+    assert (await client.call("GET", "/recordings/stored/shift"))[0] == 200
+
+
+async def test_snoop_and_record_makes_a_real_file_that_ends_with_the_call(
+    double: AsteriskDouble, client: Client
+) -> None:
+    await client.originate("Local/7002@sim", "cust")
+    await client.wait_for("StasisStart", "cust")
+    await client.call("POST", "/bridges", params={"bridgeId": "agent-1"})
+    await client.call("POST", "/bridges/agent-1/addChannel", params={"channel": "cust"})
+    # A bridged channel cannot be recorded itself (channels.json, 409): through a snoop.
+    status, _ = await client.call("POST", "/channels/cust/record",
+                                  params={"name": "direct", "format": "wav"})
+    assert status == 409
+    assert (await client.call("POST", "/channels/cust/snoop/rec-cust",
+                              params={"app": "ccd", "spy": "both"}))[0] == 200
+    assert (await client.call("POST", "/channels/rec-cust/record",
+                              params={"name": "cust", "format": "mp9"}))[0] == 422
+    status, live = await client.call("POST", "/channels/rec-cust/record",
+                                     params={"name": "cust", "format": "wav"})
+    assert (status, live["state"], live["target_uri"]) == (201, "queued", "channel:rec-cust")
+    started = await client.wait_for("RecordingStarted")
+    assert started["recording"]["state"] == "recording"
+    assert (await client.call("POST", "/channels/rec-cust/record",
+                              params={"name": "cust", "format": "wav"}))[0] == 409
+    await asyncio.sleep(0.5)
+    assert (await client.call("POST", "/recordings/live/cust/pause"))[0] == 204
+    assert (await client.call("GET", "/recordings/live/cust"))[1]["state"] == "paused"
+    await asyncio.sleep(0.4)
+    assert (await client.call("DELETE", "/recordings/live/cust/pause"))[0] == 204
+    await asyncio.sleep(0.3)
+    # The customer hangs up: the snoop goes with it, the recording finishes first.
+    await double.hangup_far_end("cust")
+    await client.wait_for("StasisEnd", "rec-cust")
+    order = [e["type"] for e in client.events
+             if e["type"] == "RecordingFinished"
+             or (e["type"] == "StasisEnd" and e["channel"]["id"] == "rec-cust")]
+    assert order == ["RecordingFinished", "StasisEnd"]
+    finished = next(e for e in client.events if e["type"] == "RecordingFinished")
+    assert (finished["recording"]["state"], finished["recording"]["duration"]) == ("done", 0)
+    assert (await client.call("POST", "/recordings/live/cust/pause"))[0] == 404
+    async with client.session.get(double.ari_url + "/recordings/stored/cust/file",
+                                  headers=AUTH) as r:
+        assert r.status == 200 and r.content_type == "audio/wav"
+        body = await r.read()
+    with wave.open(io.BytesIO(body)) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 8000)
+        seconds = w.getnframes() / 8000
+    assert 0.7 <= seconds <= 1.1, seconds  # 0.5 + 0.3 recorded, the 0.4 s pause left out
+    assert (await client.call("GET", "/recordings/stored/gone/file"))[0] == 404
+
+
+async def test_a_recording_that_cannot_be_written_fails(
+    double: AsteriskDouble, client: Client
+) -> None:
+    await client.originate("Local/7003@sim", "cf")
+    await client.wait_for("StasisStart", "cf")
+    double.fail_recordings("spool not writable")
+    status, live = await client.call("POST", "/channels/cf/record",
+                                     params={"name": "cf", "format": "wav"})
+    assert (status, live["state"]) == (201, "queued")
+    failed = await client.wait_for("RecordingFailed")
+    assert (failed["recording"]["state"], failed["recording"]["cause"]) == (
+        "failed", "spool not writable")
+    assert "RecordingStarted" not in client.types()
+    assert (await client.call("GET", "/recordings/stored/cf"))[0] == 404
+    double.fail_recordings(None)
+    assert (await client.call("POST", "/channels/cf/record",
+                              params={"name": "cf", "format": "wav"}))[0] == 201
+    await client.wait_for("RecordingStarted")
+
+
+@pytest.mark.parametrize(("fmt", "per_s", "content_type"), [
+    ("gsm", 1650, "audio/x-gsm"), ("ulaw", 8000, "audio/basic"),
+])
+def test_recording_files_in_compact_formats(fmt: str, per_s: int, content_type: str) -> None:
+    data = audio_file(fmt, 2.0)
+    assert len(data) == 2 * per_s
+    assert FORMATS[fmt][0] == content_type
+    if fmt == "gsm":
+        assert all(data[i] >> 4 == 0xD for i in range(0, len(data), 33))
 
 
 async def test_subscribe_all_sees_channel_created(double: AsteriskDouble) -> None:

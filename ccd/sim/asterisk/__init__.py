@@ -7,11 +7,13 @@
     cid = await double.inbound_call(did="5550013", caller="+74951112233")
     await double.hangup_far_end(cid)
     await double.restart(down_for=0.2)        # faults: drop_websockets, delay_rest, fail_rest,
-                                              # ami_half_open
+                                              # ami_half_open, fail_recordings
     await double.stop()
 
 Behaviour follows the recordings of a real Asterisk 22.10.1 (shared/asterisk/transcripts); the
 ARI schema is read at runtime (see schema.py). Simulated seconds are multiplied by time_scale.
+Channel and bridge recordings write real audio files, served by the stored-recordings routes
+(recordings.py).
 """
 
 from ccd.sim.asterisk.double import AsteriskDouble

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from ccd.sim.asterisk.errors import AriError
 from ccd.sim.asterisk.events import AriConnection, EventHub
-from ccd.sim.asterisk.model import HANGUP_REASONS, Channel, Recording, timestamp
+from ccd.sim.asterisk.model import HANGUP_REASONS, Channel, timestamp
 from ccd.sim.asterisk.pbx import Pbx
 from ccd.sim.asterisk.schema import AriSchema, Operation, RouteError
 
@@ -78,8 +78,6 @@ class AriServer:
         self.faults = faults
         self.info = info
         self.requests: list[RecordedRequest] = []
-        self.recordings: dict[str, Recording] = {}
-        self.stored: dict[str, Recording] = {}
         # Fact 15: after a duplicate-id 409, the same keep-alive connection answers 409 again
         # for an originate that fails to allocate.
         self._leaky_409: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -142,6 +140,9 @@ class AriServer:
             ("GET", "/recordings/live/{recordingName}"): self.live_get,
             ("POST", "/recordings/live/{recordingName}/stop"): self.live_stop,
             ("DELETE", "/recordings/live/{recordingName}"): self.live_stop,
+            ("POST", "/recordings/live/{recordingName}/pause"): self.live_pause,
+            ("DELETE", "/recordings/live/{recordingName}/pause"): self.live_pause,
+            ("GET", "/recordings/stored/{recordingName}/file"): self.stored_file,
         }
 
     def app(self) -> web.Application:
@@ -542,53 +543,53 @@ class AriServer:
                      request: web.Request) -> web.Response:
         if "channelId" in args:
             target: Channel | Any = self.pbx.control(args["channelId"])
+            if target.bridge is not None:
+                raise AriError(409, "Channel is currently bridged")
             uri = f"channel:{target.id}"
         else:
             target = self.pbx.bridges.get(args["bridgeId"])
             uri = f"bridge:{target.id}"
-        name = params["name"]
-        if name in self.recordings or (
-                name in self.stored and params.get("ifExists", "fail") == "fail"):
-            raise AriError(409, "Recording with the same name already exists on the system")
-        rec = Recording(name, params["format"], uri)
-        self.recordings[name] = rec
-        started = {**rec.json(), "state": "queued"}
-        self.hub.emit("RecordingStarted", {"recording": rec.json()},
-                      to_app=getattr(target, "subscribed", True))
-        return _json(201, started)
+        rec = self.pbx.recordings.start(
+            params["name"], params["format"], uri, params.get("ifExists", "fail"),
+            to_app=getattr(target, "subscribed", True))
+        return _json(201, {**rec.json(), "state": "queued"})
 
     async def live_get(self, params: Params, args: dict[str, str],
                        request: web.Request) -> web.Response:
-        rec = self.recordings.get(args["recordingName"])
-        if rec is None:
-            raise AriError(404, "Recording not found")
-        return _json(200, rec.json())
+        return _json(200, self.pbx.recordings.get_live(args["recordingName"]).json())
 
     async def live_stop(self, params: Params, args: dict[str, str],
                         request: web.Request) -> web.Response:
-        rec = self.recordings.pop(args["recordingName"], None)
-        if rec is None:
-            raise AriError(404, "Recording not found")
-        rec.state = "done"
-        if request.method == "POST":  # stop keeps the file; DELETE (cancel) discards it
-            self.stored[rec.name] = rec
-        self.hub.emit("RecordingFinished", {"recording": rec.json()})
+        # stop keeps the file; DELETE (cancel) discards it
+        self.pbx.recordings.finish(args["recordingName"], keep=request.method == "POST")
+        return _no_content()
+
+    async def live_pause(self, params: Params, args: dict[str, str],
+                         request: web.Request) -> web.Response:
+        self.pbx.recordings.pause(args["recordingName"], request.method == "POST")
         return _no_content()
 
     async def stored_list(self, params: Params, args: dict[str, str],
                           request: web.Request) -> web.Response:
-        return _json(200, [{"name": r.name, "format": r.format} for r in self.stored.values()])
+        return _json(200, [{"name": r.name, "format": r.format}
+                           for r in self.pbx.recordings.stored.values()])
 
     async def stored_get(self, params: Params, args: dict[str, str],
                          request: web.Request) -> web.Response:
-        rec = self.stored.get(args["recordingName"])
-        if rec is None:
-            raise AriError(404, "Recording not found")
+        rec = self.pbx.recordings.stored_get(args["recordingName"])
         return _json(200, {"name": rec.name, "format": rec.format})
+
+    async def stored_file(self, params: Params, args: dict[str, str],
+                          request: web.Request) -> web.Response:
+        name = args["recordingName"]
+        rec = self.pbx.recordings.stored_get(name)
+        content_type, body = self.pbx.recordings.file(name)
+        return web.Response(body=body, content_type=content_type, headers={
+            "Content-Disposition": f'attachment; filename="{name}.{rec.format}"'})
 
     async def stored_delete(self, params: Params, args: dict[str, str],
                             request: web.Request) -> web.Response:
-        if self.stored.pop(args["recordingName"], None) is None:
+        if self.pbx.recordings.stored.pop(args["recordingName"], None) is None:
             raise AriError(404, "Recording not found")
         return _no_content()
 

@@ -104,6 +104,7 @@ class Bridges:
             self.leave(ch, hangup=False)
 
     def destroy(self, bridge: Bridge) -> None:
+        self.pbx.recordings.target_gone(f"bridge:{bridge.id}")
         # 09/10: BRIDGEPEER cleared on everyone first, then each ChannelLeftBridge.
         members = list(bridge.channels)
         for ch in members:

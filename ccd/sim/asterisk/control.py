@@ -11,6 +11,7 @@ then driven over a small JSON HTTP API on a separate port, never through ARI:
     POST /restart    {"down_for": 1.8}                        Asterisk restarts
     POST /lose-events {"lose": true}                          half-open event link
     POST /missing-sounds {"names": ["ccd-safe-harbor"]}       sounds that fail to play
+    POST /fail-recordings {"cause": "disk full"}              new recordings fail (null: work)
     GET  /state      channels (id, name, state, bridge) and bridges (id -> channel ids)
     GET  /requests   the ARI requests received (method, path, query), in order
 
@@ -105,6 +106,12 @@ def control_app(double: AsteriskDouble) -> web.Application:
         double.missing_sounds.update(str(n) for n in _field(data, "names"))
         return web.json_response({})
 
+    async def fail_recordings(request: web.Request) -> web.Response:
+        data = await _body(request)
+        cause = data.get("cause")
+        double.fail_recordings(None if cause is None else str(cause))
+        return web.json_response({})
+
     async def state(_request: web.Request) -> web.Response:
         bridges = {b.id: [c.id for c in b.channels] for b in double.bridges.values()}
         in_bridge = {c: b for b, chans in bridges.items() for c in chans}
@@ -129,6 +136,7 @@ def control_app(double: AsteriskDouble) -> web.Application:
     app.router.add_post("/restart", restart)
     app.router.add_post("/lose-events", lose_events)
     app.router.add_post("/missing-sounds", missing_sounds)
+    app.router.add_post("/fail-recordings", fail_recordings)
     app.router.add_get("/state", state)
     app.router.add_get("/requests", requests)
     return app

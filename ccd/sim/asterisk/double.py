@@ -233,5 +233,9 @@ class AsteriskDouble:
     def fail_rest(self, path_prefix: str, status: int = 500, count: int = 1) -> None:
         self.faults.failures.extend([(path_prefix, status)] * count)
 
+    def fail_recordings(self, cause: str | None) -> None:
+        """New recordings fail (RecordingFailed with `cause`); None: they work again."""
+        self.pbx.recordings.fail_cause = cause
+
     def ami_half_open(self, half_open: bool = True) -> None:
         self.ami.half_open = half_open

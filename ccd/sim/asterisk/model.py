@@ -137,16 +137,3 @@ class Playback:
             out["next_media_uri"] = self.media[self.index + 1]
         out.update(target_uri=self.target_uri, language="en", state=self.state)
         return out
-
-
-@dataclass(eq=False, slots=True)
-class Recording:
-    name: str
-    format: str
-    target_uri: str
-    state: str = "recording"
-    started_at: float = field(default_factory=time.monotonic)
-
-    def json(self) -> dict[str, Any]:
-        return {"name": self.name, "format": self.format, "target_uri": self.target_uri,
-                "state": self.state}

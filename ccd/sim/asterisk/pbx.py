@@ -23,6 +23,7 @@ from ccd.sim.asterisk.farend import FAILURES, TONES, FarEnd
 from ccd.sim.asterisk.media import Media
 from ccd.sim.asterisk.model import CAUSE_TEXT, EIGHT_KHZ, Bridge, Channel
 from ccd.sim.asterisk.queues import QUEUE_JOIN, Queues
+from ccd.sim.asterisk.recordings import Recordings
 
 # AMD() result per far end, and how long it takes (seconds after AMD starts), fact 13.
 AMD_RESULTS: dict[str, tuple[str, float]] = {
@@ -92,6 +93,9 @@ class Pbx:
         self.trunk_load: dict[str, int] = {}
         self.media = Media(self)
         self.queues = Queues(self)
+        self.recordings = Recordings(
+            lambda type_, rec, to_app: hub.emit(type_, {"recording": rec}, to_app=to_app)
+        )
         self._seq = itertools.count()
         self._pjsip_seq = itertools.count()
         self._snoop_seq = itertools.count()
@@ -162,6 +166,7 @@ class Pbx:
         fields: dict[str, Any] = {"cause": cause, "cause_txt": CAUSE_TEXT.get(cause, "Unknown")}
         if tech_cause is not None:
             fields["tech_cause"] = tech_cause
+        self.recordings.target_gone(f"channel:{ch.id}")
         ch.alive = False
         ch.cancel_timers()
         self.channels.pop(ch.id, None)
@@ -536,6 +541,8 @@ class Pbx:
         self._destroy(ch, cause)
 
     def _leave_call(self, ch: Channel, hangup: bool) -> None:
+        if hangup:  # its recording ends (RecordingFinished) before it leaves Stasis
+            self.recordings.target_gone(f"channel:{ch.id}")
         self.media.fail_all(ch)
         if ch.bridge is not None:
             self.bridges.leave(ch, hangup=hangup)
@@ -569,6 +576,7 @@ class Pbx:
         self.channels.clear()
         for bridge in self.bridges.by_id.values():
             self.media.stop_target(bridge.playbacks)
+            self.recordings.target_gone(f"bridge:{bridge.id}")
         self.bridges.by_id.clear()
         self.trunk_load.clear()
         for queue in self.queues.by_name.values():
@@ -631,7 +639,7 @@ class Pbx:
         # 12: the snoop leaves its bridge and gets StasisEnd, never ChannelDestroyed.
         if explicit:
             self._hangup_request(ch, 32, soft=True)
-        self._leave_call(ch, hangup=True)
+        self._leave_call(ch, hangup=True)  # ends the snoop's recording first
         ch.alive = False
         ch.cancel_timers()
         self.channels.pop(ch.id, None)

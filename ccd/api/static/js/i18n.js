@@ -31,6 +31,8 @@ const I18N = {
     send: "Send", sent: "Sent", read: "read", lead: "Lead", actions: "Actions", none: "—",
     call: "Call", outbound: "Outbound", inbound: "inbound",
     inbound_from: "Inbound · queue {queue} · dialled {did}",
+    recordings: "Recordings", search: "Search", started: "Started", play: "Play",
+    download: "Download", agent_id: "Agent id", no_recordings: "No recordings found",
   },
   ru: {
     title_login: "ccd — вход", title_agent: "ccd — оператор", title_supervisor: "ccd — супервизор",
@@ -60,6 +62,8 @@ const I18N = {
     send: "Отправить", sent: "Отправлено", read: "прочитано", lead: "Контакт", actions: "Действия", none: "—",
     call: "Звонок", outbound: "Исходящий", inbound: "входящий",
     inbound_from: "Входящий · очередь {queue} · набран {did}",
+    recordings: "Записи разговоров", search: "Найти", started: "Начало", play: "Слушать",
+    download: "Скачать", agent_id: "Id оператора", no_recordings: "Записей не найдено",
   },
 };
 
