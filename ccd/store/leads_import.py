@@ -423,6 +423,22 @@ SELECT count(*) AS loaded, count(*) FILTER (WHERE status = 'blacklisted') AS bla
 """
 
 
+# Each new lead's person: its contact by number, made from the lead when there is none yet.
+_LINK_CONTACTS = """
+WITH new AS (
+    INSERT INTO contacts (phone, first_name, time_zone, sources)
+    SELECT DISTINCT ON (phone) phone, NULLIF(name, ''), time_zone,
+           '{"phone": "lead", "first_name": "lead"}'::jsonb
+    FROM leads WHERE campaign_id = $1 AND contact_id IS NULL ORDER BY phone, id
+    ON CONFLICT (phone) DO NOTHING
+    RETURNING id, phone
+)
+UPDATE leads l SET contact_id = coalesce(n.id, c.id)
+FROM leads l2 LEFT JOIN new n ON n.phone = l2.phone LEFT JOIN contacts c ON c.phone = l2.phone
+WHERE l.id = l2.id AND l.campaign_id = $1 AND l.contact_id IS NULL
+"""
+
+
 async def _flush(conn: asyncpg.Connection, campaign_id: int) -> tuple[int, int]:
     """Move the staged rows into leads; returns (loaded, of which blacklisted)."""
     row = await conn.fetchrow(_INSERT, campaign_id)
@@ -531,6 +547,7 @@ async def _load(
                 loaded, blacklisted, flushing = loaded + n, blacklisted + b, None
             n, b = await _flush(conn, campaign_id)
             loaded, blacklisted = loaded + n, blacklisted + b
+            await conn.execute(_LINK_CONTACTS, campaign_id)
         finally:
             if flushing is not None:  # failed mid-way: let the query end before the rollback
                 flushing.cancel()

@@ -1,0 +1,183 @@
+"""Planning a mailing: every contact of its variants gets one row, a message (channel,
+address, rendered text, earliest send time in their local sending hours) or the reason they
+are left out. `preview` runs the same choice without writing anything."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from ccd.domain.calling_hours import ALL_DAYS, CallingHours
+from ccd.log import get_logger
+from ccd.mailing.choice import LeftOut, Recipient, choose
+from ccd.mailing.templates import render, render_or_fallback, sms_parts
+from ccd.store import mailings as store
+from ccd.store.mailings import Mailing, Variant
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    contact_id: int
+    variant: Variant
+    channel: str | None
+    reason: LeftOut | None
+    address: str | None = None
+    subject: str | None = None
+    body: str | None = None
+    fallback: bool = False  # a variable was missing: the plain fallback text went in
+    time_zone: str | None = None
+
+
+def _values(row: asyncpg.Record | Mapping[str, Any]) -> dict[str, Any]:
+    fields = row["fields"]
+    return {
+        "first_name": row["first_name"], "last_name": row["last_name"],
+        "fields": json.loads(fields) if isinstance(fields, str) else fields,
+    }  # fmt: skip
+
+
+def decide(
+    row: asyncpg.Record | Mapping[str, Any], mailing: Mailing, now: datetime, cap_days: int
+) -> Planned:
+    """One candidate row (store.candidates) -> its planned message or why it is left out."""
+    variant = mailing.variants[row["variant"]]
+    consent = row["consent"]
+    last = row["last_marketing_at"]
+    r = Recipient(
+        addresses={
+            "sms": row["phone"],
+            "fax": row["fax"],
+            "email": None if row["email_bad"] else row["email"],
+        },  # fmt: skip
+        consent=json.loads(consent) if isinstance(consent, str) else consent,
+        preferred=row["preferred_channels"],
+        blacklisted=frozenset(
+            [
+                *(["sms"] if row["phone_blacklisted"] else []),
+                *(["fax"] if row["fax_blacklisted"] else []),
+            ]
+        ),  # fmt: skip
+        capped=last is not None and last > now - timedelta(days=cap_days),
+    )
+    channel, why = choose(
+        r, variant.channels, marketing=mailing.marketing, require_opt_in=mailing.require_opt_in
+    )
+    if channel is None:
+        return Planned(row["id"], variant, None, why)
+    template = variant.templates[channel]
+    values = _values(row)
+    text = render(template.for_language(row["language"]), values)
+    subject = None
+    if template.subject:
+        subject = render_or_fallback(template.subject, template.subject, values)
+    body = text if text is not None else render_or_fallback(template.fallback, "", values)
+    return Planned(
+        row["id"], variant, channel, None, r.addresses[channel], subject,
+        body or template.fallback, text is None, row["time_zone"],
+    )  # fmt: skip
+
+
+@dataclass
+class SegmentPreview:
+    recipients: Counter[str] = field(default_factory=Counter)  # channel -> contacts
+    left_out: Counter[str] = field(default_factory=Counter)  # reason -> contacts
+    fallbacks: Counter[str] = field(default_factory=Counter)  # channel -> fallback texts
+    sms_parts: Counter[int] = field(default_factory=Counter)  # parts -> messages
+    samples: dict[str, tuple[int, str | None, str]] = field(default_factory=dict)
+
+
+@dataclass
+class Preview:
+    segments: dict[str, SegmentPreview]
+
+    def total(self) -> int:
+        return sum(sum(s.recipients.values()) for s in self.segments.values())
+
+
+def _segment_label(v: Variant) -> str:
+    return v.segment or "(everyone else)"
+
+
+async def preview(conn: store.Conn, mailing: Mailing, cap_days: int) -> Preview:
+    now = datetime.now(UTC)
+    out: dict[str, SegmentPreview] = defaultdict(SegmentPreview)
+    for v in mailing.variants:
+        out[_segment_label(v)]  # every segment shows, even with nobody in it
+    async with conn.transaction(readonly=True):
+        async for row in store.candidates(conn, mailing):
+            p = decide(row, mailing, now, cap_days)
+            seg = out[_segment_label(p.variant)]
+            if p.channel is None:
+                assert p.reason is not None
+                seg.left_out[p.reason.value] += 1
+                continue
+            seg.recipients[p.channel] += 1
+            if p.fallback:
+                seg.fallbacks[p.channel] += 1
+            if p.channel == "sms":
+                seg.sms_parts[sms_parts(p.body or "")] += 1
+            if p.channel not in seg.samples:
+                seg.samples[p.channel] = (p.contact_id, p.subject, p.body or "")
+    return Preview(dict(out))
+
+
+class _SendTimes:
+    """The earliest send time in each contact's zone, computed once per zone per plan."""
+
+    def __init__(self, mailing: Mailing, now: datetime) -> None:
+        self._hours = CallingHours(mailing.hours_start, mailing.hours_end, ALL_DAYS,
+                                   mailing.time_zone)  # fmt: skip
+        self._now = now
+        self._by_zone: dict[str | None, datetime] = {}
+
+    def at(self, zone: str | None) -> datetime:
+        found = self._by_zone.get(zone)
+        if found is None:
+            found = self._by_zone[zone] = self._hours.next_allowed(self._now, zone)
+        return found
+
+
+async def plan(conn: store.Conn, mailing_id: int, cap_days: int) -> int:
+    """Write the mailing's message rows once (a second call, from another instance too, finds
+    it planned and writes nothing). Returns the rows written."""
+    written = 0
+    async with conn.transaction():
+        locked = await conn.fetchval(
+            "SELECT planned_at IS NULL FROM mailings WHERE id = $1 FOR UPDATE", mailing_id
+        )
+        if not locked:
+            return 0
+        mailing = await store.load_mailing(conn, mailing_id)
+        now = datetime.now(UTC)
+        times = _SendTimes(mailing, now)
+        batch: list[tuple[Any, ...]] = []
+        left = Counter[str]()
+        async for row in store.candidates(conn, mailing, prefetch=10_000):
+            p = decide(row, mailing, now, cap_days)
+            if p.channel is None:
+                assert p.reason is not None
+                left[p.reason.value] += 1
+                batch.append((mailing.id, p.variant.id, p.contact_id, None, None, None, None,
+                              "skipped", p.reason.value, None, now))  # fmt: skip
+            else:
+                batch.append((mailing.id, p.variant.id, p.contact_id, p.channel, p.address,
+                              p.subject, p.body, "planned", None, secrets.token_urlsafe(16),
+                              times.at(p.time_zone)))  # fmt: skip
+            if len(batch) >= 10_000:
+                await store.write_messages(conn, batch)
+                written += len(batch)
+                batch.clear()
+        await store.write_messages(conn, batch)
+        written += len(batch)
+        await conn.execute("UPDATE mailings SET planned_at = now() WHERE id = $1", mailing_id)
+    log.info("mailing.planned", mailing_id=mailing_id, rows=written, left_out=dict(left))
+    return written
