@@ -104,8 +104,8 @@ async def _stage(
     await conn.execute(
         f"CREATE TEMP TABLE {_STAGE} (line int, phone text, email text, fax text,"
         " first_name text, last_name text, birth_date date, age_group text, gender text,"
-        " language text, social_status text, time_zone text, preferred text[], fields jsonb,"
-        " sources jsonb, consent jsonb, contact_id bigint, is_new bool NOT NULL DEFAULT false)"
+        " language text, social_status text, time_zone text, preferred text[], fields text,"
+        " sources text, consent text, contact_id bigint, is_new bool NOT NULL DEFAULT false)"
         " ON COMMIT DROP"
     )
     staged = 0
@@ -167,7 +167,7 @@ async def _merge(conn: asyncpg.Connection, file_name: str) -> dict[str, int]:
             time_zone = coalesce(x.time_zone, c.time_zone),
             preferred_channels = CASE WHEN cardinality(x.preferred) > 0 THEN x.preferred
                                       ELSE c.preferred_channels END,
-            fields = c.fields || x.fields, sources = c.sources || x.sources, updated_at = now()
+            fields = c.fields || x.fields::jsonb, sources = c.sources || x.sources::jsonb, updated_at = now()
             FROM {s} x WHERE x.contact_id = c.id RETURNING 1) SELECT count(*) FROM u"""
     )
     created = await conn.fetchval(
@@ -175,7 +175,7 @@ async def _merge(conn: asyncpg.Connection, file_name: str) -> dict[str, int]:
                 age_group, gender, language, social_status, time_zone, preferred_channels,
                 fields, sources)
             SELECT phone, email, fax, first_name, last_name, birth_date, age_group, gender,
-                   language, social_status, time_zone, preferred, fields, sources
+                   language, social_status, time_zone, preferred, fields::jsonb, sources::jsonb
             FROM {s} WHERE contact_id IS NULL ORDER BY line RETURNING id, phone, email),
         m AS (UPDATE {s} x SET contact_id = n.id, is_new = true FROM n
               WHERE x.contact_id IS NULL
@@ -188,7 +188,7 @@ async def _merge(conn: asyncpg.Connection, file_name: str) -> dict[str, int]:
             SELECT x.contact_id, kv.key, 'marketing', kv.value, 'import',
                    jsonb_build_object('file', $1::text, 'line', x.line, 'column',
                                       'consent_' || kv.key)
-            FROM {s} x, jsonb_each_text(x.consent) kv ORDER BY x.line RETURNING 1)
+            FROM {s} x, jsonb_each_text(x.consent::jsonb) kv ORDER BY x.line RETURNING 1)
         SELECT count(*) FROM i""",
         file_name,
     )
@@ -220,8 +220,8 @@ async def record_consent(
     """Append one history row per channel; nothing is ever overwritten."""
     await conn.executemany(
         "INSERT INTO consent_events (contact_id, channel, purpose, status, method, proof)"
-        " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
-        [(contact_id, ch, purpose, status, method, json.dumps(proof)) for ch in channels],
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        [(contact_id, ch, purpose, status, method, proof) for ch in channels],
     )
     log.info("consent.recorded", contact_id=contact_id, channels=list(channels),
              purpose=purpose, status=status, method=method)  # fmt: skip

@@ -90,10 +90,10 @@ async def create_mailing(
             raise MailingError(f"a mailing named {name!r} exists already") from None
         await conn.executemany(
             "INSERT INTO mailing_variants (mailing_id, position, segment_id, channels, templates)"
-            " VALUES ($1, $2, $3, $4, $5::jsonb)",
+            " VALUES ($1, $2, $3, $4, $5)",
             [
                 (mid, i, segments.get(v.segment) if v.segment else None, list(v.channels),
-                 json.dumps({c: t.model_dump() for c, t in v.templates.items()}))
+                 {c: t.model_dump() for c, t in v.templates.items()})
                 for i, v in enumerate(spec.variants)
             ],
         )  # fmt: skip
@@ -111,9 +111,9 @@ async def load_mailing(conn: Conn | asyncpg.Pool, name_or_id: str | int) -> Mail
             v["id"],
             v["position"],
             v["segment"],
-            json.loads(v["rules"] or "[]"),
+            v["rules"] or [],
             v["channels"],
-            {c: ChannelTemplate.model_validate(t) for c, t in json.loads(v["templates"]).items()},
+            {c: ChannelTemplate.model_validate(t) for c, t in v["templates"].items()},
         )  # fmt: skip
         for v in await conn.fetch(
             "SELECT v.*, s.name AS segment, s.rules FROM mailing_variants v"
