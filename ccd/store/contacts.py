@@ -167,7 +167,8 @@ async def _merge(conn: asyncpg.Connection, file_name: str) -> dict[str, int]:
             time_zone = coalesce(x.time_zone, c.time_zone),
             preferred_channels = CASE WHEN cardinality(x.preferred) > 0 THEN x.preferred
                                       ELSE c.preferred_channels END,
-            fields = c.fields || x.fields::jsonb, sources = c.sources || x.sources::jsonb, updated_at = now()
+            fields = c.fields || x.fields::jsonb, sources = c.sources || x.sources::jsonb,
+            updated_at = now()
             FROM {s} x WHERE x.contact_id = c.id RETURNING 1) SELECT count(*) FROM u"""
     )
     created = await conn.fetchval(
