@@ -61,7 +61,7 @@ class MailingService:
     async def start(self) -> None:
         for channel in self.channels.values():
             await channel.start(self._on_status)
-        settled = await store.settle_orphans(self._pool, self._alive)
+        settled = await store.settle_orphans(self._pool, self._alive, self.instance)
         if settled:
             log.warning("mailing.unknown_settled", messages=settled)
         await self._connect_listener()
@@ -101,7 +101,7 @@ class MailingService:
             self._runners[mid] = asyncio.create_task(self._run(mid, flag))
         for mid in set(self._runners) - running:
             self._stop_flags[mid].set()
-        await store.settle_orphans(self._pool, self._alive)
+        await store.settle_orphans(self._pool, self._alive, self.instance)
 
     async def _run(self, mailing_id: int, stop: asyncio.Event) -> None:
         try:

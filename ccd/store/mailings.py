@@ -332,7 +332,9 @@ async def release(pool: asyncpg.Pool, message_ids: Sequence[int]) -> None:
         )
 
 
-async def settle_orphans(pool: asyncpg.Pool, alive: Callable[[str], Awaitable[bool]]) -> int:
+async def settle_orphans(
+    pool: asyncpg.Pool, alive: Callable[[str], Awaitable[bool]], own: str
+) -> int:
     """Messages left in `sending` by a process that is gone become `unknown`: they may have
     gone out, so they are never sent again."""
     instances = [
@@ -343,7 +345,7 @@ async def settle_orphans(pool: asyncpg.Pool, alive: Callable[[str], Awaitable[bo
     ]
     settled = 0
     for instance in instances:
-        if await alive(instance):
+        if instance == own or await alive(instance):
             continue
         rows = await pool.fetch(
             "UPDATE mailing_messages SET state = 'unknown', ended_at = now(),"
