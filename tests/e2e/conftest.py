@@ -24,11 +24,12 @@ def double_proc(tmp_path: Path) -> Iterator[DoubleProcess]:
 
 @pytest.fixture
 async def ccd(tmp_path: Path, db_url: str, double_proc: DoubleProcess) -> AsyncIterator[CcdFactory]:
-    """make(*run_args) starts `ccd run` with the test's database and the double as node."""
+    """make(*run_args, config=TOML) starts `ccd run` with the test's database and the double as
+    node; `config` adds settings tables (e.g. [mailing])."""
     started: list[CcdProcess] = []
 
-    async def make(*run_args: str, start: bool = True) -> CcdProcess:
-        proc = CcdProcess(tmp_path, db_url, double_proc, run_args=run_args)
+    async def make(*run_args: str, start: bool = True, config: str = "") -> CcdProcess:
+        proc = CcdProcess(tmp_path, db_url, double_proc, run_args=run_args, extra_config=config)
         if start:
             await proc.start()
         started.append(proc)

@@ -139,7 +139,13 @@ class CcdProcess:
     """`ccd run --config FILE` in a subprocess; the CLI and the HTTP API against it."""
 
     def __init__(
-        self, workdir: Path, db_url: str, double: DoubleProcess, *, run_args: tuple[str, ...] = ()
+        self,
+        workdir: Path,
+        db_url: str,
+        double: DoubleProcess,
+        *,
+        run_args: tuple[str, ...] = (),
+        extra_config: str = "",
     ) -> None:
         self.workdir = workdir
         self.db_url = db_url
@@ -150,6 +156,7 @@ class CcdProcess:
         self.flows_dir = workdir / "flows"
         self.flows_dir.mkdir(exist_ok=True)
         self.run_args = run_args
+        self.extra_config = extra_config  # TOML tables after the settings above
         self.proc: subprocess.Popen[bytes] | None = None
         self.write_config()
 
@@ -165,7 +172,7 @@ class CcdProcess:
             'host = "127.0.0.1"', f"port = {self.port}", "", "[[nodes]]",
             *(f"{k} = {json.dumps(v)}" for k, v in node.items()),
         ]  # fmt: skip
-        self.config.write_text("\n".join(lines) + "\n")
+        self.config.write_text("\n".join(lines) + "\n\n" + self.extra_config)
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CCD_")}

@@ -141,8 +141,10 @@ async def test_cap_holds_across_two_mailings_and_two_engines(
     assert len(per_address) == n
     assert max(per_address.values()) == 1, "a contact got two marketing messages within the cap"
     states = dict(
-        await pool.fetch("SELECT coalesce(reason, state), count(*) FROM mailing_messages GROUP BY 1")
-    )  # fmt: skip
+        await pool.fetch(
+            "SELECT coalesce(reason, state), count(*) FROM mailing_messages GROUP BY 1"
+        )
+    )
     assert states == {"sent": n, "capped": n}
 
 

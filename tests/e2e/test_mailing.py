@@ -1,0 +1,130 @@
+"""A mailing as operators run it: contacts, a segment and a mailing through the CLI, sent by
+`ccd run` to a real SMTP server in the test process; the recipient's one-click unsubscribe
+(RFC 8058) goes to ccd's HTTP API and stops the next mailing."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.dialer.conftest import eventually
+from tests.dialer.helpers import free_port
+from tests.e2e.conftest import CcdFactory
+from tests.e2e.harness import CcdProcess
+from tests.mailing.conftest import Inbox
+
+pytestmark = pytest.mark.e2e
+
+CONTACTS = """phone,email,first_name,birth_date,language,consent_email,balance
++380441000001,olena@example.com,Olena,1950-03-01,uk,yes,12.50
++380441000002,ivan@example.com,Ivan,1990-01-01,en,yes,
++380441000003,petro@example.com,Petro,1991-01-01,en,no,
+"""
+VARIANTS = """
+variants:
+  - segment: seniors
+    channels: [email]
+    templates:
+      email:
+        subject: "Your balance, {first_name}"
+        text: {default: "You owe {fields.balance}.", uk: "Ваш борг {fields.balance}."}
+        fallback: "Please check your balance."
+  - channels: [email]
+    templates:
+      email:
+        subject: "News"
+        text: {default: "Hello {first_name}, you owe {fields.balance}."}
+        fallback: "Hello {first_name}, please check your balance."
+"""
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+async def _status(daemon: CcdProcess, name: str, wanted: str) -> None:
+    async def reached() -> bool:
+        return f"mailing {name}: {wanted}" in await daemon.cli("mailing", "status", name)
+
+    await eventually(reached, within=30, what=f"{name} {wanted}")
+
+
+async def test_mailing_sent_by_the_daemon_and_unsubscribed_in_one_click(
+    ccd: CcdFactory, smtp: tuple[Inbox, int], tmp_path: Path
+) -> None:
+    inbox, port = smtp
+    daemon = await ccd(config=(
+        '[mailing]\nfrom_address = "news@ccd.test"\n'
+        f'[[mailing.smtp]]\nhost = "127.0.0.1"\nport = {port}\n'
+    ))  # fmt: skip
+    (tmp_path / "c.csv").write_text(CONTACTS)
+    (tmp_path / "v.yaml").write_text(VARIANTS)
+    out = await daemon.cli("contacts", "import", str(tmp_path / "c.csv"))
+    assert "created:     3" in out
+    await daemon.cli("segment", "add", "seniors", "age >= 60")
+    await daemon.cli("mailing", "create", "spring", "--purpose", "marketing", "--variants",
+                     str(tmp_path / "v.yaml"), "--hours", "00:00-24:00")  # fmt: skip
+    out = await daemon.cli("mailing", "preview", "spring")
+    assert "opted_out" in out and "2 messages would be sent" in out
+    await daemon.cli("mailing", "start", "spring")
+    await _status(daemon, "spring", "completed")
+
+    assert sorted(m["To"] for m in inbox.messages) == ["ivan@example.com", "olena@example.com"]
+    (olena,) = inbox.to("olena@example.com")
+    assert olena["Subject"] == "Your balance, Olena"
+    body = olena.get_body(("plain",))
+    assert body is not None and "Ваш борг 12.50." in body.get_content()
+    (ivan,) = inbox.to("ivan@example.com")
+    ivan_body = ivan.get_body(("plain",))
+    assert ivan_body is not None
+    assert "Hello Ivan, please check your balance." in ivan_body.get_content()  # the fallback
+    assert ivan["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    m = re.fullmatch(r"<(http://127\.0\.0\.1:\d+/u/[\w-]+)>", ivan["List-Unsubscribe"])
+    assert m, ivan["List-Unsubscribe"]
+    url = m[1]
+
+    async with aiohttp.ClientSession() as s:
+        async with s.get(url) as resp:  # a link scanner's GET changes nothing
+            assert resp.status == 200 and "<form" in await resp.text()
+        assert not await daemon.sql(
+            "SELECT 1 FROM consent_events WHERE method = 'unsubscribe_link'"
+        )
+        async with s.post(url, data="List-Unsubscribe=One-Click", headers={
+            "Content-Type": "application/x-www-form-urlencoded"}) as resp:  # fmt: skip
+            assert resp.status == 200
+        async with s.post(url.rsplit("/", 1)[0] + "/nope") as resp:
+            assert resp.status == 404
+    (row,) = await daemon.sql(
+        "SELECT c.email, e.channel, e.purpose, e.status, e.proof FROM consent_events e"
+        " JOIN contacts c ON c.id = e.contact_id WHERE e.method = 'unsubscribe_link'"
+    )
+    assert (row["email"], row["channel"], row["purpose"], row["status"]) == (
+        "ivan@example.com", "email", "marketing", "opt_out",
+    )  # fmt: skip
+    assert json.loads(row["proof"])["one_click"] is True
+    out = await daemon.cli("contacts", "show", "ivan@example.com")
+    assert "unsubscribe_link" in out and "opt_out" in out and "spring" in out
+
+    # The next mailing leaves Ivan out (opted out); Olena is left out by the 14-day cap.
+    (tmp_path / "v2.yaml").write_text(VARIANTS)
+    await daemon.cli("mailing", "create", "summer", "--variants", str(tmp_path / "v2.yaml"),
+                     "--hours", "00:00-24:00")  # fmt: skip
+    await daemon.cli("mailing", "start", "summer")
+    await _status(daemon, "summer", "completed")
+    out = await daemon.cli("mailing", "status", "summer")
+    assert re.search(r"left out: opted_out\s*│\s*2", out), out
+    assert re.search(r"left out: capped\s*│\s*1", out), out
+    assert len(inbox.messages) == 2
