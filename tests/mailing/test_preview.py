@@ -110,3 +110,34 @@ async def test_bad_definitions_are_refused_with_the_field(
     r = await cli("segment", "add", "s", "age >= x")
     assert r.exit_code == 2 and "not a whole number" in r.output
     assert await pool.fetchval("SELECT count(*) FROM mailings") == 0
+
+
+async def test_report_and_export_of_a_mailing(
+    cli: Invoke, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    await _setup(cli, pool, tmp_path)
+    mid = await pool.fetchval("SELECT id FROM mailings")
+    async with pool.acquire() as conn:
+        await plan(conn, mid, 14)
+    sms = await pool.fetchrow("SELECT id, contact_id FROM mailing_messages WHERE channel = 'sms'")
+    await pool.execute("UPDATE mailing_messages SET state = 'sent' WHERE id = $1", sms["id"])
+    await pool.execute("UPDATE mailing_messages SET state = 'failed' WHERE channel = 'email'")
+    await pool.execute(
+        "INSERT INTO consent_events (contact_id, channel, purpose, status, method, proof)"
+        " VALUES ($1, 'sms', 'marketing', 'opt_out', 'unsubscribe_link', $2)",
+        sms["contact_id"], {"message_id": str(sms["id"])},
+    )  # fmt: skip
+    r = await cli("report", "mailing", "spring", "-f", "csv")
+    assert r.exit_code == 0, r.output
+    lines = r.output.strip().splitlines()
+    assert lines[0] == "segment,channel,planned,sent,delivered,failed,unknown,left_out,opted_out"
+    assert "seniors,email,1,0,0,1,0,0,0" in lines
+    assert ",sms,1,1,0,0,0,0,1" in lines  # the everyone-else variant has no segment
+    assert ",,0,0,0,0,0,5,0" in lines  # left out: no channel
+    out = tmp_path / "m.csv"
+    r = await cli("export", "messages", "spring", "-o", str(out))
+    assert r.exit_code == 0 and "7 messages exported" in r.output, r.output
+    text = out.read_text()
+    assert "Привіт Olena, баланс 12.50" in text and "no_consent" in text
+    r = await cli("export", "messages", "nope")
+    assert r.exit_code == 2 and "no mailing named 'nope'" in r.output
