@@ -15,6 +15,7 @@ import asyncpg
 from aiohttp import web
 
 from ccd.log import get_logger
+from ccd.mailing import tokens
 from ccd.store.contacts import record_consent
 
 log = get_logger(__name__)
@@ -39,14 +40,19 @@ class UnsubscribeApi:
         app.router.add_post("/u/{token}", self.unsubscribe)
 
     async def _message(self, token: str) -> asyncpg.Record | None:
-        if len(token) > 64:
+        """The message the token was signed for; None for a token that is not valid."""
+        mid = tokens.message_id(token) if len(token) <= 64 else None
+        if mid is None:
             return None
-        return await self._pool.fetchrow(
-            "SELECT mm.id, mm.contact_id, mm.channel, m.purpose, m.name AS mailing"
-            " FROM mailing_messages mm JOIN mailings m ON m.id = mm.mailing_id"
-            " WHERE mm.unsubscribe_token = $1",
-            token,
+        row = await self._pool.fetchrow(
+            "SELECT mm.id, mm.contact_id, mm.channel, m.purpose, m.name AS mailing,"
+            " m.unsubscribe_key FROM mailing_messages mm JOIN mailings m ON m.id = mm.mailing_id"
+            " WHERE mm.id = $1",
+            mid,
         )
+        if row is None or not tokens.valid(row["unsubscribe_key"], token):
+            return None
+        return row
 
     async def confirm_page(self, request: web.Request) -> web.Response:
         msg = await self._message(request.match_info["token"])

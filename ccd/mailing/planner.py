@@ -4,8 +4,8 @@ are left out. `preview` runs the same choice without writing anything."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import secrets
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -146,11 +146,38 @@ class _SendTimes:
         return found
 
 
-async def plan(conn: store.Conn, mailing_id: int, cap_days: int) -> int:
+def _rows(
+    rows: list[asyncpg.Record],
+    mailing: Mailing,
+    now: datetime,
+    cap_days: int,
+    times: _SendTimes,
+    left: Counter[str],
+) -> list[tuple[Any, ...]]:
+    out: list[tuple[Any, ...]] = []
+    for row in rows:
+        p = decide(row, mailing, now, cap_days)
+        if p.channel is None:
+            assert p.reason is not None
+            left[p.reason.value] += 1
+            out.append((mailing.id, p.variant.id, p.contact_id, None, None, None, None,
+                        "skipped", p.reason.value, now))  # fmt: skip
+        else:
+            out.append((mailing.id, p.variant.id, p.contact_id, p.channel, p.address,
+                        p.subject, p.body, "planned", None, times.at(p.time_zone)))  # fmt: skip
+    return out
+
+
+async def plan(pool: asyncpg.Pool, mailing_id: int, cap_days: int, chunk: int = 5_000) -> int:
     """Write the mailing's message rows once (a second call, from another instance too, finds
-    it planned and writes nothing). Returns the rows written."""
+    it planned and writes nothing). Returns the rows written.
+
+    A pipeline over two connections: one reads the candidates while this task decides and
+    renders a chunk and the other connection COPYs the one before, in the transaction that
+    also marks the mailing planned (all rows or none)."""
     written = 0
-    async with conn.transaction():
+    left = Counter[str]()
+    async with pool.acquire() as conn, conn.transaction():
         locked = await conn.fetchval(
             "SELECT planned_at IS NULL FROM mailings WHERE id = $1 FOR UPDATE", mailing_id
         )
@@ -159,25 +186,41 @@ async def plan(conn: store.Conn, mailing_id: int, cap_days: int) -> int:
         mailing = await store.load_mailing(conn, mailing_id)
         now = datetime.now(UTC)
         times = _SendTimes(mailing, now)
-        batch: list[tuple[Any, ...]] = []
-        left = Counter[str]()
-        async for row in store.candidates(conn, mailing, prefetch=10_000):
-            p = decide(row, mailing, now, cap_days)
-            if p.channel is None:
-                assert p.reason is not None
-                left[p.reason.value] += 1
-                batch.append((mailing.id, p.variant.id, p.contact_id, None, None, None, None,
-                              "skipped", p.reason.value, None, now))  # fmt: skip
-            else:
-                batch.append((mailing.id, p.variant.id, p.contact_id, p.channel, p.address,
-                              p.subject, p.body, "planned", None, secrets.token_urlsafe(16),
-                              times.at(p.time_zone)))  # fmt: skip
-            if len(batch) >= 10_000:
-                await store.write_messages(conn, batch)
-                written += len(batch)
-                batch.clear()
-        await store.write_messages(conn, batch)
-        written += len(batch)
+        chunks: asyncio.Queue[list[asyncpg.Record] | None] = asyncio.Queue(maxsize=3)
+        reader = asyncio.create_task(_read(pool, mailing, chunks, chunk))
+        copying: asyncio.Task[None] | None = None
+        try:
+            while (rows := await chunks.get()) is not None:
+                records = _rows(rows, mailing, now, cap_days, times, left)
+                if copying is not None:
+                    await copying
+                copying = asyncio.create_task(store.write_messages(conn, records))
+                written += len(records)
+            if copying is not None:
+                await copying
+            await reader
+        finally:
+            for task in (reader, copying):
+                if task is not None and not task.done():
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
         await conn.execute("UPDATE mailings SET planned_at = now() WHERE id = $1", mailing_id)
     log.info("mailing.planned", mailing_id=mailing_id, rows=written, left_out=dict(left))
     return written
+
+
+async def _read(
+    pool: asyncpg.Pool,
+    mailing: Mailing,
+    out: asyncio.Queue[list[asyncpg.Record] | None],
+    chunk: int,
+) -> None:
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        rows: list[asyncpg.Record] = []
+        async for row in store.candidates(conn, mailing, prefetch=chunk):
+            rows.append(row)
+            if len(rows) >= chunk:
+                await out.put(rows)
+                rows = []
+        await out.put(rows)
+    await out.put(None)

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import asyncpg
 
 from ccd.log import get_logger
+from ccd.mailing import tokens
 from ccd.mailing.channel import Channel, OutboundMessage, Outcome, SendResult, StatusReport
 from ccd.mailing.planner import plan
 from ccd.store import mailings as store
@@ -105,8 +106,7 @@ class MailingService:
 
     async def _run(self, mailing_id: int, stop: asyncio.Event) -> None:
         try:
-            async with self._pool.acquire() as conn:
-                await plan(conn, mailing_id, self._cap_days)
+            await plan(self._pool, mailing_id, self._cap_days)
             mailing = await store.load_mailing(self._pool, mailing_id)
             cap = mailing.cap_days if mailing.cap_days is not None else self._cap_days
             while not stop.is_set():
@@ -168,7 +168,8 @@ class MailingService:
 
     async def _send(self, claimed: store.Claimed) -> None:
         row = await self._pool.fetchrow(
-            "SELECT subject, body, unsubscribe_token FROM mailing_messages WHERE id = $1",
+            "SELECT m.subject, m.body, g.unsubscribe_key FROM mailing_messages m"
+            " JOIN mailings g ON g.id = m.mailing_id WHERE m.id = $1",
             claimed.id,
         )
         assert row is not None
@@ -176,7 +177,7 @@ class MailingService:
         if channel is None:
             result = SendResult(Outcome.FAILED, reason=f"no {claimed.channel} channel configured")
         else:
-            token = row["unsubscribe_token"]
+            token = tokens.make(row["unsubscribe_key"], claimed.id)
             message = OutboundMessage(
                 claimed.id, claimed.channel, claimed.address, row["body"] or "", row["subject"],
                 unsubscribe_url=f"{self.public_url.rstrip('/')}/u/{token}" if token else None,

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from ccd.log import get_logger
+from ccd.mailing import tokens
 from ccd.mailing.segments import compile_rules
 from ccd.mailing.spec import ChannelTemplate, MailingSpec
 
@@ -54,6 +55,7 @@ class Mailing:
     hours_start: time
     hours_end: time
     time_zone: str
+    unsubscribe_key: str
     planned: bool
     variants: list[Variant]
 
@@ -83,8 +85,10 @@ async def create_mailing(
         try:
             mid: int = await conn.fetchval(
                 "INSERT INTO mailings (name, purpose, require_opt_in, cap_days, hours_start,"
-                " hours_end, time_zone) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                " hours_end, time_zone, unsubscribe_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                " RETURNING id",
                 name, purpose, require_opt_in, cap_days, hours[0], hours[1], time_zone,
+                tokens.new_key(),
             )  # fmt: skip
         except asyncpg.UniqueViolationError:
             raise MailingError(f"a mailing named {name!r} exists already") from None
@@ -125,7 +129,7 @@ async def load_mailing(conn: Conn | asyncpg.Pool, name_or_id: str | int) -> Mail
     return Mailing(
         row["id"], row["name"], row["purpose"], row["status"], row["require_opt_in"],
         row["cap_days"], row["hours_start"], row["hours_end"], row["time_zone"],
-        row["planned_at"] is not None, variants,
+        row["unsubscribe_key"], row["planned_at"] is not None, variants,
     )  # fmt: skip
 
 
@@ -195,7 +199,7 @@ async def candidates(
 
 MESSAGE_COLUMNS = (
     "mailing_id", "variant_id", "contact_id", "channel", "address", "subject", "body", "state",
-    "reason", "unsubscribe_token", "not_before",
+    "reason", "not_before",
 )  # fmt: skip
 
 

@@ -177,6 +177,9 @@ def upgrade() -> None:
         sa.Column("hours_start", sa.Time(), server_default="09:00", nullable=False),
         sa.Column("hours_end", sa.Time(), server_default="21:00", nullable=False),
         sa.Column("time_zone", sa.Text(), server_default="UTC", nullable=False),
+        sa.Column(
+            "unsubscribe_key", sa.Text(), nullable=False, comment="signs its unsubscribe links"
+        ),
         _tz("planned_at", nullable=True, comment="its messages are written"),
         _tz("created_at", server_default=_NOW, nullable=False),
         _tz("updated_at", server_default=_NOW, nullable=False),
@@ -235,7 +238,6 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=True),
         sa.Column("state", sa.Text(), server_default="planned", nullable=False),
         sa.Column("reason", sa.Text(), nullable=True, comment="why skipped or failed"),
-        sa.Column("unsubscribe_token", sa.Text(), nullable=True),
         sa.Column(
             "instance", sa.Text(), nullable=True, comment="the ccd process that marked it sending"
         ),
@@ -278,9 +280,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mailing_messages")),
         sa.UniqueConstraint(
             "mailing_id", "contact_id", name=op.f("uq_mailing_messages_mailing_id_contact_id")
-        ),
-        sa.UniqueConstraint(
-            "unsubscribe_token", name=op.f("uq_mailing_messages_unsubscribe_token")
         ),
     )
     op.create_index(

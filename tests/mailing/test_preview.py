@@ -82,9 +82,8 @@ async def test_plan_writes_each_person_once(
 ) -> None:
     await _setup(cli, pool, tmp_path)
     mid = await pool.fetchval("SELECT id FROM mailings")
-    async with pool.acquire() as conn:
-        assert await plan(conn, mid, 14) == 7
-        assert await plan(conn, mid, 14) == 0  # planned already: nothing more
+    assert await plan(pool, mid, 14) == 7
+    assert await plan(pool, mid, 14) == 0  # planned already: nothing more
     rows = await pool.fetch(
         "SELECT c.first_name, m.channel, m.state, m.reason, m.body FROM mailing_messages m"
         " JOIN contacts c ON c.id = m.contact_id ORDER BY c.id"
@@ -117,8 +116,7 @@ async def test_report_and_export_of_a_mailing(
 ) -> None:
     await _setup(cli, pool, tmp_path)
     mid = await pool.fetchval("SELECT id FROM mailings")
-    async with pool.acquire() as conn:
-        await plan(conn, mid, 14)
+    await plan(pool, mid, 14)
     sms = await pool.fetchrow("SELECT id, contact_id FROM mailing_messages WHERE channel = 'sms'")
     await pool.execute("UPDATE mailing_messages SET state = 'sent' WHERE id = $1", sms["id"])
     await pool.execute("UPDATE mailing_messages SET state = 'failed' WHERE channel = 'email'")

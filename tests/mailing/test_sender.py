@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from ccd.config import SmtpRelay
+from ccd.mailing import tokens
 from ccd.mailing.email import EmailChannel
 from ccd.mailing.planner import plan
 from ccd.mailing.sender import MailingService
@@ -111,7 +112,11 @@ async def test_email_has_both_parts_and_a_one_click_unsubscribe(
     plain = mail.get_body(("plain",))
     html = mail.get_body(("html",))
     assert plain is not None and html is not None
-    token = await pool.fetchval("SELECT unsubscribe_token FROM mailing_messages")
+    row = await pool.fetchrow(
+        "SELECT m.id, g.unsubscribe_key FROM mailing_messages m"
+        " JOIN mailings g ON g.id = m.mailing_id"
+    )
+    token = tokens.make(row["unsubscribe_key"], row["id"])
     url = f"http://ccd.example:8080/u/{token}"
     assert mail["List-Unsubscribe"] == f"<{url}>"
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -155,7 +160,7 @@ async def test_an_opt_out_after_planning_stops_the_message(
     await _contacts(pool, 3)
     mid = await _mailing(pool, "m")
     async with pool.acquire() as conn:
-        assert await plan(conn, mid, 14) == 3
+        assert await plan(pool, mid, 14) == 3
         cid = await conn.fetchval("SELECT id FROM contacts WHERE email = 'p2@example.com'")
         await record_consent(conn, cid, ["email"], "marketing", "opt_out", "agent", {"by": "x"})
     await service()
@@ -240,7 +245,7 @@ async def test_messages_a_dead_process_left_sending_become_unknown_and_are_not_r
     await _contacts(pool, 5)
     mid = await _mailing(pool, "m")
     async with pool.acquire() as conn:
-        await plan(conn, mid, 14)
+        await plan(pool, mid, 14)
         mailing = await store.load_mailing(conn, mid)
         # A process marked two messages sending, then died (its instance lock is gone).
         dead = await store.claim(conn, mailing, "dead-instance", 2, 14)
