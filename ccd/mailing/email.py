@@ -8,8 +8,10 @@ import asyncio
 import html
 import itertools
 import time
-from email.message import EmailMessage
-from email.utils import make_msgid
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr, make_msgid, parseaddr
 
 import aiosmtplib
 
@@ -20,11 +22,16 @@ from ccd.mailing.channel import OutboundMessage, Outcome, SendResult, StatusList
 log = get_logger(__name__)
 
 
-def build_email(message: OutboundMessage, sender: str) -> EmailMessage:
-    mail = EmailMessage()
-    mail["From"] = sender
+def build_email(message: OutboundMessage, sender: str) -> MIMEMultipart:
+    """multipart/alternative, plain then HTML. The email.mime classes with the compat32
+    policy and headers encoded here cost a tenth of EmailMessage with the modern policy,
+    whose header parsing would be most of the channel's time at hundreds of messages a
+    second."""
+    mail = MIMEMultipart("alternative")
+    name, address = parseaddr(sender)
+    mail["From"] = formataddr((name, address), "utf-8")
     mail["To"] = message.address
-    mail["Subject"] = message.subject or ""
+    mail["Subject"] = _header(message.subject or "")
     mail["Message-ID"] = make_msgid(idstring=f"ccd{message.message_id}")
     text = message.body
     body_html = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n"))
@@ -34,9 +41,13 @@ def build_email(message: OutboundMessage, sender: str) -> EmailMessage:
         text += f"\n\n--\nUnsubscribe: {message.unsubscribe_url}\n"
         url = html.escape(message.unsubscribe_url, quote=True)
         body_html += f'<p style="font-size:small"><a href="{url}">Unsubscribe</a></p>'
-    mail.set_content(text)
-    mail.add_alternative(f"<html><body>{body_html}</body></html>", subtype="html")
+    mail.attach(MIMEText(text, "plain", "utf-8"))
+    mail.attach(MIMEText(f"<html><body>{body_html}</body></html>", "html", "utf-8"))
     return mail
+
+
+def _header(value: str) -> str:
+    return value if value.isascii() else Header(value, "utf-8").encode()
 
 
 class _Rate:
@@ -71,7 +82,7 @@ class _Relay:
             await smtp.login(c.username, c.password)
         return smtp
 
-    async def send(self, mail: EmailMessage) -> SendResult:
+    async def send(self, mail: MIMEMultipart) -> SendResult:
         async with self._slots:
             await self.rate.wait()
             smtp = self._idle.get_nowait() if not self._idle.empty() else None

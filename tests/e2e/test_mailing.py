@@ -128,3 +128,49 @@ async def test_mailing_sent_by_the_daemon_and_unsubscribed_in_one_click(
     assert re.search(r"left out: opted_out\s*│\s*2", out), out
     assert re.search(r"left out: capped\s*│\s*1", out), out
     assert len(inbox.messages) == 2
+
+
+@pytest.mark.slow
+async def test_kill_9_mid_mailing_leaves_unknown_never_resent(
+    ccd: CcdFactory, smtp: tuple[Inbox, int], tmp_path: Path
+) -> None:
+    inbox, port = smtp
+    config = (
+        '[mailing]\nbatch = 40\n'
+        f'[[mailing.smtp]]\nhost = "127.0.0.1"\nport = {port}\nrate_per_s = 25\n'
+    )  # fmt: skip
+    daemon = await ccd(config=config)
+    n = 150
+    rows = "".join(f"p{i}@example.com,P{i},yes\n" for i in range(n))
+    (tmp_path / "c.csv").write_text("email,first_name,consent_email\n" + rows)
+    (tmp_path / "v.yaml").write_text(VARIANTS)
+    await daemon.cli("contacts", "import", str(tmp_path / "c.csv"))
+    await daemon.cli("segment", "add", "seniors", "age >= 60")
+    await daemon.cli("mailing", "create", "big", "--variants", str(tmp_path / "v.yaml"),
+                     "--hours", "00:00-24:00")  # fmt: skip
+    await daemon.cli("mailing", "start", "big")
+
+    async def some_sent() -> bool:
+        return len(inbox.messages) >= 30
+
+    await eventually(some_sent, within=30, what="30 messages sent")
+    daemon.kill9()
+    (left,) = await daemon.sql(
+        "SELECT count(*) FILTER (WHERE state = 'sending') AS sending FROM mailing_messages"
+    )
+    assert left["sending"] > 0, "nothing was in flight at the kill: the test proves nothing"
+
+    again = await ccd(config=config)
+    await _status(again, "big", "completed")
+    states = dict(
+        (r["state"], r["n"])
+        for r in await again.sql("SELECT state, count(*) AS n FROM mailing_messages GROUP BY 1")
+    )
+    assert states.get("unknown") == left["sending"], states
+    assert states.get("sent", 0) + states["unknown"] == n
+    to = [m["To"] for m in inbox.messages]
+    assert len(to) == len(set(to)), "a message was sent twice"
+    assert len(to) >= states["sent"]  # the unknown ones may or may not have gone out
+    assert again.events("mailing.message_unknown")
+    out = await again.cli("mailing", "status", "big")
+    assert re.search(rf"unknown\s*│\s*{left['sending']}\b", out), out

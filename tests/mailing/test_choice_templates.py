@@ -73,3 +73,24 @@ def test_sms_parts_gsm7_and_ucs2() -> None:
     assert sms_parts("€" * 81) == 2
     assert sms_parts("ї" * 70) == 1
     assert sms_parts("ї" * 71) == 2
+
+
+def test_email_encodes_non_ascii_headers_and_bodies() -> None:
+    import email
+    import email.policy
+
+    from ccd.mailing.channel import OutboundMessage
+    from ccd.mailing.email import build_email
+
+    built = build_email(OutboundMessage(7, "email", "olena@example.com", "Привіт, Олено!\n\nБорг",
+                                        subject="Ваш баланс", unsubscribe_url="https://x/u/7-a"),
+                        "Центр <news@example.com>")  # fmt: skip
+    raw = built.as_bytes()
+    assert max(raw) < 128  # 7-bit on the wire: headers RFC 2047, bodies base64
+    back = email.message_from_bytes(raw, policy=email.policy.default)
+    assert back["Subject"] == "Ваш баланс" and back["From"] == "Центр <news@example.com>"
+    plain = back.get_body(("plain",))
+    html = back.get_body(("html",))
+    assert plain is not None and "Привіт, Олено!" in plain.get_content()
+    assert html is not None and "<p>Борг</p>" in html.get_content()
+    assert back["List-Unsubscribe"] == "<https://x/u/7-a>"
