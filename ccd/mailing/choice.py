@@ -7,7 +7,7 @@ the purpose needs wins. Marketing is capped per contact across every channel.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -51,16 +51,30 @@ def _reason(channel: str, r: Recipient, marketing: bool, require_opt_in: bool) -
 
 
 def choose(
-    r: Recipient, allowed: Sequence[str], *, marketing: bool, require_opt_in: bool
+    r: Recipient,
+    allowed: Sequence[str],
+    *,
+    marketing: bool,
+    require_opt_in: bool,
+    confirm_pending: Collection[str] = (),
 ) -> tuple[str | None, LeftOut | None]:
     """(channel, None), or (None, why): the reason is that of the first channel in the order
-    (the one the contact would have got)."""
+    (the one the contact would have got).
+
+    `confirm_pending`: the channels on which a mailing asks for double opt-in. A contact with
+    no usable channel but one of those whose consent is `pending` gets it: the caller sends
+    the confirmation message there (not capped: it is not marketing)."""
     first: LeftOut | None = None
-    for channel in channel_order(r.preferred, allowed):
+    order = channel_order(r.preferred, allowed)
+    for channel in order:
         why = _reason(channel, r, marketing, require_opt_in)
         if why is None:
             if marketing and r.capped:
                 return None, LeftOut.CAPPED
             return channel, None
         first = first or why
+    for channel in order:
+        pending = r.consent.get(channel) == "pending" and r.addresses.get(channel)
+        if pending and channel in confirm_pending and channel not in r.blacklisted:
+            return channel, None
     return None, first or LeftOut.NO_ADDRESS

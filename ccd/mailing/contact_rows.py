@@ -2,8 +2,9 @@
 
 Known columns (header names compared case-insensitively, spaces, dashes and underscores
 ignored): phone, email, fax, first_name, last_name, birth_date, age_group, gender, language,
-social_status, time_zone, preferred_channels ("sms,email"), and consent_<channel> (yes/no:
-marketing consent given or refused in the source). Every other column goes to `fields`.
+social_status, time_zone, preferred_channels ("sms,email"), and consent_<channel> (yes, no,
+or pending: asked for and not confirmed yet; marketing consent in the source). Every other
+column goes to `fields`.
 """
 
 from __future__ import annotations
@@ -161,8 +162,10 @@ def parse(line: int, cells: list[str], cols: ContactColumns, region: str | None)
             consent[channel] = "opt_in"
         elif value in _NO:
             consent[channel] = "opt_out"
+        elif value == "pending":  # signed up, not confirmed yet (double opt-in)
+            consent[channel] = "pending"
         else:
-            raise RowError(f"consent_{channel}: expected yes or no: {value!r}")
+            raise RowError(f"consent_{channel}: expected yes, no or pending: {value!r}")
     born = cell("birth_date")
     fields = {name: v for i, name in cols.extra if i < len(cells) and (v := cells[i].strip())}
     return ContactRow(

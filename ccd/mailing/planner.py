@@ -23,6 +23,8 @@ from ccd.store.mailings import Mailing, Variant
 
 log = get_logger(__name__)
 
+CONFIRM_URL = "{confirm_url}"  # in a confirmation's text until the sender signs the link
+
 
 @dataclass(frozen=True, slots=True)
 class Planned:
@@ -35,6 +37,7 @@ class Planned:
     body: str | None = None
     fallback: bool = False  # a variable was missing: the plain fallback text went in
     time_zone: str | None = None
+    kind: str = "content"  # or "confirmation" (double opt-in)
 
 
 def _values(row: asyncpg.Record | Mapping[str, Any]) -> dict[str, Any]:
@@ -68,13 +71,20 @@ def decide(
         ),  # fmt: skip
         capped=last is not None and last > now - timedelta(days=cap_days),
     )
+    confirming = mailing.confirmation or {}
     channel, why = choose(
-        r, variant.channels, marketing=mailing.marketing, require_opt_in=mailing.require_opt_in
-    )
+        r, variant.channels, marketing=mailing.marketing, require_opt_in=mailing.require_opt_in,
+        confirm_pending=confirming.keys(),
+    )  # fmt: skip
     if channel is None:
         return Planned(row["id"], variant, None, why)
-    template = variant.templates[channel]
     values = _values(row)
+    kind = "content"
+    template = variant.templates[channel]
+    if r.consent.get(channel) == "pending" and channel in confirming:
+        # The link is the message's own: the sender puts it in (CONFIRM_URL stays as is).
+        kind, template = "confirmation", confirming[channel]
+        values["confirm_url"] = CONFIRM_URL
     text = render(template.for_language(row["language"]), values)
     subject = None
     if template.subject:
@@ -82,7 +92,7 @@ def decide(
     body = text if text is not None else render_or_fallback(template.fallback, "", values)
     return Planned(
         row["id"], variant, channel, None, r.addresses[channel], subject,
-        body or template.fallback, text is None, row["time_zone"],
+        body or template.fallback, text is None, row["time_zone"], kind,
     )  # fmt: skip
 
 
@@ -160,10 +170,10 @@ def _rows(
         if p.channel is None:
             assert p.reason is not None
             left[p.reason.value] += 1
-            out.append((mailing.id, p.variant.id, p.contact_id, None, None, None, None,
-                        "skipped", p.reason.value, now))  # fmt: skip
+            out.append((mailing.id, p.variant.id, p.contact_id, "content", None, None, None,
+                        None, "skipped", p.reason.value, now))  # fmt: skip
         else:
-            out.append((mailing.id, p.variant.id, p.contact_id, p.channel, p.address,
+            out.append((mailing.id, p.variant.id, p.contact_id, p.kind, p.channel, p.address,
                         p.subject, p.body, "planned", None, times.at(p.time_zone)))  # fmt: skip
     return out
 

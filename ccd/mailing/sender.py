@@ -20,7 +20,7 @@ import asyncpg
 from ccd.log import get_logger
 from ccd.mailing import tokens
 from ccd.mailing.channel import Channel, OutboundMessage, Outcome, SendResult, StatusReport
-from ccd.mailing.planner import plan
+from ccd.mailing.planner import CONFIRM_URL, plan
 from ccd.store import mailings as store
 
 log = get_logger(__name__)
@@ -177,10 +177,14 @@ class MailingService:
         if channel is None:
             result = SendResult(Outcome.FAILED, reason=f"no {claimed.channel} channel configured")
         else:
-            token = tokens.make(row["unsubscribe_key"], claimed.id)
+            base, key = self.public_url.rstrip("/"), row["unsubscribe_key"]
+            body = row["body"] or ""
+            if claimed.kind == "confirmation":
+                confirm = tokens.make(key, claimed.id, tokens.CONFIRM)
+                body = body.replace(CONFIRM_URL, f"{base}/c/{confirm}")
             message = OutboundMessage(
-                claimed.id, claimed.channel, claimed.address, row["body"] or "", row["subject"],
-                unsubscribe_url=f"{self.public_url.rstrip('/')}/u/{token}" if token else None,
+                claimed.id, claimed.channel, claimed.address, body, row["subject"],
+                unsubscribe_url=f"{base}/u/{tokens.make(key, claimed.id)}",
             )  # fmt: skip
             try:
                 result = await channel.send(message)
@@ -190,23 +194,25 @@ class MailingService:
         await self._record(claimed, result)
 
     async def _record(self, claimed: store.Claimed, result: SendResult) -> None:
-        if result.outcome is Outcome.RETRY:
-            await store.record_result(
-                self._pool, claimed.id, "planned", reason=result.reason,
-                retry_after_s=result.retry_after_s,
-            )  # fmt: skip
-            await store.release_cap(self._pool, claimed.id)
-        else:
-            await store.record_result(
-                self._pool, claimed.id, result.outcome.value, provider_id=result.provider_id,
-                reason=result.reason,
-            )  # fmt: skip
-            if result.outcome is Outcome.FAILED:  # it never reached the person
-                await store.release_cap(self._pool, claimed.id)
-        if result.bad_address and claimed.channel == "email":
-            await self._pool.execute(
-                "UPDATE contacts SET email_bad_at = now() WHERE email = $1", claimed.address
-            )
+        """The result, the cap row given back when nothing reached the person, and a bounced
+        address, in one transaction."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if result.bad_address and claimed.channel == "email":
+                await conn.execute(
+                    "UPDATE contacts SET email_bad_at = now() WHERE email = $1", claimed.address
+                )
+            if result.outcome in (Outcome.RETRY, Outcome.FAILED):
+                await store.release_cap(conn, claimed.id)
+            if result.outcome is Outcome.RETRY:
+                await store.record_result(
+                    conn, claimed.id, "planned", reason=result.reason,
+                    retry_after_s=result.retry_after_s,
+                )  # fmt: skip
+            else:
+                await store.record_result(
+                    conn, claimed.id, result.outcome.value, provider_id=result.provider_id,
+                    reason=result.reason,
+                )  # fmt: skip
         log.info("mailing.message", message_id=claimed.id, channel=claimed.channel,
                  outcome=result.outcome.value, reason=result.reason)  # fmt: skip
 

@@ -65,6 +65,21 @@ class MailingSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     variants: list[VariantSpec] = Field(min_length=1)
+    # Double opt-in: contacts whose consent on a channel is `pending` get this message there
+    # instead; `{confirm_url}` is their link, and their consent counts once they follow it.
+    confirmation: dict[Sendable, ChannelTemplate] | None = None
+
+    @model_validator(mode="after")
+    def _confirm_link(self) -> MailingSpec:
+        for channel, t in (self.confirmation or {}).items():
+            for text in [*t.text.values(), t.fallback]:
+                if "{confirm_url}" not in text:
+                    raise ValueError(
+                        f"confirmation.{channel}: every text needs the {{confirm_url}} link"
+                    )
+            if channel == "email" and not t.subject:
+                raise ValueError("confirmation.email.subject: an e-mail needs a subject")
+        return self
 
 
 def load_spec(path: Path) -> MailingSpec:

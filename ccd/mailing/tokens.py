@@ -13,13 +13,18 @@ def new_key() -> str:
     return secrets.token_hex(16)
 
 
-def _sign(key: str, message_id: int) -> str:
-    mac = hmac.new(key.encode(), str(message_id).encode(), hashlib.sha256).digest()[:16]
+UNSUBSCRIBE = "u"
+CONFIRM = "c"  # a double opt-in confirmation: a link of one kind never works as the other
+
+
+def _sign(key: str, message_id: int, kind: str) -> str:
+    data = f"{kind}:{message_id}".encode()
+    mac = hmac.new(key.encode(), data, hashlib.sha256).digest()[:16]
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
-def make(key: str, message_id: int) -> str:
-    return f"{message_id}-{_sign(key, message_id)}"
+def make(key: str, message_id: int, kind: str = UNSUBSCRIBE) -> str:
+    return f"{message_id}-{_sign(key, message_id, kind)}"
 
 
 def message_id(token: str) -> int | None:
@@ -30,6 +35,6 @@ def message_id(token: str) -> int | None:
     return int(head)
 
 
-def valid(key: str, token: str) -> bool:
+def valid(key: str, token: str, kind: str = UNSUBSCRIBE) -> bool:
     mid = message_id(token)
-    return mid is not None and hmac.compare_digest(token, make(key, mid))
+    return mid is not None and hmac.compare_digest(token, make(key, mid, kind))

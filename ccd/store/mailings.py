@@ -58,6 +58,7 @@ class Mailing:
     unsubscribe_key: str
     planned: bool
     variants: list[Variant]
+    confirmation: dict[str, ChannelTemplate] | None = None  # double opt-in
 
     @property
     def marketing(self) -> bool:
@@ -85,10 +86,12 @@ async def create_mailing(
         try:
             mid: int = await conn.fetchval(
                 "INSERT INTO mailings (name, purpose, require_opt_in, cap_days, hours_start,"
-                " hours_end, time_zone, unsubscribe_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-                " RETURNING id",
+                " hours_end, time_zone, unsubscribe_key, confirmation)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
                 name, purpose, require_opt_in, cap_days, hours[0], hours[1], time_zone,
                 tokens.new_key(),
+                {c: t.model_dump() for c, t in spec.confirmation.items()}
+                if spec.confirmation else None,
             )  # fmt: skip
         except asyncpg.UniqueViolationError:
             raise MailingError(f"a mailing named {name!r} exists already") from None
@@ -130,6 +133,8 @@ async def load_mailing(conn: Conn | asyncpg.Pool, name_or_id: str | int) -> Mail
         row["id"], row["name"], row["purpose"], row["status"], row["require_opt_in"],
         row["cap_days"], row["hours_start"], row["hours_end"], row["time_zone"],
         row["unsubscribe_key"], row["planned_at"] is not None, variants,
+        {c: ChannelTemplate.model_validate(t) for c, t in row["confirmation"].items()}
+        if row["confirmation"] else None,
     )  # fmt: skip
 
 
@@ -198,7 +203,8 @@ async def candidates(
 
 
 MESSAGE_COLUMNS = (
-    "mailing_id", "variant_id", "contact_id", "channel", "address", "subject", "body", "state",
+    "mailing_id", "variant_id", "contact_id", "kind", "channel", "address", "subject", "body",
+    "state",
     "reason", "not_before",
 )  # fmt: skip
 
@@ -211,7 +217,7 @@ async def write_messages(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:
 # since planning are skipped with the reason; marketing ones must win their contact's cap row.
 _CLAIM = """
 WITH due AS (
-    SELECT mm.id, mm.contact_id, mm.channel, mm.address,
+    SELECT mm.id, mm.contact_id, mm.channel, mm.address, mm.kind,
         (SELECT status FROM consent_events ce WHERE ce.contact_id = mm.contact_id
            AND ce.channel = mm.channel AND ce.purpose = $3 ORDER BY ce.id DESC LIMIT 1) AS consent,
         EXISTS (SELECT 1 FROM blacklist b WHERE b.phone = mm.address) AS blacklisted,
@@ -220,9 +226,11 @@ WITH due AS (
     WHERE mm.mailing_id = $1 AND mm.state = 'planned' AND mm.not_before <= now()
     ORDER BY mm.not_before, mm.id LIMIT $2 FOR UPDATE SKIP LOCKED
 )
-SELECT id, contact_id, channel, address,
+SELECT id, contact_id, channel, address, kind,
        CASE WHEN consent = 'opt_out' THEN 'opted_out'
-            WHEN $4 AND consent IS DISTINCT FROM 'opt_in' THEN 'no_consent'
+            WHEN kind = 'confirmation' AND consent = 'opt_in' THEN 'already_confirmed'
+            WHEN kind = 'confirmation' AND consent IS DISTINCT FROM 'pending' THEN 'no_consent'
+            WHEN kind = 'content' AND $4 AND consent IS DISTINCT FROM 'opt_in' THEN 'no_consent'
             WHEN blacklisted AND channel <> 'email' THEN 'blacklisted'
             WHEN bad AND channel = 'email' THEN 'no_address'
        END AS reason
@@ -244,6 +252,7 @@ class Claimed:
     id: int
     channel: str
     address: str
+    kind: str = "content"
 
 
 async def claim(
@@ -257,15 +266,16 @@ async def claim(
         )
         skip = {r["id"]: r["reason"] for r in rows if r["reason"]}
         go = [r for r in rows if not r["reason"]]
-        if mailing.marketing and go:
+        capped = [r for r in go if r["kind"] == "content"]  # a confirmation is not marketing
+        if mailing.marketing and capped:
             won = {
                 r["message_id"]
                 for r in await conn.fetch(
-                    _CAP, [r["contact_id"] for r in go], [r["id"] for r in go], cap_days
+                    _CAP, [r["contact_id"] for r in capped], [r["id"] for r in capped], cap_days
                 )
             }
-            skip.update({r["id"]: "capped" for r in go if r["id"] not in won})
-            go = [r for r in go if r["id"] in won]
+            skip.update({r["id"]: "capped" for r in capped if r["id"] not in won})
+            go = [r for r in go if r["id"] not in skip]
         if skip:
             await conn.execute(
                 "UPDATE mailing_messages m SET state = 'skipped', reason = s.reason,"
@@ -279,7 +289,7 @@ async def claim(
                 " WHERE id = ANY($1::bigint[])",
                 [r["id"] for r in go], instance,
             )  # fmt: skip
-    return [Claimed(r["id"], r["channel"], r["address"]) for r in go]
+    return [Claimed(r["id"], r["channel"], r["address"], r["kind"]) for r in go]
 
 
 async def record_result(

@@ -507,6 +507,7 @@ mailings = Table(
     Column("hours_end", Time, nullable=False, server_default="21:00"),
     Column("time_zone", Text, nullable=False, server_default="UTC"),
     Column("unsubscribe_key", Text, nullable=False, comment="signs its unsubscribe links"),
+    Column("confirmation", JSONB, comment="double opt-in: channel -> template; NULL = none"),
     Column("planned_at", DateTime(timezone=True), comment="its messages are written"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
@@ -541,6 +542,7 @@ mailing_messages = Table(
     Column("address", Text),
     Column("subject", Text),
     Column("body", Text),
+    Column("kind", Text, nullable=False, server_default="content"),
     Column("state", Text, nullable=False, server_default="planned"),
     Column("reason", Text, comment="why skipped or failed"),
     Column("instance", Text, comment="the ccd process that marked it sending"),
@@ -554,6 +556,7 @@ mailing_messages = Table(
     # Exactly one message (or one left-out row) per person and mailing.
     UniqueConstraint("mailing_id", "contact_id"),
     CheckConstraint(_in("state", MESSAGE_STATES), name="state"),
+    CheckConstraint("kind IN ('content', 'confirmation')", name="kind"),
     CheckConstraint(
         f"channel IS NULL OR {_in('channel', ('sms', 'email', 'fax'))}", name="channel"
     ),

@@ -180,6 +180,10 @@ def upgrade() -> None:
         sa.Column(
             "unsubscribe_key", sa.Text(), nullable=False, comment="signs its unsubscribe links"
         ),
+        sa.Column(
+            "confirmation", postgresql.JSONB(), nullable=True,
+            comment="double opt-in: channel -> template; NULL = none",
+        ),  # fmt: skip
         _tz("planned_at", nullable=True, comment="its messages are written"),
         _tz("created_at", server_default=_NOW, nullable=False),
         _tz("updated_at", server_default=_NOW, nullable=False),
@@ -236,6 +240,7 @@ def upgrade() -> None:
         sa.Column("address", sa.Text(), nullable=True),
         sa.Column("subject", sa.Text(), nullable=True),
         sa.Column("body", sa.Text(), nullable=True),
+        sa.Column("kind", sa.Text(), server_default="content", nullable=False),
         sa.Column("state", sa.Text(), server_default="planned", nullable=False),
         sa.Column("reason", sa.Text(), nullable=True, comment="why skipped or failed"),
         sa.Column(
@@ -254,6 +259,9 @@ def upgrade() -> None:
             "state IN ('planned', 'sending', 'sent', 'delivered', 'failed', 'expired', 'unknown',"
             " 'skipped')",
             name=op.f("ck_mailing_messages_state"),
+        ),
+        sa.CheckConstraint(
+            "kind IN ('content', 'confirmation')", name=op.f("ck_mailing_messages_kind")
         ),
         sa.CheckConstraint(
             "channel IS NULL OR channel IN ('sms', 'email', 'fax')",

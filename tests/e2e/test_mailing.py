@@ -1,6 +1,7 @@
 """A mailing as operators run it: contacts, a segment and a mailing through the CLI, sent by
 `ccd run` to a real SMTP server in the test process; the recipient's one-click unsubscribe
-(RFC 8058) goes to ccd's HTTP API and stops the next mailing."""
+(RFC 8058) goes to ccd's HTTP API and stops the next mailing; a double opt-in confirmed by
+its link lets the next mailing through."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ CONTACTS = """phone,email,first_name,birth_date,language,consent_email,balance
 +380441000001,olena@example.com,Olena,1950-03-01,uk,yes,12.50
 +380441000002,ivan@example.com,Ivan,1990-01-01,en,yes,
 +380441000003,petro@example.com,Petro,1991-01-01,en,no,
++380441000004,maria@example.com,Maria,1985-01-01,en,pending,
 """
 VARIANTS = """
 variants:
@@ -41,6 +43,11 @@ variants:
         subject: "News"
         text: {default: "Hello {first_name}, you owe {fields.balance}."}
         fallback: "Hello {first_name}, please check your balance."
+confirmation:
+  email:
+    subject: "Please confirm"
+    text: {default: "{first_name}, confirm you want our news: {confirm_url}"}
+    fallback: "Confirm you want our news: {confirm_url}"
 """
 
 
@@ -73,16 +80,26 @@ async def test_mailing_sent_by_the_daemon_and_unsubscribed_in_one_click(
     (tmp_path / "c.csv").write_text(CONTACTS)
     (tmp_path / "v.yaml").write_text(VARIANTS)
     out = await daemon.cli("contacts", "import", str(tmp_path / "c.csv"))
-    assert "created:     3" in out
+    assert "created:     4" in out
     await daemon.cli("segment", "add", "seniors", "age >= 60")
     await daemon.cli("mailing", "create", "spring", "--purpose", "marketing", "--variants",
                      str(tmp_path / "v.yaml"), "--hours", "00:00-24:00")  # fmt: skip
     out = await daemon.cli("mailing", "preview", "spring")
-    assert "opted_out" in out and "2 messages would be sent" in out
+    assert "opted_out" in out and "3 messages would be sent" in out
     await daemon.cli("mailing", "start", "spring")
     await _status(daemon, "spring", "completed")
 
-    assert sorted(m["To"] for m in inbox.messages) == ["ivan@example.com", "olena@example.com"]
+    assert sorted(m["To"] for m in inbox.messages) == [
+        "ivan@example.com", "maria@example.com", "olena@example.com",
+    ]  # fmt: skip
+    (maria,) = inbox.to("maria@example.com")
+    assert maria["Subject"] == "Please confirm"
+    maria_body = maria.get_body(("plain",))
+    assert maria_body is not None
+    found = re.search(r"confirm you want our news: (http://127\.0\.0\.1:\d+/c/[\w-]+)",
+                      maria_body.get_content())  # fmt: skip
+    assert found, maria_body.get_content()
+    confirm_url = found[1]
     (olena,) = inbox.to("olena@example.com")
     assert olena["Subject"] == "Your balance, Olena"
     body = olena.get_body(("plain",))
@@ -107,6 +124,13 @@ async def test_mailing_sent_by_the_daemon_and_unsubscribed_in_one_click(
             assert resp.status == 200
         async with s.post(url.rsplit("/", 1)[0] + "/nope") as resp:
             assert resp.status == 404
+        # A confirmation link is not an unsubscribe link (nor the other way round).
+        async with s.post(confirm_url.replace("/c/", "/u/")) as resp:
+            assert resp.status == 404
+        async with s.get(confirm_url) as resp:
+            assert resp.status == 200 and "Yes, I agree" in await resp.text()
+        async with s.post(confirm_url) as resp:
+            assert resp.status == 200
     (row,) = await daemon.sql(
         "SELECT c.email, e.channel, e.purpose, e.status, e.proof FROM consent_events e"
         " JOIN contacts c ON c.id = e.contact_id WHERE e.method = 'unsubscribe_link'"
@@ -118,7 +142,14 @@ async def test_mailing_sent_by_the_daemon_and_unsubscribed_in_one_click(
     out = await daemon.cli("contacts", "show", "ivan@example.com")
     assert "unsubscribe_link" in out and "opt_out" in out and "spring" in out
 
-    # The next mailing leaves Ivan out (opted out); Olena is left out by the 14-day cap.
+    (confirmed,) = await daemon.sql(
+        "SELECT c.email, e.status, e.channel FROM consent_events e"
+        " JOIN contacts c ON c.id = e.contact_id WHERE e.method = 'confirmation'"
+    )
+    assert tuple(confirmed) == ("maria@example.com", "opt_in", "email")
+
+    # The next mailing leaves Ivan out (opted out) and Olena (the 14-day cap); Maria, who
+    # confirmed, gets it (a confirmation is not a marketing message: no cap).
     (tmp_path / "v2.yaml").write_text(VARIANTS)
     await daemon.cli("mailing", "create", "summer", "--variants", str(tmp_path / "v2.yaml"),
                      "--hours", "00:00-24:00")  # fmt: skip
@@ -127,7 +158,8 @@ async def test_mailing_sent_by_the_daemon_and_unsubscribed_in_one_click(
     out = await daemon.cli("mailing", "status", "summer")
     assert re.search(r"left out: opted_out\s*│\s*2", out), out
     assert re.search(r"left out: capped\s*│\s*1", out), out
-    assert len(inbox.messages) == 2
+    assert len(inbox.messages) == 4
+    assert [m["Subject"] for m in inbox.to("maria@example.com")] == ["Please confirm", "News"]
 
 
 @pytest.mark.slow

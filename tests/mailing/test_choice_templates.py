@@ -94,3 +94,32 @@ def test_email_encodes_non_ascii_headers_and_bodies() -> None:
     assert plain is not None and "Привіт, Олено!" in plain.get_content()
     assert html is not None and "<p>Борг</p>" in html.get_content()
     assert back["List-Unsubscribe"] == "<https://x/u/7-a>"
+
+
+def test_double_opt_in_sends_the_confirmation_on_a_pending_channel_only_when_asked() -> None:
+    r = _r(consent={"sms": "opt_out", "email": "pending"})
+    assert choose(r, ["sms", "email"], marketing=True, require_opt_in=True) == (
+        None, LeftOut.OPTED_OUT,
+    )  # fmt: skip
+    assert choose(r, ["sms", "email"], marketing=True, require_opt_in=True,
+                  confirm_pending={"email"}) == ("email", None)  # fmt: skip
+    # No confirmation template for the pending channel: left out as before.
+    assert choose(r, ["sms", "email"], marketing=True, require_opt_in=True,
+                  confirm_pending={"sms"}) == (None, LeftOut.OPTED_OUT)  # fmt: skip
+    # Capped contacts still get the confirmation: it is not marketing.
+    r = _r(consent={"email": "pending"}, capped=True)
+    assert choose(r, ["email"], marketing=True, require_opt_in=True,
+                  confirm_pending={"email"}) == ("email", None)  # fmt: skip
+
+
+def test_a_confirmation_text_must_carry_its_link() -> None:
+    from pydantic import ValidationError
+
+    from ccd.mailing.spec import MailingSpec
+
+    variant = {"channels": ["sms"], "templates": {"sms": {"text": {"default": "x"},
+                                                          "fallback": "y"}}}  # fmt: skip
+    with pytest.raises(ValidationError, match="needs the {confirm_url} link"):
+        MailingSpec.model_validate({"variants": [variant], "confirmation": {
+            "sms": {"text": {"default": "Confirm: {confirm_url}"}, "fallback": "Confirm"},
+        }})  # fmt: skip
