@@ -25,6 +25,7 @@ from aiohttp import web
 from ccd.api.agent_api import AgentApi
 from ccd.api.console import ConsoleParts
 from ccd.api.live import QueueLive
+from ccd.api.mailings_api import MailingsApi
 from ccd.api.ops import add_ops_routes
 from ccd.api.server import EngineFeed, InboundFeed, build_app, start_site
 from ccd.api.unsubscribe import UnsubscribeApi
@@ -138,6 +139,7 @@ class Service:
                     *parts.route_adders(),
                     partial(add_ops_routes, metrics=metrics, readiness=readiness),
                     UnsubscribeApi(pool).add_routes,
+                    MailingsApi(pool).add_routes,
                 ],
                 allowed_origins=settings.http.allowed_origins,
             )

@@ -18,6 +18,7 @@ from functools import partial
 import asyncpg
 from aiohttp import web
 
+from ccd.api.auth import public
 from ccd.log import get_logger
 from ccd.mailing import tokens
 from ccd.store.contacts import record_consent
@@ -66,8 +67,8 @@ class UnsubscribeApi:
 
     def add_routes(self, app: web.Application) -> None:
         for prefix, link in (("u", _UNSUBSCRIBE), ("c", _CONFIRM)):
-            app.router.add_get(f"/{prefix}/{{token}}", partial(self.page, link))
-            app.router.add_post(f"/{prefix}/{{token}}", partial(self.record, link))
+            app.router.add_get(f"/{prefix}/{{token}}", public(partial(self.page, link)))
+            app.router.add_post(f"/{prefix}/{{token}}", public(partial(self.record, link)))
 
     async def _message(self, token: str, link: _Link) -> asyncpg.Record | None:
         """The message the token was signed for; None for a token that is not valid."""

@@ -31,6 +31,10 @@ const I18N = {
     send: "Send", sent: "Sent", read: "read", lead: "Lead", actions: "Actions", none: "—",
     call: "Call", outbound: "Outbound", inbound: "inbound",
     inbound_from: "Inbound · queue {queue} · dialled {did}",
+    mailings: "Mailings", mailing: "Mailing", status: "Status", segment: "Segment",
+    channel: "Channel", m_planned: "Planned", m_sent: "Sent", m_delivered: "Delivered",
+    m_failed: "Failed", m_left_out: "Left out", m_opted_out: "Opted out",
+    everyone_else: "everyone else", no_channel: "(left out)",
   },
   ru: {
     title_login: "ccd — вход", title_agent: "ccd — оператор", title_supervisor: "ccd — супервизор",
@@ -60,6 +64,10 @@ const I18N = {
     send: "Отправить", sent: "Отправлено", read: "прочитано", lead: "Контакт", actions: "Действия", none: "—",
     call: "Звонок", outbound: "Исходящий", inbound: "входящий",
     inbound_from: "Входящий · очередь {queue} · набран {did}",
+    mailings: "Рассылки", mailing: "Рассылка", status: "Статус", segment: "Сегмент",
+    channel: "Канал", m_planned: "Запланировано", m_sent: "Отправлено", m_delivered: "Доставлено",
+    m_failed: "Ошибки", m_left_out: "Исключены", m_opted_out: "Отписались",
+    everyone_else: "все остальные", no_channel: "(исключены)",
   },
 };
 
