@@ -66,7 +66,7 @@ class Mailing:
 
 
 async def create_mailing(
-    conn: asyncpg.Connection,
+    conn: Conn,
     name: str,
     purpose: str,
     spec: MailingSpec,
@@ -138,7 +138,7 @@ async def load_mailing(conn: Conn | asyncpg.Pool, name_or_id: str | int) -> Mail
     )  # fmt: skip
 
 
-async def set_status(conn: asyncpg.Connection, name: str, target: str) -> tuple[str, str]:
+async def set_status(conn: Conn, name: str, target: str) -> tuple[str, str]:
     """Move the mailing and NOTIFY MAILING_CHANNEL in one transaction; returns (old, new)."""
     async with conn.transaction():
         row = await conn.fetchrow(
@@ -374,7 +374,7 @@ async def settle_orphans(
     return settled
 
 
-async def counts(conn: Conn, mailing_id: int) -> dict[str, int]:
+async def counts(conn: Conn | asyncpg.Pool, mailing_id: int) -> dict[str, int]:
     rows = await conn.fetch(
         "SELECT state, count(*) AS n FROM mailing_messages WHERE mailing_id = $1 GROUP BY state",
         mailing_id,

@@ -12,6 +12,8 @@ from typing import Any
 
 import asyncpg
 
+from ccd.store.db import AnyConnection
+
 
 @dataclass(frozen=True)
 class Report:
@@ -32,7 +34,7 @@ async def campaign_id(conn: asyncpg.Connection, name: str) -> int:
     return int(cid)
 
 
-async def mailing_id(conn: asyncpg.Connection, name: str) -> int:
+async def mailing_id(conn: AnyConnection, name: str) -> int:
     mid = await conn.fetchval("SELECT id FROM mailings WHERE name = $1", name)
     if mid is None:
         known = await conn.fetch("SELECT name FROM mailings ORDER BY name LIMIT 20")
@@ -41,7 +43,7 @@ async def mailing_id(conn: asyncpg.Connection, name: str) -> int:
     return int(mid)
 
 
-async def mailing_summary(conn: asyncpg.Connection, name: str) -> Report:
+async def mailing_summary(conn: AnyConnection, name: str) -> Report:
     """The mailing_report view for one mailing: per segment and channel, planned, sent,
     delivered, failed, unknown, left out, and opt-outs through its messages' links."""
     await mailing_id(conn, name)

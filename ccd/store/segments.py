@@ -8,6 +8,7 @@ import asyncpg
 import yaml
 
 from ccd.mailing.segments import RuleError, compile_rules
+from ccd.store.db import AnyConnection
 
 
 class SegmentError(ValueError):
@@ -18,7 +19,7 @@ def check_rules(rules: list[str]) -> None:
     compile_rules(rules, [])  # raises RuleError naming the rule
 
 
-async def save_segment(conn: asyncpg.Connection, name: str, rules: list[str]) -> None:
+async def save_segment(conn: AnyConnection, name: str, rules: list[str]) -> None:
     """Create the segment, or replace its rules."""
     try:
         check_rules(rules)
