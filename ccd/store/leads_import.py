@@ -5,9 +5,10 @@ parsing is the CPU cost); valid rows are COPYed into a temporary staging table, 
 FLUSH_ROWS moved into `leads` with one INSERT ... SELECT ... ON CONFLICT DO NOTHING in file
 order, so the first occurrence of a number wins and duplicates (inside the file or already
 in the campaign) are dropped by the unique constraint. Numbers on the global blacklist are
-loaded with status 'blacklisted' so they are never dialed. Everything happens in one
-transaction. Rejected rows go to a CSV with their line number and the reason (private, its
-cells made inert for Excel, and no bigger than REJECTS_LIMIT). Parsing workers die with the
+loaded with status 'blacklisted' so they are never dialed. Each lead is linked to the contact
+with its number when there is one (`ccd contacts import` links the others later). Everything
+happens in one transaction. Rejected rows go to a CSV with their line number and the reason
+(private, its cells made inert for Excel, and no bigger than REJECTS_LIMIT). Parsing workers die with the
 importing process, even when it is killed with SIGKILL.
 """
 
@@ -411,31 +412,17 @@ def default_rejects_path(path: Path) -> Path:
 
 _INSERT = f"""
 WITH ins AS (
-    INSERT INTO leads (campaign_id, phone, name, fields, priority, time_zone, status, source_line)
+    INSERT INTO leads (campaign_id, phone, name, fields, priority, time_zone, status, source_line,
+                       contact_id)
     SELECT $1, s.phone, s.name, s.fields::jsonb, s.priority, s.time_zone,
-           CASE WHEN b.phone IS NULL THEN 'new' ELSE 'blacklisted' END, s.line
+           CASE WHEN b.phone IS NULL THEN 'new' ELSE 'blacklisted' END, s.line, ct.id
     FROM {_STAGE} s LEFT JOIN blacklist b ON b.phone = s.phone
+    LEFT JOIN contacts ct ON ct.phone = s.phone
     ORDER BY s.line
     ON CONFLICT (campaign_id, phone) DO NOTHING
     RETURNING status
 )
 SELECT count(*) AS loaded, count(*) FILTER (WHERE status = 'blacklisted') AS blacklisted FROM ins
-"""
-
-
-# Each new lead's person: its contact by number, made from the lead when there is none yet.
-_LINK_CONTACTS = """
-WITH new AS (
-    INSERT INTO contacts (phone, first_name, time_zone, sources)
-    SELECT DISTINCT ON (phone) phone, NULLIF(name, ''), time_zone,
-           '{"phone": "lead", "first_name": "lead"}'::jsonb
-    FROM leads WHERE campaign_id = $1 AND contact_id IS NULL ORDER BY phone, id
-    ON CONFLICT (phone) DO NOTHING
-    RETURNING id, phone
-)
-UPDATE leads l SET contact_id = coalesce(n.id, c.id)
-FROM leads l2 LEFT JOIN new n ON n.phone = l2.phone LEFT JOIN contacts c ON c.phone = l2.phone
-WHERE l.id = l2.id AND l.campaign_id = $1 AND l.contact_id IS NULL
 """
 
 
@@ -547,7 +534,6 @@ async def _load(
                 loaded, blacklisted, flushing = loaded + n, blacklisted + b, None
             n, b = await _flush(conn, campaign_id)
             loaded, blacklisted = loaded + n, blacklisted + b
-            await conn.execute(_LINK_CONTACTS, campaign_id)
         finally:
             if flushing is not None:  # failed mid-way: let the query end before the rollback
                 flushing.cancel()

@@ -98,26 +98,31 @@ async def test_bad_rows_go_to_the_rejects_file_and_a_bad_file_writes_nothing(
 async def test_leads_and_contacts_are_one_person(
     cli: Invoke, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
+    f = write(tmp_path / "c.csv", "phone,email\n+380441234567,olena@example.com\n")
+    assert "created:     1" in (await cli("contacts", "import", str(f))).output
     assert (await cli("campaign", "create", "spring")).exit_code == 0
     leads = write(tmp_path / "leads.csv", "phone,name\n+380441234567,Olena K\n+380441234568,Ivan\n")
     assert (await cli("campaign", "load", "spring", str(leads))).exit_code == 0
+    # A lead with a contact's number is linked as it is loaded; the other waits for one.
     rows = await pool.fetch(
-        "SELECT l.phone, c.first_name FROM leads l JOIN contacts c ON c.id = l.contact_id"
+        "SELECT l.phone, c.email FROM leads l LEFT JOIN contacts c ON c.id = l.contact_id"
         " ORDER BY l.phone"
     )
-    assert [(r["phone"], r["first_name"]) for r in rows] == [
-        ("+380441234567", "Olena K"), ("+380441234568", "Ivan"),
+    assert [(r["phone"], r["email"]) for r in rows] == [
+        ("+380441234567", "olena@example.com"), ("+380441234568", None),
     ]  # fmt: skip
-    f = write(tmp_path / "c.csv", "phone,email\n+380441234567,olena@example.com\n")
-    r = await cli("contacts", "import", str(f))
-    assert "updated:     1" in r.output
-    assert await pool.fetchval("SELECT count(*) FROM contacts") == 2
+    g = write(tmp_path / "d.csv", "phone,first_name\n+380441234568,Ivan\n")
+    r = await cli("contacts", "import", str(g))
+    assert "created:     1" in r.output and "leads linked: 1" in r.output, r.output
+    assert await pool.fetchval("SELECT count(*) FROM leads WHERE contact_id IS NULL") == 0
     # An opt-out by hand covers the person everywhere, with the note as its proof.
     r = await cli("contacts", "consent", "+380441234567", "opt-out", "--channel", "call",
                   "--note", "asked on the phone")  # fmt: skip
     assert r.exit_code == 0, r.output
     proof = await pool.fetchval("SELECT proof FROM consent_events WHERE method = 'cli'")
     assert proof == {"note": "asked on the phone"}
+    r = await cli("contacts", "show", "+380441234567")
+    assert "opt_out" in r.output and "asked on the phone" in r.output
 
 
 async def test_migration_links_existing_leads(empty_db_url: str) -> None:
