@@ -8,8 +8,8 @@ in the campaign) are dropped by the unique constraint. Numbers on the global bla
 loaded with status 'blacklisted' so they are never dialed. Each lead is linked to the contact
 with its number when there is one (`ccd contacts import` links the others later). Everything
 happens in one transaction. Rejected rows go to a CSV with their line number and the reason
-(private, its cells made inert for Excel, and no bigger than REJECTS_LIMIT). Parsing workers die with the
-importing process, even when it is killed with SIGKILL.
+(private, its cells made inert for Excel, and no bigger than REJECTS_LIMIT). Parsing workers
+die with the importing process, even when it is killed with SIGKILL.
 """
 
 from __future__ import annotations
