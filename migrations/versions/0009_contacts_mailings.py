@@ -323,7 +323,10 @@ def upgrade() -> None:
         op.f("fk_leads_contact_id_contacts"), "leads", "contacts", ["contact_id"], ["id"],
         ondelete="SET NULL",
     )  # fmt: skip
-    op.create_index("ix_leads_contact", "leads", ["contact_id"])
+    op.create_index(
+        "ix_leads_contact", "leads", ["contact_id"],
+        postgresql_where=sa.text("contact_id IS NOT NULL"),
+    )  # fmt: skip
     # Existing leads: one contact per distinct number (the newest lead's name and zone).
     op.execute(
         """
@@ -360,7 +363,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP VIEW mailing_report")
-    op.drop_index("ix_leads_contact", table_name="leads")
+    op.drop_index(
+        "ix_leads_contact", table_name="leads", postgresql_where=sa.text("contact_id IS NOT NULL")
+    )
     op.drop_constraint(op.f("fk_leads_contact_id_contacts"), "leads", type_="foreignkey")
     op.drop_column("leads", "contact_id")
     op.drop_table("contact_marketing")
