@@ -152,3 +152,23 @@ async def test_migration_links_existing_leads(empty_db_url: str) -> None:
         assert await conn.fetchval("SELECT count(*) FROM leads WHERE contact_id IS NULL") == 0
     finally:
         await conn.close()
+
+
+async def test_xlsx_contacts_file(cli: Invoke, pool: asyncpg.Pool, tmp_path: Path) -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["Phone", "E-mail", "First name", "Birth date", "Preferred channels", "Tariff"])
+    ws.append(["+380441234567", "A@Example.com", "Olena", "1950-03-01", "email, sms", "gold"])
+    ws.append(["+380441234568", "", "Ivan", "", "pigeon", ""])
+    wb.save(tmp_path / "c.xlsx")
+    r = await cli("contacts", "import", str(tmp_path / "c.xlsx"))
+    assert r.exit_code == 0 and "created:     1" in r.output and "rejected:    1" in r.output
+    c = await pool.fetchrow("SELECT * FROM contacts")
+    assert (c["email"], c["preferred_channels"], c["fields"]) == (
+        "a@example.com", ["email", "sms"], {"Tariff": "gold"},
+    )  # fmt: skip
+    rejects = (tmp_path / "c-rejects.csv").read_text(encoding="utf-8-sig")
+    assert "preferred_channels: unknown channel 'pigeon'" in rejects
