@@ -257,3 +257,33 @@ async def test_messages_a_dead_process_left_sending_become_unknown_and_are_not_r
     assert states == {"sent": 3, "unknown": 2}
     sent_to = {m["To"] for m in inbox.messages}
     assert len(sent_to) == 3 and not sent_to & {d.address for d in dead}
+
+
+async def test_sending_hours_are_the_contacts_local_time(pool: asyncpg.Pool) -> None:
+    from datetime import UTC, datetime, timedelta
+    from datetime import time as t
+
+    start = (datetime.now(UTC) + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+    await pool.execute(
+        "INSERT INTO contacts (email, first_name, time_zone) VALUES"
+        " ('utc@example.com', 'U', 'UTC'), ('tokyo@example.com', 'T', 'Asia/Tokyo'),"
+        " ('none@example.com', 'N', NULL)"
+    )
+    async with pool.acquire() as conn:
+        mid = await store.create_mailing(
+            conn, "m", "service", SPEC, hours=(start.time(), t((start.hour + 1) % 24)),
+            time_zone="UTC",
+        )  # fmt: skip
+    await plan(pool, mid, 14)
+    due = {
+        r["email"]: r["not_before"]
+        for r in await pool.fetch(
+            "SELECT c.email, m.not_before FROM mailing_messages m"
+            " JOIN contacts c ON c.id = m.contact_id"
+        )
+    }
+    assert due["utc@example.com"] == start  # the window opens in 2 hours, UTC
+    assert due["none@example.com"] == start  # unknown zone: the mailing's
+    # Tokyo is UTC+9 all year: the same wall-clock window opens 9 hours earlier (mod a day).
+    gap = (due["utc@example.com"] - due["tokyo@example.com"]) % timedelta(days=1)
+    assert gap == timedelta(hours=9)
