@@ -61,6 +61,7 @@ class SmtpRelay(BaseModel):
     password: str = Field(default="", repr=False)
     starttls: bool = False  # upgrade with STARTTLS (port 587)
     tls: bool = False  # TLS from the start (port 465)
+    ca_file: Path | None = None  # CA bundle (PEM) that signed the relay's certificate
     connections: int = Field(default=4, ge=1, le=64)
     rate_per_s: float = Field(default=100.0, gt=0)
 

@@ -75,8 +75,10 @@ class _Relay:
 
     async def _connect(self) -> aiosmtplib.SMTP:
         c = self.cfg
-        smtp = aiosmtplib.SMTP(hostname=c.host, port=c.port, use_tls=c.tls,
-                               start_tls=c.starttls, timeout=30)  # fmt: skip
+        smtp = aiosmtplib.SMTP(
+            hostname=c.host, port=c.port, use_tls=c.tls, start_tls=c.starttls, timeout=30,
+            cert_bundle=str(c.ca_file) if c.ca_file else None,
+        )  # fmt: skip
         await smtp.connect()
         if c.username:
             await smtp.login(c.username, c.password)

@@ -5,15 +5,23 @@ after planning, pause, permanent and temporary SMTP failures, crash settling."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import ssl
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from ccd.config import SmtpRelay
 from ccd.mailing import tokens
+from ccd.mailing.channel import OutboundMessage, Outcome
 from ccd.mailing.email import EmailChannel
 from ccd.mailing.planner import plan
 from ccd.mailing.sender import MailingService
@@ -21,6 +29,7 @@ from ccd.mailing.spec import MailingSpec
 from ccd.store import mailings as store
 from ccd.store.contacts import record_consent
 from tests.dialer.conftest import eventually
+from tests.dialer.helpers import free_port
 from tests.mailing.conftest import Inbox
 
 SPEC = MailingSpec.model_validate(
@@ -287,3 +296,54 @@ async def test_sending_hours_are_the_contacts_local_time(pool: asyncpg.Pool) -> 
     # Tokyo is UTC+9 all year: the same wall-clock window opens 9 hours earlier (mod a day).
     gap = (due["utc@example.com"] - due["tokyo@example.com"]) % timedelta(days=1)
     assert gap == timedelta(hours=9)
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    cert, key = tmp / "relay.pem", tmp / "relay.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the relay's cert")
+async def test_starttls_and_login_to_a_relay_that_requires_both(
+    pool: asyncpg.Pool, db_url: str, tmp_path: Path
+) -> None:
+    cert, key = _self_signed(tmp_path)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    inbox, port = Inbox(), free_port()
+    logins: list[tuple[str, str]] = []
+
+    def check(server: object, session: object, envelope: object, mechanism: str,
+              auth: Any) -> AuthResult:  # fmt: skip
+        logins.append((auth.login.decode(), auth.password.decode()))
+        return AuthResult(success=auth.password == b"s3cret")
+
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=ctx,
+                            require_starttls=True, auth_required=True,
+                            authenticator=check)  # fmt: skip
+    controller.start()
+    try:
+        relays = {
+            "good": SmtpRelay(port=port, starttls=True, ca_file=cert, username="ccd",
+                              password="s3cret"),
+            "plain": SmtpRelay(port=port, username="ccd", password="s3cret"),
+        }  # fmt: skip
+        for name, relay in relays.items():
+            channel = EmailChannel([relay], "ccd@example.com")
+            result = await channel.send(OutboundMessage(1, "email", f"{name}@example.com",
+                                                        "Hello", subject="Hi"))  # fmt: skip
+            await channel.close()
+            if name == "good":
+                assert result.outcome is Outcome.SENT, result
+            else:  # no STARTTLS: the relay refuses the login, nothing is sent
+                assert result.outcome is Outcome.RETRY and "STARTTLS" in (result.reason or "")
+    finally:
+        controller.stop()
+    assert [m["To"] for m in inbox.messages] == ["good@example.com"]
+    assert logins == [("ccd", "s3cret")]
