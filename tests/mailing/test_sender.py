@@ -347,3 +347,28 @@ async def test_starttls_and_login_to_a_relay_that_requires_both(
         controller.stop()
     assert [m["To"] for m in inbox.messages] == ["good@example.com"]
     assert logins == [("ccd", "s3cret")]
+
+
+async def test_messages_spread_over_relays_each_under_its_rate_limit() -> None:
+    servers = [(Inbox(), free_port()) for _ in range(2)]
+    controllers = [Controller(i, hostname="127.0.0.1", port=p) for i, p in servers]
+    for c in controllers:
+        c.start()
+    try:
+        channel = EmailChannel(
+            [SmtpRelay(port=p, rate_per_s=10, connections=4) for _, p in servers], "ccd@x.org"
+        )
+        started = time.monotonic()
+        results = await asyncio.gather(*(
+            channel.send(OutboundMessage(i, "email", f"r{i}@example.com", "Hi", subject="Hi"))
+            for i in range(30)
+        ))  # fmt: skip
+        elapsed = time.monotonic() - started
+        await channel.close()
+    finally:
+        for c in controllers:
+            c.stop()
+    assert all(r.outcome is Outcome.SENT for r in results)
+    assert [len(i.messages) for i, _ in servers] == [15, 15]
+    # 15 sends on a relay at 10 a second: the last starts 1.4 s after the first, at least.
+    assert elapsed >= 1.4, elapsed
