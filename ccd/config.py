@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import AnyHttpUrl, BaseModel, Field, ValidationError, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    IPvAnyNetwork,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -48,6 +55,9 @@ class HttpSettings(BaseModel):
     # Origins (scheme://host[:port]) besides the API's own that may use the session cookie,
     # e.g. the public URL of a TLS proxy in front of ccd.
     allowed_origins: list[str] = Field(default_factory=list)
+    # Reverse proxies in front of ccd (addresses or networks): requests from them take the
+    # client's address from X-Forwarded-For (login limits count per client, not per proxy).
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
     # Days an agent API token works after `ccd agent add` / `ccd agent token` issued it.
     agent_token_days: int = Field(default=90, ge=1, le=3650)
 

@@ -31,6 +31,7 @@ from ccd.api.server import EngineFeed, InboundFeed, build_app, start_site
 from ccd.api.unsubscribe import UnsubscribeApi
 from ccd.config import Settings
 from ccd.dialer.daemon import Engine, EngineConfig
+from ccd.dialer.disabled import DisabledAgents
 from ccd.dialer.reconcile import InstanceLock
 from ccd.inbound.service import InboundService, attach_to_engine
 from ccd.log import get_logger
@@ -84,6 +85,9 @@ class Service:
         self.systemd = SystemdNotifier()
         self._site: web.AppRunner | None = None
         self._lifecycle: asyncio.Task[None] | None = None
+        self._disabled = DisabledAgents(pool, engine.agents)
+        parts.sessions.subscribe(self._disabled.wake)
+        self._disabled_task: asyncio.Task[None] | None = None
         self.http_port = settings.http.port
 
     @classmethod
@@ -142,6 +146,7 @@ class Service:
                     MailingsApi(pool).add_routes,
                 ],
                 allowed_origins=settings.http.allowed_origins,
+                trusted_proxies=settings.http.trusted_proxies,
             )
             mailing = _mailing_service(settings, pool, db_url, engine.instance.instance_id)
         except BaseException:
@@ -161,6 +166,7 @@ class Service:
             self.systemd.run(self.readiness.ready, self.metrics.status_line)
         )
         await asyncio.gather(*(ami.start() for ami in self.amis.values()), self.engine.start())
+        self._disabled_task = asyncio.create_task(self._disabled.run())
         http = self.settings.http
         self._site = await start_site(self.app, http.host, http.port)
         self.http_port = _bound_port(self._site, http.port)
@@ -191,6 +197,9 @@ class Service:
             if self._site is not None:
                 await self._site.cleanup()
             await self.mailing.stop()
+            if self._disabled_task is not None:
+                self._disabled_task.cancel()
+                await asyncio.gather(self._disabled_task, return_exceptions=True)
             await self.inbound.close()
             await self.engine.stop()
         finally:

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from ccd.api.auth import Handler, auth_middleware
 from ccd.api.live import CallLive, LiveHub
+from ccd.api.remote import Network, forwarded_remote
 from ccd.dialer.agents import AgentSession
 from ccd.dialer.calls import LiveAttempt
 from ccd.inbound.agent_calls import AgentCall
@@ -49,8 +50,15 @@ def build_app(
     route_adders: Sequence[RouteAdder] = (),
     *,
     allowed_origins: Sequence[str] = (),
+    trusted_proxies: Sequence[Network] = (),
 ) -> web.Application:
-    app = web.Application(middlewares=[json_errors, auth_middleware(pool, allowed_origins)])
+    app = web.Application(
+        middlewares=[
+            json_errors,
+            forwarded_remote(trusted_proxies),
+            auth_middleware(pool, allowed_origins),
+        ]
+    )
     for add in route_adders:
         add(app)
     return app

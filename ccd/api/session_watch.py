@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 import asyncpg
 from aiohttp import web
@@ -34,7 +35,12 @@ class SessionWatch:
         self._pool = pool
         self._recheck_s = recheck_s
         self._wakeups: set[asyncio.Event] = set()
+        self._subscribers: list[Callable[[], None]] = []
         self._conn: PoolConnectionProxy | None = None
+
+    def subscribe(self, callback: Callable[[], None]) -> None:
+        """Call `callback` on every NOTIFY too (the engine takes disabled agents off calls)."""
+        self._subscribers.append(callback)
 
     async def start(self) -> None:
         conn = await self._pool.acquire()
@@ -51,6 +57,8 @@ class SessionWatch:
     def _on_notify(self, _conn: AnyConnection, _pid: int, _channel: str, _payload: object) -> None:
         for wakeup in self._wakeups:
             wakeup.set()
+        for callback in self._subscribers:
+            callback()
 
     async def guard(self, ws: web.WebSocketResponse, token: str) -> None:
         """Run beside a served socket: close it once `token` stops resolving."""

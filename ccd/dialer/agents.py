@@ -244,6 +244,18 @@ class AgentService:
                 await quietly(self._pbx.hangup(cid), "hangup", call_id=cid)
         await quietly(self._pbx.destroy_bridge(session.bridge_id), "destroy_bridge")
 
+    async def retire(self, agent_id: int, reason: str) -> bool:
+        """Take a disabled agent off the phones: logged out now when not on a call; on one,
+        the call goes on and the agent is PAUSED after it (no new call). True once out."""
+        session = self._sessions.get(agent_id)
+        if session is None or session.state is AgentState.LOGGED_OUT:
+            return True
+        if session.state in (AgentState.RESERVED, AgentState.TALKING, AgentState.WRAP_UP):
+            session.pause_after = reason
+            return False
+        await self.logout(agent_id, reason)
+        return True
+
     async def ready(self, agent_id: int) -> None:
         session = self._require(agent_id)
         if session.state in (AgentState.RESERVED, AgentState.TALKING, AgentState.WRAP_UP):

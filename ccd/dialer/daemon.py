@@ -122,7 +122,12 @@ class Engine:
         if not await self.calls.drained(self.config.drain_timeout_s):
             for call in self.calls.live():
                 await quietly(self.pbx.hangup(call.attempt_id), "hangup", call_id=call.attempt_id)
-            await self.calls.drained(5.0)
+            if not await self.calls.drained(5.0):
+                # Asterisk never told us how these ended (an originate whose reply was lost,
+                # events lost with the link): end them LOST now, as the next start's reconcile
+                # would, so a graceful stop leaves no attempt open.
+                lost = await self.calls.settle_missing(frozenset(), older_than_s=0.0)
+                log.warning("engine.unconfirmed_calls_settled", calls=lost)
         if self._periodic is not None:
             self._periodic.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -115,6 +115,16 @@ async def set_enabled(conn: asyncpg.Connection | asyncpg.Pool, login: str, enabl
     return agent_id
 
 
+async def disabled_among(conn: AnyConnection | asyncpg.Pool, agent_ids: list[int]) -> list[int]:
+    """Those of `agent_ids` that are disabled, or whose linked user is."""
+    rows = await conn.fetch(
+        "SELECT a.id FROM agents a WHERE a.id = ANY($1) AND (NOT a.enabled"
+        " OR EXISTS (SELECT 1 FROM users u WHERE u.agent_id = a.id AND u.disabled))",
+        agent_ids,
+    )
+    return [int(r["id"]) for r in rows]
+
+
 async def notify_sessions_ended(conn: AnyConnection | asyncpg.Pool) -> None:
     """Tell running daemons that some tokens may have stopped working (delivered at commit)."""
     await conn.execute("SELECT pg_notify($1, '')", SESSION_CHANNEL)

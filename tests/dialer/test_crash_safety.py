@@ -462,3 +462,40 @@ async def test_a_dead_process_call_on_the_second_node_is_hung_up_and_settled(
 async def _channel_up(double: AsteriskDouble, channel_id: str) -> bool:
     ch = double.pbx.channels.get(channel_id)
     return ch is not None and ch.state == "Up"
+
+
+async def test_a_graceful_stop_ends_calls_asterisk_never_reported(
+    pool: asyncpg.Pool, db_url: str, double: AsteriskDouble
+) -> None:
+    """Events lost with a half-open link: ccd still holds two ringing calls at stop, their
+    hang-up is never confirmed. The stop must not leave their attempts open (it did: the
+    demo's report once showed one attempt with no end and no disposition)."""
+    await add_trunk(pool)
+    cid = await make_campaign(pool, pacer="ratio", dial_ratio=2)
+    numbers = phones(2)
+    leads = await add_leads(pool, cid, numbers)
+    for p in numbers:
+        double.program(p, FarEnd.answer(after=500.0))
+    agent, _ = await add_agent(pool, "a0", "Agent 0", "PJSIP/agent101", ())
+    pbx = AriPbx([node_for(double)], backoff_initial_s=0.05, backoff_max_s=0.2)
+    engine = Engine(pool, db_url, pbx, config=EngineConfig(idle_wait_s=0.05, drain_timeout_s=0.2))
+    await engine.start()
+    try:
+        await engine.agents.login(agent)
+        double.lose_events()
+        await start_campaign(pool, "c1")
+        await eventually(lambda: _all_ringing(double, numbers), what="both numbers ringing")
+    finally:
+        await engine.stop()
+    rows = await pool.fetch(
+        "SELECT outcome, disposition, ended_at FROM attempts WHERE campaign_id = $1", cid
+    )
+    assert len(rows) == 2
+    assert all((r["outcome"], r["disposition"]) == ("LOST", "FAILED") for r in rows), rows
+    assert all(r["ended_at"] is not None for r in rows)
+    statuses = await pool.fetch("SELECT status FROM leads WHERE id = ANY($1)", leads)
+    assert {r["status"] for r in statuses} == {"retry"}
+
+
+async def _all_ringing(double: AsteriskDouble, numbers: list[str]) -> bool:
+    return all([await _ringing(double, p) for p in numbers])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,8 +29,12 @@ async def ccd(tmp_path: Path, db_url: str, double_proc: DoubleProcess) -> AsyncI
     node; `config` adds settings tables (e.g. [mailing])."""
     started: list[CcdProcess] = []
 
-    async def make(*run_args: str, start: bool = True, config: str = "") -> CcdProcess:
-        proc = CcdProcess(tmp_path, db_url, double_proc, run_args=run_args, extra_config=config)
+    async def make(
+        *run_args: str, start: bool = True, http: dict[str, Any] | None = None, config: str = ""
+    ) -> CcdProcess:
+        proc = CcdProcess(
+            tmp_path, db_url, double_proc, run_args=run_args, http=http, extra_config=config
+        )
         if start:
             await proc.start()
         started.append(proc)

@@ -145,6 +145,7 @@ class CcdProcess:
         double: DoubleProcess,
         *,
         run_args: tuple[str, ...] = (),
+        http: dict[str, Any] | None = None,
         extra_config: str = "",
     ) -> None:
         self.workdir = workdir
@@ -156,6 +157,7 @@ class CcdProcess:
         self.flows_dir = workdir / "flows"
         self.flows_dir.mkdir(exist_ok=True)
         self.run_args = run_args
+        self.http = http or {}
         self.extra_config = extra_config  # TOML tables after the settings above
         self.proc: subprocess.Popen[bytes] | None = None
         self.write_config()
@@ -169,7 +171,8 @@ class CcdProcess:
         lines = [
             f'database_url = "{self.db_url}"', f'data_dir = "{self.workdir / "data"}"',
             'log_level = "info"', 'log_format = "json"', "", "[http]",
-            'host = "127.0.0.1"', f"port = {self.port}", "", "[[nodes]]",
+            'host = "127.0.0.1"', f"port = {self.port}",
+            *(f"{k} = {json.dumps(v)}" for k, v in self.http.items()), "", "[[nodes]]",
             *(f"{k} = {json.dumps(v)}" for k, v in node.items()),
         ]  # fmt: skip
         self.config.write_text("\n".join(lines) + "\n\n" + self.extra_config)

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.dialer.conftest import eventually
 from tests.e2e.conftest import CcdFactory
 from tests.e2e.harness import CcdProcess, DoubleProcess
 
@@ -135,3 +136,74 @@ async def test_failed_disposition_leaves_the_agent_ready(
     assert reply.status == 500
     assert await daemon.agent_state(token) == "READY"
     assert daemon.events("attempt.disposition_failed")
+
+
+async def test_a_disabled_agent_is_taken_off_the_phones_after_the_call(
+    ccd: CcdFactory, double_proc: DoubleProcess
+) -> None:
+    """`ccd agent disable` refuses the token at once; the phone session must end too (it
+    used to go on taking calls): an idle agent is logged out now, one on a call after it."""
+    daemon = await ccd("--wrapup-timeout", "1")
+    phones = ["+74956000001", "+74956000002", "+74956000003"]
+    for p in phones:
+        await double_proc.program(p, "answer", after=1.0, hangup_after=6000.0)
+    await daemon.setup_campaign("pwr", phones, "--mode", "POWER")
+    await daemon.setup_campaign("later", ["+74956000009"], trunk=False)
+    boris = await daemon.login_agent("boris", "PJSIP/agent102", "pwr")
+    await daemon.cli("campaign", "start", "pwr")
+    await daemon.wait_agent(boris, "TALKING")
+    await daemon.login_agent("anna", "PJSIP/agent101", "later")
+
+    async def state(login: str) -> str:
+        (row,) = await daemon.sql("SELECT state FROM agents WHERE login = $1", login)
+        return str(row["state"])
+
+    await daemon.cli("agent", "disable", "anna")
+    await daemon.cli("agent", "disable", "boris")
+    await eventually(
+        lambda: _is(state("anna"), "LOGGED_OUT"), within=10, what="anna logged out"
+    )
+    assert await state("boris") == "TALKING"  # the customer is not cut off
+    assert await double_proc.bridge_of("agent101") is None  # anna's phone leg is hung up
+    (call,) = await daemon.sql("SELECT id::text AS id FROM attempts")
+    await double_proc.hangup(call["id"])  # the customer ends the call
+    await eventually(
+        lambda: _is(state("boris"), "LOGGED_OUT"), within=40, what="boris out after his call"
+    )
+    (row,) = await daemon.sql(
+        "SELECT count(*) AS calls, count(*) FILTER (WHERE disposition IS NULL) AS open"
+        " FROM attempts"
+    )
+    assert (row["calls"], row["open"]) == (1, 0)  # no second call went to him
+    reasons = await daemon.sql(
+        "SELECT l.reason FROM agent_state_log l JOIN agents a ON a.id = l.agent_id"
+        " WHERE a.login = 'boris' AND l.to_state IN ('PAUSED', 'LOGGED_OUT') ORDER BY l.id"
+    )
+    assert [r["reason"] for r in reasons] == ["agent disabled", "agent disabled"]
+
+
+async def _is(value: Any, expected: str) -> bool:
+    return await value == expected
+
+
+async def test_behind_a_trusted_proxy_logins_are_limited_per_client(ccd: CcdFactory) -> None:
+    """Behind nginx every request comes from the proxy: without `http.trusted_proxies` one
+    client's failures would throttle everyone. With it, X-Forwarded-For names the client."""
+    daemon = await ccd(http={"trusted_proxies": ["127.0.0.0/8"]})
+    await daemon.add_supervisor("sofia", "PJSIP/agent900")
+
+    async def attempt(http: aiohttp.ClientSession, client: str, password: str) -> int:
+        body = {"login": "sofia", "password": password}
+        headers = {"X-Forwarded-For": f"{client}, 127.0.0.1"}  # a second trusted hop
+        async with http.post(daemon.url + "/api/login", json=body, headers=headers) as resp:
+            return resp.status
+
+    async with aiohttp.ClientSession() as http:
+        assert [await attempt(http, "203.0.113.5", "wrong-pass") for _ in range(6)] == [
+            401, 401, 401, 401, 401, 429,
+        ]  # fmt: skip
+        # Another client behind the same proxy is not throttled by the first one's failures.
+        assert await attempt(http, "198.51.100.7", "s3cret-pass") == 200
+    rows = await daemon.sql("SELECT remote FROM api_sessions ORDER BY created_at")
+    # add_supervisor's own login came straight from loopback, with no header.
+    assert [r["remote"] for r in rows] == ["127.0.0.1", "198.51.100.7"]
