@@ -62,6 +62,30 @@ class HttpSettings(BaseModel):
     agent_token_days: int = Field(default=90, ge=1, le=3650)
 
 
+class SmtpRelay(BaseModel):
+    """One SMTP relay of the email channel; messages are spread over the relays."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    username: str | None = None
+    password: str = Field(default="", repr=False)
+    starttls: bool = False  # upgrade with STARTTLS (port 587)
+    tls: bool = False  # TLS from the start (port 465)
+    ca_file: Path | None = None  # CA bundle (PEM) that signed the relay's certificate
+    connections: int = Field(default=4, ge=1, le=64)
+    rate_per_s: float = Field(default=100.0, gt=0)
+
+
+class MailingSettings(BaseModel):
+    # Marketing messages per contact: at most one in this many days, over every channel.
+    cap_days: int = Field(default=14, ge=0)
+    # Where recipients reach ccd's HTTP API (unsubscribe links); unset = http://host:port.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    from_address: str = "ccd@localhost"
+    smtp: list[SmtpRelay] = Field(default_factory=list)
+    batch: int = Field(default=50, ge=1, le=1000)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CCD_",
@@ -80,6 +104,7 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "console", "json"] = "auto"
     http: HttpSettings = HttpSettings()
     nodes: list[AsteriskNode] = Field(default_factory=list)
+    mailing: MailingSettings = MailingSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -25,13 +25,19 @@ from aiohttp import web
 from ccd.api.agent_api import AgentApi
 from ccd.api.console import ConsoleParts
 from ccd.api.live import QueueLive
+from ccd.api.mailings_api import MailingsApi
 from ccd.api.ops import add_ops_routes
 from ccd.api.server import EngineFeed, InboundFeed, build_app, start_site
+from ccd.api.unsubscribe import UnsubscribeApi
 from ccd.config import Settings
 from ccd.dialer.daemon import Engine, EngineConfig
 from ccd.dialer.disabled import DisabledAgents
+from ccd.dialer.reconcile import InstanceLock
 from ccd.inbound.service import InboundService, attach_to_engine
 from ccd.log import get_logger
+from ccd.mailing.channel import Channel
+from ccd.mailing.email import EmailChannel
+from ccd.mailing.sender import MailingService
 from ccd.ops.metrics import Metrics
 from ccd.ops.readiness import Readiness
 from ccd.ops.systemd import ServiceSignals, SystemdNotifier
@@ -62,6 +68,7 @@ class Service:
         readiness: Readiness,
         app: web.Application,
         flows: FlowLoader,
+        mailing: MailingService,
     ) -> None:
         self.settings = settings
         self.pool = pool
@@ -74,6 +81,7 @@ class Service:
         self.readiness = readiness
         self.app = app
         self._flows = flows
+        self.mailing = mailing
         self.systemd = SystemdNotifier()
         self._site: web.AppRunner | None = None
         self._lifecycle: asyncio.Task[None] | None = None
@@ -134,15 +142,19 @@ class Service:
                     AgentApi(engine, inbound).add_routes,
                     *parts.route_adders(),
                     partial(add_ops_routes, metrics=metrics, readiness=readiness),
+                    UnsubscribeApi(pool).add_routes,
+                    MailingsApi(pool).add_routes,
                 ],
                 allowed_origins=settings.http.allowed_origins,
                 trusted_proxies=settings.http.trusted_proxies,
             )
+            mailing = _mailing_service(settings, pool, db_url, engine.instance.instance_id)
         except BaseException:
             await pool.close()
             raise
         return cls(
-            settings, pool, engine, inbound, amis, parts, feed, metrics, readiness, app, flows
+            settings, pool, engine, inbound, amis, parts, feed, metrics, readiness, app, flows,
+            mailing,
         )
 
     async def start(self) -> None:
@@ -158,6 +170,11 @@ class Service:
         http = self.settings.http
         self._site = await start_site(self.app, http.host, http.port)
         self.http_port = _bound_port(self._site, http.port)
+        # Unsubscribe links point at the public URL, else at the API as it is bound.
+        self.mailing.public_url = (
+            self.settings.mailing.public_url or f"http://{http.host}:{self.http_port}"
+        )
+        await self.mailing.start()
 
     async def serve(self) -> None:
         """Until SIGTERM or SIGINT; SIGHUP reloads the IVR flows."""
@@ -179,6 +196,7 @@ class Service:
         try:
             if self._site is not None:
                 await self._site.cleanup()
+            await self.mailing.stop()
             if self._disabled_task is not None:
                 self._disabled_task.cancel()
                 await asyncio.gather(self._disabled_task, return_exceptions=True)
@@ -191,6 +209,20 @@ class Service:
             for ami in self.amis.values():
                 await ami.close()
             await self.pool.close()
+
+
+def _mailing_service(
+    settings: Settings, pool: asyncpg.Pool, db_url: str, instance_id: str
+) -> MailingService:
+    cfg = settings.mailing
+    channels: dict[str, Channel] = {}
+    if cfg.smtp:
+        channels["email"] = EmailChannel(cfg.smtp, cfg.from_address)
+    return MailingService(
+        pool, db_url, channels, instance_id=instance_id,
+        alive=partial(InstanceLock.owner_alive, pool), public_url=cfg.public_url or "",
+        cap_days=cfg.cap_days, batch=cfg.batch,
+    )  # fmt: skip
 
 
 def _bound_port(runner: web.AppRunner, asked: int) -> int:

@@ -7,7 +7,20 @@ from typing import Annotated
 
 import typer
 
-from ccd.cli import blacklist, campaign, db, export, inbound, report, routing, simulate, user
+from ccd.cli import (
+    blacklist,
+    campaign,
+    contacts,
+    db,
+    export,
+    inbound,
+    mailing,
+    report,
+    routing,
+    segment,
+    simulate,
+    user,
+)  # fmt: skip
 from ccd.cli import run as run_cli
 from ccd.cli.common import state
 
@@ -40,6 +53,9 @@ app.add_typer(inbound.ivr_app, name="ivr")
 app.add_typer(run_cli.agent_app, name="agent")
 app.add_typer(report.app, name="report")
 app.add_typer(export.app, name="export")
+app.add_typer(contacts.app, name="contacts")
+app.add_typer(segment.app, name="segment")
+app.add_typer(mailing.app, name="mailing")
 app.command("run")(run_cli.run_cmd)
 app.command("demo")(run_cli.demo_cmd)
 app.command("simulate")(simulate.simulate_cmd)

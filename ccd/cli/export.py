@@ -14,7 +14,10 @@ from ccd.cli.common import EXIT_USAGE, err_console, fail, run, with_conn
 from ccd.store.export import ExportError, export_rows, use_time_zone
 from ccd.store.reports import ReportError
 
-app = typer.Typer(help="Export a campaign's attempts or leads (CSV, XLSX).", no_args_is_help=True)
+app = typer.Typer(
+    help="Export a campaign's attempts or leads, a mailing's messages (CSV, XLSX).",
+    no_args_is_help=True,
+)
 
 
 class ExportFormat(StrEnum):
@@ -23,7 +26,7 @@ class ExportFormat(StrEnum):
 
 
 def _export(
-    what: Literal["attempts", "leads"],
+    what: Literal["attempts", "leads", "messages"],
     campaign: str,
     fmt: ExportFormat,
     out: Path | None,
@@ -83,3 +86,17 @@ def leads(
 ) -> None:
     """Every lead of the campaign with its status, attempts and next call time."""
     _export("leads", campaign, fmt, out, d_from, d_to, tz)
+
+
+@app.command()
+def messages(
+    mailing: Annotated[str, typer.Argument(help="mailing name")],
+    fmt: FormatOpt = ExportFormat.CSV,
+    out: OutOpt = None,
+    d_from: FromOpt = None,
+    d_to: ToOpt = None,
+    tz: TzOpt = None,
+) -> None:
+    """Every message of the mailing (one row per person): segment, channel, address, state,
+    reason, text and times."""
+    _export("messages", mailing, fmt, out, d_from, d_to, tz)

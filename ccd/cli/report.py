@@ -125,6 +125,20 @@ def campaign(
 
 
 @app.command()
+def mailing(
+    name: Annotated[str, typer.Argument(help="mailing name")],
+    fmt: FormatOpt = ReportFormat.TABLE,
+    out: OutOpt = None,
+) -> None:
+    """A mailing per segment and channel: planned, sent, delivered, failed, unknown, left
+    out, opted out through its links."""
+    _emit(
+        lambda conn, first, last: reports.mailing_summary(conn, name),
+        f"mailing {name}", None, None, fmt, out, None,
+    )  # fmt: skip
+
+
+@app.command()
 def agents(
     campaign_name: Annotated[
         str | None, typer.Option("--campaign", help="only the agents of this campaign")

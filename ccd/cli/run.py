@@ -105,8 +105,12 @@ def demo_cmd(
     agents: Annotated[int, typer.Option(help="simulated agents")] = 12,
     speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 150.0,
     max_seconds: Annotated[float, typer.Option(help="stop after this many real seconds")] = 75.0,
+    mailing: Annotated[
+        bool, typer.Option("--mailing", help="an e-mail mailing to contacts instead of calls")
+    ] = False,
 ) -> None:
-    """A simulated call center: embedded PostgreSQL, simulated PBX, a predictive campaign."""
+    """A simulated call center: embedded PostgreSQL, simulated PBX, a predictive campaign
+    (or, with --mailing, a segmented e-mail mailing through a simulated relay)."""
     from ccd.log import configure_logging
     from ccd.sim.demo import DemoOptions, run_demo
     from ccd.store import migrate
@@ -115,6 +119,12 @@ def demo_cmd(
     # The live table is the demo's output; only warnings and errors go to the log.
     configure_logging("warning", state.settings().log_format)
     migrate.upgrade(url)
+    if mailing:
+        from ccd.sim.mailing_demo import MailingDemoOptions, run_mailing_demo
+
+        demo = MailingDemoOptions(max_seconds=max_seconds)
+        run(lambda: run_mailing_demo(state.settings(), url, demo, console))
+        return
     opts = DemoOptions(leads=leads, agents=agents, speed=speed, max_seconds=max_seconds)
     run(lambda: run_demo(state.settings(), url, opts, console))
 

@@ -182,7 +182,7 @@ async def run_demo(settings: Settings, db_url: str, opts: DemoOptions, console: 
     await double.start()
     try:
         service = await Service.create(
-            _demo_settings(settings, double), db_url, _engine_config(opts), flows=dict
+            demo_settings(settings, double), db_url, engine_config(opts), flows=dict
         )
         try:
             cid, name, tokens = await _setup(service.pool, opts, rng)
@@ -205,7 +205,7 @@ async def run_demo(settings: Settings, db_url: str, opts: DemoOptions, console: 
         await double.stop()
 
 
-def _demo_settings(settings: Settings, double: AsteriskDouble) -> Settings:
+def demo_settings(settings: Settings, double: AsteriskDouble) -> Settings:
     node = AsteriskNode(
         name="pbx1", ari_url=AnyHttpUrl(double.ari_url), ari_password="ccdsecret",
         ami_host=double.ami_host, ami_port=double.ami_port, ami_secret="ccdsecret",
@@ -214,7 +214,7 @@ def _demo_settings(settings: Settings, double: AsteriskDouble) -> Settings:
     return settings.model_copy(update={"nodes": [node], "http": http})
 
 
-def _engine_config(opts: DemoOptions) -> EngineConfig:
+def engine_config(opts: DemoOptions) -> EngineConfig:
     """`ccd run`'s engine with its clocks scaled to the demo's speed."""
     config = EngineConfig(wrapup_timeout_s=600, orphan_after_s=3600, drain_timeout_s=5.0)
     return config.accelerated(opts.speed)

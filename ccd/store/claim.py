@@ -7,6 +7,7 @@ channel id) is inserted in the same statement, so a crash leaves either nothing 
 The unique index on live attempts per lead backs this up.
 
 Never claimed: leads whose number is on the global blacklist (bad numbers, fax, DNC), leads
+whose person (contact) has opted out of marketing calls (their newest consent row), leads
 out of attempts (callbacks excepted: the agent booked them), not yet due, or outside the
 campaign's calling hours and days in the lead's own zone (the campaign's zone when unknown),
 with the same semantics as ccd.domain.calling_hours (end excluded; a window over midnight
@@ -51,6 +52,9 @@ WITH picked AS (
       {due}
       AND (l.attempts < c.max_attempts OR l.status = 'callback')
       AND NOT EXISTS (SELECT 1 FROM blacklist b WHERE b.phone = l.phone)
+      AND (SELECT ce.status FROM consent_events ce WHERE ce.contact_id = l.contact_id
+             AND ce.channel = 'call' AND ce.purpose = 'marketing'
+           ORDER BY ce.id DESC LIMIT 1) IS DISTINCT FROM 'opt_out'
       {hours}
     ORDER BY l.priority DESC, l.next_attempt_at
     LIMIT $3

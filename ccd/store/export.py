@@ -38,7 +38,7 @@ from ccd.store.outfiles import (
     remove_stale_parts,
     sql_csv_cell,
 )
-from ccd.store.reports import campaign_id
+from ccd.store.reports import campaign_id, mailing_id
 
 Format = Literal["csv", "xlsx"]
 
@@ -280,7 +280,20 @@ WHERE l.campaign_id = $1 AND l.created_at >= $2 AND l.created_at < $3
 ORDER BY l.id
 """
 
-WHAT = {"attempts": ATTEMPTS_QUERY, "leads": LEADS_QUERY}
+MESSAGES_QUERY = """
+SELECT mm.id, m.name AS mailing, s.name AS segment, mm.contact_id, c.phone, c.email,
+       mm.channel, mm.address, mm.state, mm.reason, mm.subject, mm.body, mm.planned_at,
+       mm.not_before, mm.sending_at, mm.sent_at, mm.delivered_at, mm.ended_at, mm.provider_id
+FROM mailing_messages mm
+JOIN mailings m ON m.id = mm.mailing_id
+JOIN contacts c ON c.id = mm.contact_id
+LEFT JOIN mailing_variants v ON v.id = mm.variant_id
+LEFT JOIN segments s ON s.id = v.segment_id
+WHERE mm.mailing_id = $1 AND mm.planned_at >= $2 AND mm.planned_at < $3
+ORDER BY mm.id
+"""
+
+WHAT = {"attempts": ATTEMPTS_QUERY, "leads": LEADS_QUERY, "messages": MESSAGES_QUERY}
 
 
 async def _columns(conn: asyncpg.Connection, query: str) -> list[str]:
@@ -312,7 +325,7 @@ async def _records(
 
 async def export_rows(
     conn: asyncpg.Connection,
-    what: Literal["attempts", "leads"],
+    what: Literal["attempts", "leads", "messages"],
     campaign: str,
     fmt: Format,
     out: Path | None,
@@ -320,13 +333,14 @@ async def export_rows(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> int:
-    """Write the campaign's attempts or leads to `out` (stdout when None); return the count.
+    """Write the campaign's attempts or leads, or a mailing's messages (`campaign` is then
+    the mailing's name), to `out` (stdout when None); return the count.
 
     `since`/`until` bound created_at (until exclusive). Times are written in the connection's
     TimeZone (see use_time_zone).
     """
     query = WHAT[what]
-    cid = await campaign_id(conn, campaign)
+    cid = await (mailing_id if what == "messages" else campaign_id)(conn, campaign)
     lo = since or datetime.min.replace(tzinfo=ZoneInfo("UTC"))
     hi = until or datetime.max.replace(tzinfo=ZoneInfo("UTC"))
     tz = await use_time_zone(conn, None)

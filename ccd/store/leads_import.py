@@ -5,10 +5,11 @@ parsing is the CPU cost); valid rows are COPYed into a temporary staging table, 
 FLUSH_ROWS moved into `leads` with one INSERT ... SELECT ... ON CONFLICT DO NOTHING in file
 order, so the first occurrence of a number wins and duplicates (inside the file or already
 in the campaign) are dropped by the unique constraint. Numbers on the global blacklist are
-loaded with status 'blacklisted' so they are never dialed. Everything happens in one
-transaction. Rejected rows go to a CSV with their line number and the reason (private, its
-cells made inert for Excel, and no bigger than REJECTS_LIMIT). Parsing workers die with the
-importing process, even when it is killed with SIGKILL.
+loaded with status 'blacklisted' so they are never dialed. Each lead is linked to the contact
+with its number when there is one (`ccd contacts import` links the others later). Everything
+happens in one transaction. Rejected rows go to a CSV with their line number and the reason
+(private, its cells made inert for Excel, and no bigger than REJECTS_LIMIT). Parsing workers
+die with the importing process, even when it is killed with SIGKILL.
 """
 
 from __future__ import annotations
@@ -411,10 +412,12 @@ def default_rejects_path(path: Path) -> Path:
 
 _INSERT = f"""
 WITH ins AS (
-    INSERT INTO leads (campaign_id, phone, name, fields, priority, time_zone, status, source_line)
+    INSERT INTO leads (campaign_id, phone, name, fields, priority, time_zone, status, source_line,
+                       contact_id)
     SELECT $1, s.phone, s.name, s.fields::jsonb, s.priority, s.time_zone,
-           CASE WHEN b.phone IS NULL THEN 'new' ELSE 'blacklisted' END, s.line
+           CASE WHEN b.phone IS NULL THEN 'new' ELSE 'blacklisted' END, s.line, ct.id
     FROM {_STAGE} s LEFT JOIN blacklist b ON b.phone = s.phone
+    LEFT JOIN contacts ct ON ct.phone = s.phone
     ORDER BY s.line
     ON CONFLICT (campaign_id, phone) DO NOTHING
     RETURNING status

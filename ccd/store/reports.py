@@ -12,6 +12,8 @@ from typing import Any
 
 import asyncpg
 
+from ccd.store.db import AnyConnection
+
 
 @dataclass(frozen=True)
 class Report:
@@ -30,6 +32,29 @@ async def campaign_id(conn: asyncpg.Connection, name: str) -> int:
         hint = ", ".join(r["name"] for r in known) or "none yet"
         raise ReportError(f"no campaign named {name!r} (campaigns: {hint})")
     return int(cid)
+
+
+async def mailing_id(conn: AnyConnection, name: str) -> int:
+    mid = await conn.fetchval("SELECT id FROM mailings WHERE name = $1", name)
+    if mid is None:
+        known = await conn.fetch("SELECT name FROM mailings ORDER BY name LIMIT 20")
+        hint = ", ".join(r["name"] for r in known) or "none yet"
+        raise ReportError(f"no mailing named {name!r} (mailings: {hint})")
+    return int(mid)
+
+
+async def mailing_summary(conn: AnyConnection, name: str) -> Report:
+    """The mailing_report view for one mailing: per segment and channel, planned, sent,
+    delivered, failed, unknown, left out, and opt-outs through its messages' links."""
+    await mailing_id(conn, name)
+    rows = await conn.fetch(
+        "SELECT segment, channel, planned, sent, delivered, failed, unknown, left_out, opted_out"
+        " FROM mailing_report WHERE mailing = $1 ORDER BY segment NULLS LAST, channel NULLS LAST",
+        name,
+    )
+    columns = ["segment", "channel", "planned", "sent", "delivered", "failed", "unknown",
+               "left_out", "opted_out"]  # fmt: skip
+    return Report(columns, [tuple(r) for r in rows])
 
 
 def _check_range(d_from: date, d_to: date) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Identity,
@@ -188,7 +189,15 @@ leads = Table(
     ),
     Column("source_line", Integer, comment="line in the imported file"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column(
+        "contact_id",
+        BigInteger,
+        ForeignKey("contacts.id", ondelete="SET NULL"),
+        comment="the person (migration 0009)",
+    ),
     UniqueConstraint("campaign_id", "phone"),
+    # Partial: leads loaded before their person has a contact cost the import no index entry.
+    Index("ix_leads_contact", "contact_id", postgresql_where=text("contact_id IS NOT NULL")),
     CheckConstraint(_in("status", LEAD_STATUSES), name="status"),
     CheckConstraint("phone ~ '^\\+[1-9][0-9]{3,14}$'", name="e164"),
     # "next due leads of campaign X": an index range scan in priority, then due-time order.
@@ -478,4 +487,165 @@ messages = Table(
     Column("delivered_at", DateTime(timezone=True)),
     Column("read_at", DateTime(timezone=True)),
     Index("ix_messages_agent_created", "agent_id", "created_at"),
+)
+
+# --- contacts and mailings (migration 0009) ---
+
+CHANNELS = ("call", "sms", "email", "fax")
+PURPOSES = ("service", "marketing")
+CONSENT_STATUSES = ("opt_in", "opt_out", "pending")
+CONSENT_METHODS = ("import", "sms_keyword", "unsubscribe_link", "agent", "cli", "confirmation")
+GENDERS = ("f", "m", "x")
+MAILING_STATUSES = ("draft", "running", "paused", "stopped", "completed")
+MESSAGE_STATES = (
+    "planned", "sending", "sent", "delivered", "failed", "expired", "unknown", "skipped",
+)  # fmt: skip
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("phone", Text, unique=True, comment="E.164"),
+    Column("email", Text, unique=True, comment="lower-cased"),
+    Column("fax", Text, comment="E.164 of a fax machine"),
+    Column("first_name", Text),
+    Column("last_name", Text),
+    Column("birth_date", Date),
+    Column("age_group", Text, comment="when the birth date is unknown, e.g. 60+"),
+    Column("gender", Text),
+    Column("language", Text, comment="ISO 639-1, e.g. uk"),
+    Column("social_status", Text),
+    Column("time_zone", Text, comment="IANA zone from the number; NULL = unknown"),
+    Column("fields", JSONB, nullable=False, server_default="{}"),
+    Column("sources", JSONB, nullable=False, server_default="{}", comment="attribute -> source"),
+    Column("preferred_channels", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("email_bad_at", DateTime(timezone=True), comment="a permanent SMTP failure"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("phone IS NOT NULL OR email IS NOT NULL", name="phone_or_email"),
+    CheckConstraint("phone ~ '^\\+[1-9][0-9]{3,14}$'", name="e164"),
+    CheckConstraint("fax ~ '^\\+[1-9][0-9]{3,14}$'", name="fax_e164"),
+    CheckConstraint("email = lower(email) AND strpos(email, '@') > 1", name="email"),
+    CheckConstraint(f"gender IS NULL OR {_in('gender', GENDERS)}", name="gender"),
+    CheckConstraint(
+        "preferred_channels <@ ARRAY['call', 'sms', 'email', 'fax']", name="preferred_channels"
+    ),
+)
+
+# Append-only (a trigger refuses UPDATE): the current consent is the newest row per
+# contact, channel and purpose (the view contact_consent_now).
+consent_events = Table(
+    "consent_events",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("contact_id", BigInteger, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("method", Text, nullable=False),
+    Column("proof", JSONB, nullable=False, server_default="{}", comment="the request or message"),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint(_in("channel", CHANNELS), name="channel"),
+    CheckConstraint(_in("purpose", PURPOSES), name="purpose"),
+    CheckConstraint(_in("status", CONSENT_STATUSES), name="status"),
+    CheckConstraint(_in("method", CONSENT_METHODS), name="method"),
+    Index("ix_consent_events_contact", "contact_id", "channel", "purpose", "id"),
+)
+
+segments = Table(
+    "segments",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("rules", JSONB, nullable=False, comment="[rule text, ...], all must hold"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+mailings = Table(
+    "mailings",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("purpose", Text, nullable=False),
+    Column("status", Text, nullable=False, server_default="draft"),
+    Column("require_opt_in", Boolean, nullable=False, server_default="true"),
+    Column("cap_days", SmallInteger, comment="marketing cap; NULL = the global setting"),
+    Column("hours_start", Time, nullable=False, server_default="09:00"),
+    Column("hours_end", Time, nullable=False, server_default="21:00"),
+    Column("time_zone", Text, nullable=False, server_default="UTC"),
+    Column("unsubscribe_key", Text, nullable=False, comment="signs its unsubscribe links"),
+    Column("confirmation", JSONB, comment="double opt-in: channel -> template; NULL = none"),
+    Column("planned_at", DateTime(timezone=True), comment="its messages are written"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint(_in("purpose", PURPOSES), name="purpose"),
+    CheckConstraint(_in("status", MAILING_STATUSES), name="status"),
+    CheckConstraint("cap_days IS NULL OR cap_days >= 0", name="cap_days"),
+)
+
+mailing_variants = Table(
+    "mailing_variants",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("mailing_id", Integer, ForeignKey("mailings.id", ondelete="CASCADE"), nullable=False),
+    Column("position", SmallInteger, nullable=False),
+    Column("segment_id", Integer, ForeignKey("segments.id", ondelete="RESTRICT")),
+    Column("channels", ARRAY(Text), nullable=False),
+    Column("templates", JSONB, nullable=False, comment="channel -> language -> template"),
+    UniqueConstraint("mailing_id", "position"),
+    CheckConstraint(
+        "channels <@ ARRAY['sms', 'email', 'fax'] AND cardinality(channels) > 0", name="channels"
+    ),
+)
+
+mailing_messages = Table(
+    "mailing_messages",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("mailing_id", Integer, ForeignKey("mailings.id", ondelete="CASCADE"), nullable=False),
+    Column("variant_id", Integer, ForeignKey("mailing_variants.id", ondelete="CASCADE")),
+    Column("contact_id", BigInteger, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    Column("channel", Text),
+    Column("address", Text),
+    Column("subject", Text),
+    Column("body", Text),
+    Column("kind", Text, nullable=False, server_default="content"),
+    Column("state", Text, nullable=False, server_default="planned"),
+    Column("reason", Text, comment="why skipped or failed"),
+    Column("instance", Text, comment="the ccd process that marked it sending"),
+    Column("planned_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("not_before", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("sending_at", DateTime(timezone=True)),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("provider_id", Text, comment="the channel's id of the message"),
+    # Exactly one message (or one left-out row) per person and mailing.
+    UniqueConstraint("mailing_id", "contact_id"),
+    CheckConstraint(_in("state", MESSAGE_STATES), name="state"),
+    CheckConstraint("kind IN ('content', 'confirmation')", name="kind"),
+    CheckConstraint(
+        f"channel IS NULL OR {_in('channel', ('sms', 'email', 'fax'))}", name="channel"
+    ),
+    Index(
+        "ix_mailing_messages_due",
+        "mailing_id",
+        "not_before",
+        postgresql_where=text("state = 'planned'"),
+    ),
+    Index("ix_mailing_messages_sending", "instance", postgresql_where=text("state = 'sending'")),
+    Index("ix_mailing_messages_contact", "contact_id"),
+)
+
+# The frequency cap, held by the database: a marketing message is marked sending only in the
+# transaction that moves its contact's row here forward, and only if the last one is older
+# than the cap (INSERT ... ON CONFLICT DO UPDATE ... WHERE re-checks under the row lock).
+contact_marketing = Table(
+    "contact_marketing",
+    metadata,
+    Column("contact_id", BigInteger, ForeignKey("contacts.id", ondelete="CASCADE"),
+           primary_key=True),  # fmt: skip
+    Column("last_at", DateTime(timezone=True), nullable=False),
+    Column("message_id", BigInteger, nullable=False),
+    Column("prev_at", DateTime(timezone=True), comment="last_at before message_id claimed it"),
 )

@@ -12,9 +12,11 @@ from aiohttp import web
 from ccd.api.agent_api import AgentApi
 from ccd.api.auth import PUBLIC_ATTR, ROLES_ATTR
 from ccd.api.console import ConsoleParts
+from ccd.api.mailings_api import MailingsApi
 from ccd.api.openapi import documented_operations, load_spec, routed_operations
 from ccd.api.ops import add_ops_routes
 from ccd.api.server import build_app
+from ccd.api.unsubscribe import UnsubscribeApi
 from ccd.ops.metrics import Metrics
 from ccd.ops.readiness import Readiness
 from tests.api.conftest import ClientFactory
@@ -29,7 +31,8 @@ async def _daemon_app(pool: asyncpg.Pool, make_engine: EngineFactory) -> web.App
     parts = await ConsoleParts.create(pool, engine)
     readiness = Readiness(pool=pool, head_revision=None, nodes=[], links=dict)
     ops = partial(add_ops_routes, metrics=Metrics(), readiness=readiness)
-    return build_app(pool, [AgentApi(engine).add_routes, *parts.route_adders(), ops])
+    mailing = [UnsubscribeApi(pool).add_routes, MailingsApi(pool).add_routes]
+    return build_app(pool, [AgentApi(engine).add_routes, *parts.route_adders(), ops, *mailing])
 
 
 async def test_spec_matches_routes(pool: asyncpg.Pool, make_engine: EngineFactory) -> None:

@@ -100,3 +100,23 @@ async def test_concurrent_claimers_never_share_a_lead(pool: asyncpg.Pool) -> Non
     every = [lead for r in results for lead in r]
     assert len(every) == 3000 and len(set(every)) == 3000
     assert sum(1 for r in results if r) >= 2  # really concurrent
+
+
+async def test_a_contacts_call_opt_out_stops_dialing_and_an_opt_in_resumes(
+    pool: asyncpg.Pool,
+) -> None:
+    cid = await make_campaign(pool)
+    ids = await add_leads(pool, cid, phones(2))
+    contact = await pool.fetchval(
+        "INSERT INTO contacts (phone) VALUES ($1) RETURNING id", phones(1)[0]
+    )
+    await pool.execute("UPDATE leads SET contact_id = $1 WHERE id = $2", contact, ids[0])
+    opt = (
+        "INSERT INTO consent_events (contact_id, channel, purpose, status, method)"
+        " VALUES ($1, $2, 'marketing', $3, 'agent')"
+    )
+    await pool.execute(opt, contact, "sms", "opt_out")  # another channel: no effect on calls
+    await pool.execute(opt, contact, "call", "opt_out")
+    assert [c.lead_id for c in await claim_leads(pool, cid, 10, NOW)] == [ids[1]]
+    await pool.execute(opt, contact, "call", "opt_in")
+    assert [c.lead_id for c in await claim_leads(pool, cid, 10, NOW)] == [ids[0]]

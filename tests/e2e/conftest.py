@@ -25,13 +25,16 @@ def double_proc(tmp_path: Path) -> Iterator[DoubleProcess]:
 
 @pytest.fixture
 async def ccd(tmp_path: Path, db_url: str, double_proc: DoubleProcess) -> AsyncIterator[CcdFactory]:
-    """make(*run_args) starts `ccd run` with the test's database and the double as node."""
+    """make(*run_args, config=TOML) starts `ccd run` with the test's database and the double as
+    node; `config` adds settings tables (e.g. [mailing])."""
     started: list[CcdProcess] = []
 
     async def make(
-        *run_args: str, start: bool = True, http: dict[str, Any] | None = None
+        *run_args: str, start: bool = True, http: dict[str, Any] | None = None, config: str = ""
     ) -> CcdProcess:
-        proc = CcdProcess(tmp_path, db_url, double_proc, run_args=run_args, http=http)
+        proc = CcdProcess(
+            tmp_path, db_url, double_proc, run_args=run_args, http=http, extra_config=config
+        )
         if start:
             await proc.start()
         started.append(proc)

@@ -146,6 +146,7 @@ class CcdProcess:
         *,
         run_args: tuple[str, ...] = (),
         http: dict[str, Any] | None = None,
+        extra_config: str = "",
     ) -> None:
         self.workdir = workdir
         self.db_url = db_url
@@ -157,6 +158,7 @@ class CcdProcess:
         self.flows_dir.mkdir(exist_ok=True)
         self.run_args = run_args
         self.http = http or {}
+        self.extra_config = extra_config  # TOML tables after the settings above
         self.proc: subprocess.Popen[bytes] | None = None
         self.write_config()
 
@@ -173,7 +175,7 @@ class CcdProcess:
             *(f"{k} = {json.dumps(v)}" for k, v in self.http.items()), "", "[[nodes]]",
             *(f"{k} = {json.dumps(v)}" for k, v in node.items()),
         ]  # fmt: skip
-        self.config.write_text("\n".join(lines) + "\n")
+        self.config.write_text("\n".join(lines) + "\n\n" + self.extra_config)
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CCD_")}

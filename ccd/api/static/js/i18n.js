@@ -33,6 +33,10 @@ const I18N = {
     inbound_from: "Inbound · queue {queue} · dialled {did}",
     recordings: "Recordings", search: "Search", started: "Started", play: "Play",
     download: "Download", agent_id: "Agent id", no_recordings: "No recordings found",
+    mailings: "Mailings", mailing: "Mailing", segment: "Segment",
+    channel: "Channel", m_planned: "Planned", m_sent: "Sent", m_delivered: "Delivered",
+    m_failed: "Failed", m_left_out: "Left out", m_opted_out: "Opted out",
+    everyone_else: "everyone else", no_channel: "(left out)",
   },
   ru: {
     title_login: "ccd — вход", title_agent: "ccd — оператор", title_supervisor: "ccd — супервизор",
@@ -64,6 +68,10 @@ const I18N = {
     inbound_from: "Входящий · очередь {queue} · набран {did}",
     recordings: "Записи разговоров", search: "Найти", started: "Начало", play: "Слушать",
     download: "Скачать", agent_id: "Id оператора", no_recordings: "Записей не найдено",
+    mailings: "Рассылки", mailing: "Рассылка", segment: "Сегмент",
+    channel: "Канал", m_planned: "Запланировано", m_sent: "Отправлено", m_delivered: "Доставлено",
+    m_failed: "Ошибки", m_left_out: "Исключены", m_opted_out: "Отписались",
+    everyone_else: "все остальные", no_channel: "(исключены)",
   },
 };
 

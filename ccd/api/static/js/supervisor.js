@@ -16,6 +16,7 @@ function campaignName(id) {
 
 function render() {
   renderCounters();
+  renderMailings();
   renderAgents();
   renderCalls();
   renderQueues();
@@ -31,6 +32,30 @@ function renderCounters() {
     body.append(el("tr", { dataset: { campaign: c.campaign_id } }, el("td", {}, c.name),
       el("td", {}, c.dial_level.toFixed(2)), el("td", {}, c.attempts_today), el("td", {}, c.answers_today),
       el("td", {}, c.drops_today), el("td", { class: "abandon" }, pct(c.abandon_today)), el("td", {}, pct(c.abandon_30d))));
+  }
+}
+
+// Mailings and their progress per segment and channel, polled (they change by the second,
+// not by the event).
+let mailings = [];
+
+async function pollMailings() {
+  try {
+    mailings = (await api("GET", "/api/mailings")).mailings;
+    renderMailings();
+  } catch (e) { /* the wallboard goes on; the next poll tries again */ }
+}
+
+function renderMailings() {
+  const body = $("#mailings tbody");
+  body.replaceChildren();
+  for (const m of mailings) {
+    for (const r of m.rows) {
+      body.append(el("tr", { dataset: { mailing: m.name } }, el("td", {}, m.name), el("td", {}, m.status),
+        el("td", {}, r.segment || t("everyone_else")), el("td", {}, r.channel || t("no_channel")),
+        el("td", {}, r.planned), el("td", {}, r.sent), el("td", {}, r.delivered), el("td", {}, r.failed),
+        el("td", {}, r.left_out), el("td", {}, r.opted_out)));
+    }
   }
 }
 
@@ -192,4 +217,6 @@ document.addEventListener("DOMContentLoaded", async () => {
   if (mine) live.spy = mine;
   liveSocket("/api/live", onLive, showLinkStatus);
   setInterval(tick, 1000);
+  pollMailings();
+  setInterval(pollMailings, 2000);
 });
