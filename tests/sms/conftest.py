@@ -20,11 +20,10 @@ def link(port: int, name: str = "a", system_id: str = "ccd1", **kw: Any) -> Link
     fast: dict[str, Any] = {
         "enquire_interval": 0.2, "dead_after": 0.8, "reconnect_min": 0.05,
         "reconnect_max": 0.2, "response_timeout": 3.0, "throttle_pause": 0.05,
-        "source_addr": "CCD",
+        "source_addr": "CCD", "password": ACCOUNTS[system_id],
     }  # fmt: skip
     fast.update(kw)
-    return LinkSettings(name=name, host="127.0.0.1", port=port, system_id=system_id,
-                        password=ACCOUNTS[system_id], **fast)  # fmt: skip
+    return LinkSettings(name=name, host="127.0.0.1", port=port, system_id=system_id, **fast)
 
 
 @pytest.fixture

@@ -3,8 +3,9 @@
     GET  /state                 binds, counts, sessions (accepted, throttled, max_per_second,
                                 max_outstanding per session)
     GET  /submits?since=N       the submit_sm received from index N on, decoded
-    POST /config   {"tps": 50, "window": 10, "resp_delay": 0.5, "hold": true}  (any subset;
-                   null tps/window: no limit)
+    POST /config   {"tps": 50, "window": 10, "resp_delay": 0.5, "hold": true, "nacks": [88]}
+                   (any subset; null tps/window: no limit; nacks: generic_nack statuses that
+                   answer the next submit_sm)
     POST /receipts {"prefix": "7916", "state": "delivered"|null, "delay": 1, "before_resp":
                    false, "tlv": true}     the receipt rule for destinations with that prefix
     POST /release               send every held submit_sm_resp -> {"released": n}
@@ -35,6 +36,7 @@ class ConfigBody(_Body):
     window: int | None = Field(default=None, ge=1)
     resp_delay: float = Field(default=0.0, ge=0)
     hold: bool = False
+    nacks: list[int] = []
 
 
 class ReceiptBody(_Body):

@@ -162,6 +162,8 @@ class Session(asyncio.Protocol):
             self.system_id = None
             if self.transport is not None:
                 self.transport.close()
+        elif pdu.command == Command.GENERIC_NACK:
+            self.smsc.nacks_received.append(pdu)
         elif pdu.is_response:
             pass  # deliver_sm_resp, enquire_link_resp: nothing waits on them here
         else:
@@ -200,6 +202,9 @@ class Session(asyncio.Protocol):
             self.send(Pdu(Command.GENERIC_NACK, exc.status, pdu.sequence))
             return
         smsc = self.smsc
+        if smsc.nacks:  # as some SMSCs throttle: a generic_nack instead of a submit_sm_resp
+            self.send(Pdu(Command.GENERIC_NACK, smsc.nacks.pop(0), pdu.sequence))
+            return
         while self.recent and now - self.recent[0] >= 1.0:
             self.recent.popleft()
         over_tps = smsc.tps is not None and len(self.recent) >= smsc.tps
@@ -255,6 +260,8 @@ class SmscDouble:
         self.name = name
         self.resp_delay = 0.0
         self.hold = False
+        self.nacks: list[int] = []  # statuses of generic_nacks answering the next submits
+        self.nacks_received: list[Pdu] = []
         self.rules: dict[str, ReceiptRule] = {"": ReceiptRule()}
         self.sessions: set[Session] = set()
         self.submits: list[Submitted] = []
