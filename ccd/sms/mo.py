@@ -5,7 +5,9 @@ a concatenation UDH or in the sar_* TLVs. Payloads are joined in part order befo
 so an ESC pair or a surrogate pair cut by the sender between two parts still reads right.
 A message whose parts do not all come within the timeout is delivered with what came,
 marked incomplete: nothing the customer sent is dropped. A part repeated (the SMSC
-retried, or sent it on two links) is counted once.
+retried, or sent it on two links) is counted once, also after its message was completed
+(within the timeout, and only when its payload is the same: a new message that happens to
+reuse the 8-bit reference is not mistaken for a repeat).
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class Reassembler:
         self._emit = emit
         self._timeout = timeout
         self._pending: dict[tuple[str, str, int, int], _Pending] = {}
+        # parts of messages completed within the timeout: a repeat of one is no new message
+        self._done: dict[tuple[str, str, int, int], tuple[datetime, dict[int, bytes]]] = {}
 
     def add(self, link: str, sm: ShortMessage, now: datetime) -> None:
         """One deliver_sm that is not a receipt. Raises EncodingError for an unreadable one."""
@@ -67,6 +71,11 @@ class Reassembler:
             self._emit(InboundSms(sm.source_addr, sm.destination_addr, text, 1, True, link, now))
             return
         key = (sm.source_addr, sm.destination_addr, concat.ref, concat.total)
+        done = self._done.get(key)
+        if done is not None and done[1].get(concat.seq) == payload:
+            log.info("sms.mo.duplicate_part", sender=sm.source_addr, ref=concat.ref,
+                     part=concat.seq, link=link)  # fmt: skip
+            return
         pending = self._pending.get(key)
         if pending is None:
             pending = self._pending[key] = _Pending(now, link, sm.data_coding, concat.total)
@@ -77,6 +86,7 @@ class Reassembler:
         pending.payloads[concat.seq] = payload
         if len(pending.payloads) == concat.total:
             del self._pending[key]
+            self._done[key] = (now, pending.payloads)
             self._finish(key, pending, complete=True)
 
     def _finish(self, key: tuple[str, str, int, int], p: _Pending, *, complete: bool) -> None:
@@ -89,6 +99,9 @@ class Reassembler:
 
     def sweep(self, now: datetime) -> None:
         """Deliver what came of messages whose parts stopped coming."""
+        for key, (done_at, _) in list(self._done.items()):
+            if now - done_at >= self._timeout:
+                del self._done[key]
         for key, pending in list(self._pending.items()):
             if now - pending.first_at >= self._timeout:
                 del self._pending[key]

@@ -50,7 +50,14 @@ def test_a_repeated_part_counts_once_and_parts_may_come_on_two_links() -> None:
     r.add("b", parts[0], T0)
     r.add("b", parts[2], T0)
     r.add("a", parts[1], T0)
+    r.add("b", parts[1], T0)  # a repeat after completion is no new message
     assert [m.text for m in got] == [text]
+    other = _parts("y€" * 120)  # same sender and reference, new text: a new message
+    for sm in other:
+        r.add("a", sm, T0 + timedelta(seconds=1))
+    assert [m.text for m in got] == [text, "y€" * 120]
+    r.sweep(T0 + timedelta(minutes=2))
+    assert r.pending == 0 and len(got) == 2
 
 
 def test_two_senders_with_the_same_reference_do_not_mix() -> None:

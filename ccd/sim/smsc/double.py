@@ -226,16 +226,16 @@ class Session(asyncio.Protocol):
         resp = Pdu(Command.SUBMIT_SM_RESP, 0, pdu.sequence, encode_id(message_id))
         if wants_receipt and rule.before_resp:
             smsc.send_receipt(self.system_id, message_id, sm, rule, session=self)
-        elif wants_receipt:
-            smsc.later(rule.delay, smsc.send_receipt, self.system_id, message_id, sm, rule, self)
         if smsc.hold or smsc.resp_delay:
             self.outstanding += 1
             self.stats.max_outstanding = max(self.stats.max_outstanding, self.outstanding)
             smsc.held.append((self, resp))
             if not smsc.hold:
                 smsc.later(smsc.resp_delay, smsc.release_one, self, resp)
-            return
-        self.send(resp)
+        else:
+            self.send(resp)
+        if wants_receipt and not rule.before_resp:  # counted from the submit, resp or not
+            smsc.later(rule.delay, smsc.send_receipt, self.system_id, message_id, sm, rule, self)
 
     def deliver(self, sm: ShortMessage) -> None:
         self.send(Pdu(Command.DELIVER_SM, 0, next(self.seq), sm.encode()))
