@@ -63,8 +63,8 @@ async def test_long_messages_both_ways_with_receipts_before_resp(smsc_proc: Smsc
 @pytest.mark.slow
 async def test_throttling_is_respected_and_the_tps_limit_holds(smsc_proc: SmscProcess) -> None:
     await smsc_proc.control("POST", "/config", {"tps": 10})
-    gw = await _started(SmsGateway([link(smsc_proc.port, tps=10, window=20)],
-                                   on_receipt=lambda r: None, on_inbound=lambda m: None))  # fmt: skip
+    links = [link(smsc_proc.port, tps=10, window=20)]
+    gw = await _started(SmsGateway(links, on_receipt=lambda r: None, on_inbound=lambda m: None))
     try:
         results = await asyncio.gather(*(gw.send(f"+7916000{i:04d}", f"n{i}", str(i))
                                          for i in range(35)))  # fmt: skip
