@@ -100,6 +100,7 @@ class SmsGateway:
         self._sweep_every = sweep_every
         self._clock = clock
         self._concat_ref = itertools.cycle(range(256))
+        self._turn = itertools.count()
         self._sweeper: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -137,7 +138,7 @@ class SmsGateway:
     async def send(self, to: str, text: str, ref: str, *, source: str | None = None) -> SendResult:
         """Send text to the number `to`; ref is the caller's id, echoed in its receipts.
         Raises EncodingError for a text that cannot go as SMS."""
-        route = [self.links[s.name] for s in candidates(to, self.settings)]
+        route = [self.links[s.name] for s in candidates(to, self.settings, next(self._turn))]
         p = plan(text, ref=next(self._concat_ref))
         expires = self._clock() + self._validity
         outcomes: list[PartOutcome] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import groupby
 
 from ccd.sms.settings import LinkSettings
 
@@ -11,10 +12,12 @@ def _digits(prefix: str) -> str:
     return prefix.lstrip("+")
 
 
-def candidates(number: str, links: Sequence[LinkSettings]) -> list[LinkSettings]:
-    """Links whose prefix matches the number, longest match first (configuration order among
-    equals), then the links without prefixes (they carry any number). A link whose prefixes
-    all miss is not a candidate: that carrier does not serve the number."""
+def candidates(number: str, links: Sequence[LinkSettings], turn: int = 0) -> list[LinkSettings]:
+    """Links whose prefix matches the number, longest match first, then the links without
+    prefixes (they carry any number). Links that match equally share the load: `turn`
+    rotates which of them comes first, the others follow as its failover. A link whose
+    prefixes all miss is not a candidate: that carrier does not serve the number. (A pure
+    backup is a link with a shorter prefix, or none.)"""
     digits = _digits(number)
     scored: list[tuple[int, int, LinkSettings]] = []
     for order, link in enumerate(links):
@@ -26,4 +29,9 @@ def candidates(number: str, links: Sequence[LinkSettings]) -> list[LinkSettings]
         if best is not None:
             scored.append((best, order, link))
     scored.sort(key=lambda s: (-s[0], s[1]))
-    return [link for _, _, link in scored]
+    out: list[LinkSettings] = []
+    for _, group in groupby(scored, key=lambda s: s[0]):
+        tied = [link for _, _, link in group]
+        k = turn % len(tied)
+        out += tied[k:] + tied[:k]
+    return out

@@ -90,7 +90,7 @@ async def test_no_receipt_within_validity_expires_the_part(smsc: SmscDouble) -> 
 async def test_routes_by_prefix_and_fails_over_to_the_next_link(smsc: SmscDouble) -> None:
     links = [link(smsc.port, "mts", "ccd1", prefixes=("+7916",)),
              link(smsc.port, "beeline", "ccd3", prefixes=("+7903",)),
-             link(smsc.port, "backup", "ccd2", prefixes=("+7916", "+7903"))]  # fmt: skip
+             link(smsc.port, "backup", "ccd2", prefixes=("+79",))]  # fmt: skip
     async with _gateway(links) as (gw, heard):
         a = await gw.send("+79160000001", "one", "r1")
         b = await gw.send("+79030000002", "two", "r2")
@@ -153,3 +153,11 @@ async def test_an_incomplete_mo_is_delivered_after_the_timeout(smsc: SmscDouble)
 def test_validity_is_written_as_smpp_relative_time() -> None:
     assert relative_validity(timedelta(hours=24)) == "000001000000000R"
     assert relative_validity(timedelta(hours=49, minutes=3, seconds=7)) == "000002010307000R"
+
+
+async def test_links_serving_the_same_prefix_share_the_load(smsc: SmscDouble) -> None:
+    links = [link(smsc.port, "x", "ccd1"), link(smsc.port, "y", "ccd2")]
+    async with _gateway(links) as (gw, heard):
+        for i in range(6):
+            await gw.send(f"+7916000000{i}", "hi", str(i))
+    assert [s.system_id for s in smsc.submits] == ["ccd1", "ccd2"] * 3

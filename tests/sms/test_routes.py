@@ -14,10 +14,13 @@ def _link(name: str, *prefixes: str) -> LinkSettings:
                         prefixes=prefixes)  # fmt: skip
 
 
-def test_longest_prefix_first_then_order_then_catch_all() -> None:
+def test_longest_prefix_first_then_catch_all_and_equals_share_the_load() -> None:
     links = [_link("any"), _link("mts", "+7916", "+7915"), _link("mts2", "+7916"),
              _link("beeline", "+7903"), _link("ru", "+7")]  # fmt: skip
     assert [s.name for s in candidates("+79161234567", links)] == ["mts", "mts2", "ru", "any"]
+    assert [s.name for s in candidates("+79161234567", links, turn=1)] == [
+        "mts2", "mts", "ru", "any"]  # fmt: skip
+    assert [s.name for s in candidates("+79151234567", links, turn=1)] == ["mts", "ru", "any"]
     assert [s.name for s in candidates("79031234567", links)] == ["beeline", "ru", "any"]
     assert [s.name for s in candidates("+4915112345", links)] == ["any"]
     assert candidates("+4915112345", links[1:]) == []

@@ -81,7 +81,7 @@ async def test_throttling_is_respected_and_the_tps_limit_holds(smsc_proc: SmscPr
 @pytest.mark.slow
 async def test_failover_and_a_drop_with_messages_in_the_window(smsc_proc: SmscProcess) -> None:
     links = [link(smsc_proc.port, "one", "ccd1", prefixes=("+7916",), reconnect_min=3.0),
-             link(smsc_proc.port, "two", "ccd2", prefixes=("+7916",))]  # fmt: skip
+             link(smsc_proc.port, "two", "ccd2", prefixes=("+79",))]  # fmt: skip
     gw = await _started(SmsGateway(links, on_receipt=lambda r: None, on_inbound=lambda m: None))
     try:
         await smsc_proc.control("POST", "/config", {"hold": True})
