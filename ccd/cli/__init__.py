@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ccd.cli import blacklist, campaign, db, export, inbound, report, routing, simulate, user
+from ccd.cli import blacklist, campaign, db, export, inbound, report, routing, simulate, smsc, user
 from ccd.cli import run as run_cli
 from ccd.cli.common import state
 
@@ -40,6 +40,7 @@ app.add_typer(inbound.ivr_app, name="ivr")
 app.add_typer(run_cli.agent_app, name="agent")
 app.add_typer(report.app, name="report")
 app.add_typer(export.app, name="export")
+app.add_typer(smsc.app, name="smsc")
 app.command("run")(run_cli.run_cmd)
 app.command("demo")(run_cli.demo_cmd)
 app.command("simulate")(simulate.simulate_cmd)
