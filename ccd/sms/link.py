@@ -111,12 +111,13 @@ class SmppLink:
 
     async def close(self) -> None:
         """Unbind politely (1 s at most) and stop reconnecting."""
-        if self.bound:
+        was_bound = self.bound
+        self.state = LinkState.CLOSED  # first: the session's end must not start a reconnect
+        if was_bound:
             try:
                 await asyncio.wait_for(self._request(Command.UNBIND, b""), 1.0)
             except (TimeoutError, _Dropped, OSError):
                 pass
-        self.state = LinkState.CLOSED
         if self._supervisor is not None:
             self._supervisor.cancel()
             await asyncio.gather(self._supervisor, return_exceptions=True)

@@ -66,12 +66,15 @@ class ReceiptReport:
 
 
 def _date(text: str) -> datetime | None:
-    for fmt in ("%y%m%d%H%M%S", "%y%m%d%H%M"):
-        try:
-            return datetime.strptime(text, fmt).replace(tzinfo=UTC)
-        except ValueError:
-            continue
-    return None
+    """YYMMDDhhmm or YYMMDDhhmmss, read as UTC. The format goes by length: strptime alone
+    would take "2612030327" as 03:02:07 (its %M and %S match a single digit)."""
+    fmt = {10: "%y%m%d%H%M", 12: "%y%m%d%H%M%S"}.get(len(text))
+    if fmt is None or not text.isdigit():
+        return None
+    try:
+        return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def read_receipt(sm: ShortMessage, now: datetime) -> ReceiptReport | None:

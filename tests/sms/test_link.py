@@ -164,3 +164,10 @@ async def test_unbind_from_the_smsc_ends_the_session_and_the_link_binds_again(
         session = next(iter(smsc.sessions))
         session.send(Pdu(Command.UNBIND, 0, 77))
         await eventually(_cond(lambda: ln.binds == 2 and ln.bound), 5, "rebind after unbind")
+
+
+def test_max_per_window_counts_half_open_windows() -> None:
+    assert max_per_window([]) == 0
+    assert max_per_window([0.0, 0.5, 0.99, 1.0, 1.5]) == 3
+    assert max_per_window([0.0, 1.0, 2.0]) == 1
+    assert max_per_window([0.0] * 5 + [3.0]) == 5

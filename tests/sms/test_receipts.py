@@ -42,6 +42,17 @@ def test_the_receipt_text_gives_id_state_and_done_date(stat: str, state: Deliver
     assert report == ReceiptReport("00ab12", state, datetime(2026, 12, 3, 4, 0, tzinfo=UTC), "000")
 
 
+@pytest.mark.parametrize(
+    ("done", "at"),
+    [("2612030327", datetime(2026, 12, 3, 3, 27, tzinfo=UTC)),
+     ("261203032759", datetime(2026, 12, 3, 3, 27, 59, tzinfo=UTC)),
+     ("2613030327", NOW), ("26120303", NOW), ("", NOW)],
+)  # fmt: skip
+def test_the_done_date_is_read_by_its_length(done: str, at: datetime) -> None:
+    report = read_receipt(_receipt(f"id:1 done date:{done} stat:DELIVRD"), NOW)
+    assert report is not None and report.at == at
+
+
 def test_tlvs_win_over_the_text() -> None:
     sm = _receipt(TEXT.format(id="1", stat="UNDELIV"), receipted_message_id=b"ff\x00",
                   message_state=b"\x02")  # fmt: skip
