@@ -105,3 +105,31 @@ async def test_failover_and_a_drop_with_messages_in_the_window(smsc_proc: SmscPr
     submits = await smsc_proc.control("GET", "/submits")
     assert [s["text"] for s in submits].count("held") == 3  # never twice
     assert len(submits) == 4
+
+
+@pytest.mark.slow
+async def test_an_smsc_restart_and_a_half_open_link_are_ridden_out(smsc_proc: SmscProcess) -> None:
+    gw = await _started(SmsGateway([link(smsc_proc.port)], on_receipt=lambda r: None,
+                                   on_inbound=lambda m: None))  # fmt: skip
+    ln = gw.links["a"]
+    try:
+        await smsc_proc.control("POST", "/restart", {"down_for": 0.5})
+        await eventually(_until(lambda: ln.binds == 2 and ln.bound), 10, "bound after restart")
+        assert (await gw.send("+79160000001", "after restart", "r")).parts[0].status == "accepted"
+        await smsc_proc.control("POST", "/mute", {})
+        await eventually(_until(lambda: ln.binds == 3 and ln.bound), 10, "bound after silence")
+        assert (await gw.send("+79160000002", "after silence", "s")).parts[0].status == "accepted"
+    finally:
+        await gw.close()
+
+
+async def test_the_control_api_names_what_is_wrong(smsc_proc: SmscProcess) -> None:
+    for path, body, needle in [
+        ("/config", {"tps": 0}, "tps: Input should be greater than or equal to 1"),
+        ("/receipts", {"state": "lost"}, "state: Input should be"),
+        ("/mo", {"sender": "1", "recipient": "2", "text": "hi", "order": [2]}, "parts are 1..1"),
+        ("/mo", {"sender": "1", "text": "hi"}, "recipient: Field required"),
+        ("/drop", {"system": "x"}, "system: Extra inputs are not permitted"),
+    ]:
+        with pytest.raises(RuntimeError, match=f"400.*{needle}"):
+            await smsc_proc.control("POST", path, body)

@@ -72,7 +72,9 @@ async def _parse(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate_json(raw or "{}")
     except ValidationError as exc:
-        raise web.HTTPBadRequest(text=str(exc)) from None
+        why = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
+                        for e in exc.errors())  # fmt: skip
+        raise web.HTTPBadRequest(text=why) from None
 
 
 def control_app(smsc: SmscDouble) -> web.Application:
