@@ -155,29 +155,27 @@ class SmppLink:
         try:
             resp = await asyncio.wait_for(self._request(Command.BIND_TRANSCEIVER, bind),
                                           s.response_timeout)  # fmt: skip
+            if resp.status != Status.OK:
+                log.error("sms.link.bind_refused", link=self.name, status=status_name(resp.status))
+                return False
+            self.state = LinkState.BOUND
+            self.binds += 1
+            self._bound.set()
+            log.info("sms.link.bound", link=self.name, smsc=decode_id(resp.body, "bind_resp"))
+            keep = asyncio.create_task(self._keepalive(writer), name=f"smpp-{self.name}-keep")
+            try:
+                await asyncio.wait((read, keep), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                keep.cancel()
+                await asyncio.gather(keep, return_exceptions=True)
+            log.warning("sms.link.down", link=self.name)
+            return True
         except (TimeoutError, _Dropped, OSError) as exc:
             log.warning("sms.link.bind_failed", link=self.name, error=repr(exc))
-            read.cancel()
-            await asyncio.gather(read, return_exceptions=True)
             return False
-        if resp.status != Status.OK:
-            log.error("sms.link.bind_refused", link=self.name, status=status_name(resp.status))
-            read.cancel()
-            await asyncio.gather(read, return_exceptions=True)
-            return False
-        self.state = LinkState.BOUND
-        self.binds += 1
-        self._bound.set()
-        log.info("sms.link.bound", link=self.name, smsc=decode_id(resp.body, "bind_resp"))
-        keep = asyncio.create_task(self._keepalive(writer), name=f"smpp-{self.name}-keepalive")
-        try:
-            await asyncio.wait((read, keep), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (read, keep):
-                task.cancel()
-            await asyncio.gather(read, keep, return_exceptions=True)
-        log.warning("sms.link.down", link=self.name)
-        return True
+            read.cancel()
+            await asyncio.gather(read, return_exceptions=True)
 
     def _lost(self) -> None:
         """The session ended: nothing more is sent on it, and what awaits a response fails."""
