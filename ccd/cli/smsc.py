@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from ccd.cli.common import EXIT_FAILURE, EXIT_USAGE, console, fail, run, with_conn
+from ccd.domain.phones import InvalidNumber, normalize
 from ccd.sms.encoding import EncodingError, count_parts
 from ccd.sms.gateway import PartStatus, SmsGateway
 from ccd.sms.receipts import Receipt
@@ -106,9 +107,12 @@ def test(
 ) -> None:
     """Bind NAME, send one message over it and print its parts and their receipts."""
     try:
-        parts = count_parts(text)
-    except EncodingError as exc:
-        fail(f"--text: {exc}", code=EXIT_USAGE)
+        number = normalize(to).e164
+    except InvalidNumber as exc:
+        fail(f"--to: {exc}", code=EXIT_USAGE)
+    parts = count_parts(text)
+    if not parts:
+        fail("--text: an SMS needs at least one character", code=EXIT_USAGE)
 
     async def go() -> None:
         links = await with_conn(store.list_links)
@@ -133,8 +137,8 @@ def test(
                 fail(f"{name}: not bound to {link.host}:{link.port} (see the log for why)")
             console.print(f"{name}: bound", highlight=False)
             try:
-                result = await gw.send(to, text, "test")
-            except EncodingError as exc:
+                result = await gw.send(number, text, "test")
+            except EncodingError as exc:  # more parts than a UDH can number
                 fail(f"--text: {exc}", code=EXIT_USAGE)
             for p in result.parts:
                 console.print(f"part {p.part}/{parts}: {p.status.value} {p.message_id or ''}"

@@ -84,5 +84,9 @@ async def test_a_test_message_goes_out_and_its_receipts_come_back(ccd: Invoke) -
         assert r.exit_code == 1 and "local: not bound to 127.0.0.1" in r.output
         r = await ccd("smsc", "test", "nope", "--to", "+79161234567")
         assert r.exit_code == 2 and "no SMSC link named 'nope'" in r.output
+        r = await ccd("smsc", "test", "local", "--to", "+7916")
+        assert r.exit_code == 2 and "--to: not a valid number" in r.output
+        r = await ccd("smsc", "test", "local", "--to", "+79161234567", "--text", "")
+        assert r.exit_code == 2 and "--text: an SMS needs at least one character" in r.output
     finally:
         await smsc.stop()
