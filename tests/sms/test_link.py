@@ -111,8 +111,11 @@ async def test_generic_nack_throttled_is_retried_other_nacks_refuse(smsc: SmscDo
         # a command the link does not know is answered with generic_nack, link stays up
         session = next(iter(smsc.sessions))
         session.send(Pdu(0x00000103, 0, 4242))  # data_sm
-        await eventually(_cond(lambda: bool(smsc.nacks_received)), 3, "generic_nack")
-        nack = smsc.nacks_received[0]
+        def nacks() -> list[Pdu]:
+            return [r for r in smsc.responses if r.command == Command.GENERIC_NACK]
+
+        await eventually(_cond(lambda: bool(nacks())), 3, "generic_nack")
+        nack = nacks()[0]
         assert (nack.sequence, nack.status) == (4242, Status.INVCMDID)
         assert ln.bound and ln.binds == 1
 
@@ -171,3 +174,40 @@ def test_max_per_window_counts_half_open_windows() -> None:
     assert max_per_window([0.0, 0.5, 0.99, 1.0, 1.5]) == 3
     assert max_per_window([0.0, 1.0, 2.0]) == 1
     assert max_per_window([0.0] * 5 + [3.0]) == 5
+
+
+async def test_a_failing_deliver_handler_asks_the_smsc_to_deliver_again(smsc: SmscDouble) -> None:
+    seen: list[str] = []
+
+    def handler(name: str, sm: ShortMessage) -> None:
+        seen.append(sm.short_message.decode())
+        if len(seen) == 1:
+            raise RuntimeError("storage down")
+
+    ln = SmppLink(link(smsc.port), handler)
+    ln.start()
+    try:
+        await ln.wait_bound(5)
+        smsc.inject_mo("79161234567", "7333", "first")
+        smsc.inject_mo("79161234567", "7333", "second")
+        await eventually(_cond(lambda: len(seen) == 2), 3, "both MO handled")
+
+        def resps() -> list[int]:
+            return [r.status for r in smsc.responses if r.command == Command.DELIVER_SM_RESP]
+
+        await eventually(_cond(lambda: len(resps()) == 2), 3, "2 deliver_sm_resp")
+        assert resps() == [Status.X_T_APPN, Status.OK]
+        assert ln.bound and ln.binds == 1
+    finally:
+        await ln.close()
+
+
+async def test_a_broken_frame_from_the_smsc_ends_the_session_and_it_binds_again(
+    smsc: SmscDouble,
+) -> None:
+    async with _bound(smsc) as ln:
+        session = next(iter(smsc.sessions))
+        assert session.transport is not None
+        session.transport.write(b"\x00\x00\x00\x05junk")  # command_length 5 < 16
+        await eventually(_cond(lambda: ln.binds == 2 and ln.bound), 5, "rebind after junk")
+        assert await ln.submit(_sm())

@@ -162,10 +162,8 @@ class Session(asyncio.Protocol):
             self.system_id = None
             if self.transport is not None:
                 self.transport.close()
-        elif pdu.command == Command.GENERIC_NACK:
-            self.smsc.nacks_received.append(pdu)
-        elif pdu.is_response:
-            pass  # deliver_sm_resp, enquire_link_resp: nothing waits on them here
+        elif pdu.is_response:  # generic_nack, deliver_sm_resp, enquire_link_resp
+            self.smsc.responses.append(pdu)
         else:
             self.send(Pdu(Command.GENERIC_NACK, Status.INVCMDID, pdu.sequence))
 
@@ -261,7 +259,7 @@ class SmscDouble:
         self.resp_delay = 0.0
         self.hold = False
         self.nacks: list[int] = []  # statuses of generic_nacks answering the next submits
-        self.nacks_received: list[Pdu] = []
+        self.responses: list[Pdu] = []  # what ESMEs answered to the double's requests
         self.rules: dict[str, ReceiptRule] = {"": ReceiptRule()}
         self.sessions: set[Session] = set()
         self.submits: list[Submitted] = []
