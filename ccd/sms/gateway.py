@@ -6,12 +6,13 @@ customers' messages as `InboundSms`, through the callbacks given at construction
 
 Why our own PDU codec (ccd.sms.pdu) and not aiosmpplib: aiosmpplib (0.7) is an asyncio ESME
 with segmentation and throttling, but its rate limiter is a token bucket that lets up to
-twice the rate through in one second (a full bucket plus its refill), it has no window of
-outstanding submit_sm (it sends one, awaits the resp), it owns the queueing and correlation
+twice the rate through in one second (a full bucket plus its refill), it has no window (its
+sender writes whatever its broker yields, with no bound on submit_sm awaiting their resp,
+which SMSCs answer with ESME_RTHROTTLED or a dropped bind), it owns the queueing and correlation
 through its own broker/correlator abstractions that would sit beside our PostgreSQL, and it
 logs through its own logger rather than structlog. Our SMSC double needs the server half of
 the codec anyway, which aiosmpplib does not have. The part of SMPP ccd speaks (bind,
-submit_sm, deliver_sm, enquire_link, unbind, generic_nack, five TLVs) is ~250 lines on
+submit_sm, deliver_sm, enquire_link, unbind, generic_nack, six TLVs) is under 300 lines on
 `struct`, shared by the client and the double and tested against both.
 """
 
