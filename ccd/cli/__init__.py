@@ -19,6 +19,7 @@ from ccd.cli import (
     routing,
     segment,
     simulate,
+    smsc,
     user,
 )  # fmt: skip
 from ccd.cli import run as run_cli
@@ -56,6 +57,7 @@ app.add_typer(export.app, name="export")
 app.add_typer(contacts.app, name="contacts")
 app.add_typer(segment.app, name="segment")
 app.add_typer(mailing.app, name="mailing")
+app.add_typer(smsc.app, name="smsc")
 app.command("run")(run_cli.run_cmd)
 app.command("demo")(run_cli.demo_cmd)
 app.command("simulate")(simulate.simulate_cmd)

@@ -649,3 +649,25 @@ contact_marketing = Table(
     Column("message_id", BigInteger, nullable=False),
     Column("prev_at", DateTime(timezone=True), comment="last_at before message_id claimed it"),
 )
+
+
+smsc_links = Table(
+    "smsc_links",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("host", Text, nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("system_id", Text, nullable=False),
+    Column("password", Text, nullable=False, comment="sent in bind_transceiver: kept readable"),
+    Column("system_type", Text, nullable=False, server_default=""),
+    Column("tps", Integer, comment="submit_sm per second; NULL = no limit"),
+    Column("window_size", Integer, nullable=False, server_default="10"),
+    Column("prefixes", ARRAY(Text), nullable=False, server_default="{}",
+           comment="E.164 prefixes the link serves; empty = any number"),  # fmt: skip
+    Column("source_addr", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("port BETWEEN 1 AND 65535", name="port"),
+    CheckConstraint("tps IS NULL OR tps > 0", name="tps"),
+    CheckConstraint("window_size > 0", name="window_size"),
+)

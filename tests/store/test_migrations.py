@@ -13,7 +13,7 @@ from ccd.store.db import connect
 TABLES = {
     "campaigns", "trunks", "routes", "leads", "attempts", "blacklist", "agents",
     "campaign_agents", "agent_state_log", "inbound_routes", "inbound_calls", "ivr_steps",
-    "recordings", "users", "spy_sessions", "messages",
+    "recordings", "users", "spy_sessions", "messages", "smsc_links",
 }  # fmt: skip
 
 

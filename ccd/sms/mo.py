@@ -1,0 +1,114 @@
+"""Inbound (MO) messages: decoded, and long ones reassembled from parts in any order.
+
+Parts of one message share (sender, recipient, reference, total) and carry their number in
+a concatenation UDH or in the sar_* TLVs. Payloads are joined in part order before decoding,
+so an ESC pair or a surrogate pair cut by the sender between two parts still reads right.
+A message whose parts do not all come within the timeout is delivered with what came,
+marked incomplete: nothing the customer sent is dropped. A part repeated (the SMSC
+retried, or sent it on two links) is counted once, also after its message was completed
+(within the timeout, and only when its payload is the same: a new message that happens to
+reuse the 8-bit reference is not mistaken for a repeat).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ccd.log import get_logger
+from ccd.sms.encoding import Concat, EncodingError, decode, split_udh
+from ccd.sms.pdu import ESM_UDHI, ShortMessage, Tag
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    """A message from a customer, as the contacts/inbox work will store it."""
+
+    sender: str
+    recipient: str
+    text: str
+    parts: int
+    complete: bool
+    link: str
+    received_at: datetime
+
+
+@dataclass
+class _Pending:
+    first_at: datetime
+    link: str
+    data_coding: int
+    total: int
+    payloads: dict[int, bytes] = field(default_factory=dict)
+
+
+def _concat(sm: ShortMessage) -> tuple[Concat | None, bytes]:
+    if sm.esm_class & ESM_UDHI:
+        return split_udh(sm.short_message)
+    sar = (Tag.SAR_MSG_REF_NUM, Tag.SAR_TOTAL_SEGMENTS, Tag.SAR_SEGMENT_SEQNUM)
+    ref, total, seq = (sm.tlvs.get(t) for t in sar)
+    if ref and total and seq:
+        return Concat(int.from_bytes(ref, "big"), total[0], seq[0]), sm.short_message
+    return None, sm.short_message
+
+
+class Reassembler:
+    def __init__(self, emit: Callable[[InboundSms], None], *, timeout: timedelta) -> None:
+        self._emit = emit
+        self._timeout = timeout
+        self._pending: dict[tuple[str, str, int, int], _Pending] = {}
+        # parts of messages completed within the timeout: a repeat of one is no new message
+        self._done: dict[tuple[str, str, int, int], tuple[datetime, dict[int, bytes]]] = {}
+
+    def add(self, link: str, sm: ShortMessage, now: datetime) -> None:
+        """One deliver_sm that is not a receipt. Raises EncodingError for an unreadable one."""
+        concat, payload = _concat(sm)
+        if concat is None or concat.total == 1:
+            text = decode(sm.data_coding, payload)
+            self._emit(InboundSms(sm.source_addr, sm.destination_addr, text, 1, True, link, now))
+            return
+        key = (sm.source_addr, sm.destination_addr, concat.ref, concat.total)
+        done = self._done.get(key)
+        if done is not None and done[1].get(concat.seq) == payload:
+            log.info("sms.mo.duplicate_part", sender=sm.source_addr, ref=concat.ref,
+                     part=concat.seq, link=link)  # fmt: skip
+            return
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = _Pending(now, link, sm.data_coding, concat.total)
+        if concat.seq in pending.payloads:
+            log.info("sms.mo.duplicate_part", sender=sm.source_addr, ref=concat.ref,
+                     part=concat.seq, link=link)  # fmt: skip
+            return
+        pending.payloads[concat.seq] = payload
+        if len(pending.payloads) == concat.total:
+            del self._pending[key]
+            self._done[key] = (now, pending.payloads)
+            self._finish(key, pending, complete=True)
+
+    def _finish(self, key: tuple[str, str, int, int], p: _Pending, *, complete: bool) -> None:
+        joined = b"".join(p.payloads[seq] for seq in sorted(p.payloads))
+        try:
+            text = decode(p.data_coding, joined)
+        except EncodingError:  # an odd UCS-2 length when a middle part is missing
+            text = "".join(decode(p.data_coding, p.payloads[s]) for s in sorted(p.payloads))
+        self._emit(InboundSms(key[0], key[1], text, p.total, complete, p.link, p.first_at))
+
+    def sweep(self, now: datetime) -> None:
+        """Deliver what came of messages whose parts stopped coming."""
+        for key, (done_at, _) in list(self._done.items()):
+            if now - done_at >= self._timeout:
+                del self._done[key]
+        for key, pending in list(self._pending.items()):
+            if now - pending.first_at >= self._timeout:
+                del self._pending[key]
+                log.warning("sms.mo.incomplete", sender=key[0], ref=key[2], total=key[3],
+                            got=sorted(pending.payloads))  # fmt: skip
+                self._finish(key, pending, complete=False)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
