@@ -57,7 +57,10 @@ async def _talking_and_ringing(daemon: CcdProcess, double: DoubleProcess) -> lis
     await double.program(TALK2, "answer", after=1.0, hangup_after=36000.0)
     await double.program(RING, "no_answer")
     await daemon.setup_campaign("talk", [TALK, TALK2], "--mode", "POWER")
-    await daemon.setup_campaign("ring", [RING], "--mode", "POWER", trunk=False)
+    # It rings for 2 min (12 s here): longer than a second ccd takes to start on a busy machine.
+    await daemon.setup_campaign(
+        "ring", [RING], "--mode", "POWER", "--dial-timeout", "120", trunk=False
+    )
     tokens = [
         await daemon.login_agent("anna", "PJSIP/agent101", "talk"),
         await daemon.login_agent("boris", "PJSIP/agent102", "talk"),
