@@ -52,7 +52,7 @@ WITH picked AS (
       AND (l.attempts < c.max_attempts OR l.status = 'callback')
       AND NOT EXISTS (SELECT 1 FROM blacklist b WHERE b.phone = l.phone)
       {hours}
-    ORDER BY l.priority DESC, l.next_attempt_at
+    ORDER BY l.priority DESC, l.next_attempt_at, l.id
     LIMIT $3
     FOR UPDATE OF l SKIP LOCKED
 ),
@@ -61,8 +61,8 @@ claimed AS (
     SET status = 'in_progress', attempts = l.attempts + 1, last_attempt_at = $2
     FROM picked
     WHERE l.id = picked.id
-    RETURNING l.id, l.phone, l.name, l.fields, l.attempts, l.priority, l.time_zone,
-              picked.prior_status
+    RETURNING l.id, l.phone, l.name, l.fields, l.attempts, l.priority, l.next_attempt_at,
+              l.time_zone, picked.prior_status
 ),
 inserted AS (
     INSERT INTO attempts (id, campaign_id, lead_id, phone, agent_id, created_at, state)
@@ -75,7 +75,7 @@ SELECT inserted.id::text AS attempt_id, claimed.*,
                WHERE a.lead_id = claimed.id AND a.outcome = 'DROPPED'
                  AND a.ended_at > $2 - {window}::interval) AS after_drop
 FROM inserted JOIN claimed ON claimed.id = inserted.lead_id
-ORDER BY claimed.priority DESC
+ORDER BY claimed.priority DESC, claimed.next_attempt_at, claimed.id
 """
 
 CLAIM_DUE = _CLAIM.format(due="AND l.next_attempt_at <= $2", hours=_HOURS, window="$5")
@@ -111,7 +111,8 @@ async def claim_leads(
     *,
     agent_id: int | None = None,
 ) -> list[ClaimedLead]:
-    """Claim up to `limit` due leads, highest priority then longest due first."""
+    """Claim up to `limit` due leads in the order they are to be dialed: highest priority,
+    then longest due, then oldest (lowest id) first."""
     if limit <= 0:
         return []
     rows = await conn.fetch(CLAIM_DUE, campaign_id, now, limit, agent_id, REPEAT_AFTER_DROP)
