@@ -58,9 +58,10 @@ class VicidialPacer:
         while self._minute and self._minute[0][0] < now - 60.0:
             self._minute.popleft()
         minute_drops = sum(d for _, d in self._minute)
-        if (
-            self._answered > DAY_MIN_ANSWERED and self._dropped > self.target_abandon * self._answered
-        ) or (len(self._minute) > MINUTE_MIN_ANSWERED and minute_drops > len(self._minute) / 2):
+        day_over = self._dropped > self.target_abandon * self._answered
+        if (self._answered > DAY_MIN_ANSWERED and day_over) or (
+            len(self._minute) > MINUTE_MIN_ANSWERED and minute_drops > len(self._minute) / 2
+        ):
             self.level /= 2
         elif self._samples:
             k = len(self._samples)
