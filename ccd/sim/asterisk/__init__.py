@@ -10,8 +10,9 @@
                                               # ami_half_open
     await double.stop()
 
-Behaviour follows the recordings of a real Asterisk 22.10.1 (shared/asterisk/transcripts); the
-ARI schema is read at runtime (see schema.py). Simulated seconds are multiplied by time_scale.
+Behaviour follows the recordings of a real Asterisk 22.10.1 (kept as test data in
+tests/fixtures/asterisk-22); requests are routed and checked by Asterisk's ARI schema, shipped
+in the package (ari_schema.json, see schema.py). Simulated seconds are multiplied by time_scale.
 """
 
 from ccd.sim.asterisk.double import AsteriskDouble
