@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from ccd.pacing.base import PacingSnapshot, check_max_ratio, clamp_calls, line_room
+from ccd.pacing.base import (
+    MAX_RATIO_LIMIT,
+    PacingSnapshot,
+    check_max_ratio,
+    clamp_calls,
+    line_room,
+)
 
 
 class _NoLearning:
@@ -28,14 +34,16 @@ class PowerPacer(_NoLearning):
 
 class RatioPacer(_NoLearning):
     """Keep `ratio` calls ringing (or answered, waiting) per free agent, never more than
-    max_ratio lines per staffed agent in all."""
+    max_ratio (by default the ratio itself) lines per staffed agent in all."""
 
-    def __init__(self, ratio: float = 2.0, max_ratio: float = 3.0) -> None:
-        check_max_ratio(max_ratio)
-        if not 1.0 <= ratio <= max_ratio:
-            raise ValueError(f"ratio must be between 1 and max_ratio {max_ratio:g}, got {ratio}")
+    def __init__(self, ratio: float = 2.0, max_ratio: float | None = None) -> None:
+        if not 1.0 <= ratio <= MAX_RATIO_LIMIT:
+            raise ValueError(f"ratio must be between 1 and {MAX_RATIO_LIMIT:g}, got {ratio}")
+        ceiling = ratio if max_ratio is None else check_max_ratio(max_ratio)
+        if ratio > ceiling:
+            raise ValueError(f"ratio {ratio:g} is above max_ratio {ceiling:g}")
         self.ratio = ratio
-        self.max_ratio = max_ratio
+        self.max_ratio = ceiling
 
     def calls_to_place(self, snap: PacingSnapshot) -> int:
         want = round(self.ratio * snap.ready) - len(snap.ringing) - snap.waiting

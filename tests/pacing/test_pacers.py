@@ -91,8 +91,10 @@ def test_ratio_never_goes_over_max_ratio_lines_per_agent() -> None:
     # round(1.5 × 1 free agent) = 2 calls would be 2 lines for 1 agent: over 1.5.
     assert create_pacer("ratio", ratio=1.5, max_ratio=1.5).calls_to_place(one_free) == 1
     assert create_pacer("ratio", ratio=1.5, max_ratio=2.0).calls_to_place(one_free) == 2
-    with pytest.raises(ValueError, match="ratio must be between 1 and max_ratio 2"):
+    with pytest.raises(ValueError, match="ratio 2.5 is above max_ratio 2"):
         create_pacer("ratio", ratio=2.5, max_ratio=2.0)
+    # Without a ceiling given, the ratio is its own.
+    assert create_pacer("ratio", ratio=4.0).max_ratio == 4.0  # type: ignore[attr-defined]
 
 
 def test_campaign_settings_reach_every_pacer() -> None:
