@@ -12,6 +12,9 @@ campaign's calling hours and days in the lead's own zone (the campaign's zone wh
 with the same semantics as ccd.domain.calling_hours (end excluded; a window over midnight
 belongs to the weekday it opened on).
 
+Leads are claimed, and returned, in dialing order: highest priority, then longest due, then
+lowest id (load order); ix_leads_due holds them in that order, so the pick sorts nothing.
+
 Each claimed lead says whether one of its calls was DROPPED (answered, no agent) in the last
 REPEAT_AFTER_DROP: such a number may be called again only with an agent reserved for it
 (the UK's 72-hour rule); the runner decides what to do with it.
