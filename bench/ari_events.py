@@ -1,7 +1,7 @@
 """ARI event throughput: events per second the client parses and dispatches, on one core.
 
 A websocket server in a child process (so it does not share the client's core) replays
-the events recorded from Asterisk 22 (tests/telephony/transcripts), renamed over many calls,
+the events recorded from Asterisk 22 (tests/fixtures/asterisk-22), renamed over many calls,
 as fast as it can. The client under test is ccd's AriClient (websocket reader + envelope
 parsing) feeding, as AriPbx does, the per-call KeyedDispatcher with the event types AriPbx
 acts on, to a handler that validates them into the ARI models; other types are dropped at
@@ -24,21 +24,19 @@ import multiprocessing
 import socket
 import sys
 import time
+from pathlib import Path
 
 from ccd.config import AsteriskNode
-from ccd.sim.asterisk.schema import locate_transcripts_dir
 from ccd.telephony.ari_client import AriClient
 from ccd.telephony.ari_events import AriEvent
 from ccd.telephony.ari_pbx import ROUTED_EVENTS, wanted
 from ccd.telephony.dispatch import KeyedDispatcher
 
-TRANSCRIPTS = locate_transcripts_dir()
+TRANSCRIPTS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "asterisk-22"
 TARGET = 20_000
 
 
 def recorded_events() -> list[dict[str, object]]:
-    if TRANSCRIPTS is None:
-        raise SystemExit("needs the recorded Asterisk 22 transcripts beside the checkout")
     out = []
     for path in sorted(TRANSCRIPTS.glob("*.json")):
         for step in json.loads(path.read_text())["steps"]:

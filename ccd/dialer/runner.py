@@ -33,7 +33,7 @@ from ccd.dialer.trunks import NoRoute, TrunkTable
 from ccd.domain.agents import AgentState
 from ccd.domain.campaigns import CampaignMode, CampaignStatus
 from ccd.log import get_logger
-from ccd.pacing import Pacer, PacingSnapshot, create_pacer
+from ccd.pacing import Pacer, PacingSnapshot, campaign_pacer
 from ccd.pacing.window import WindowedPacer
 from ccd.store import attempts as attempt_store
 from ccd.store.abandon import abandon_counts
@@ -52,13 +52,10 @@ WINDOW_REFRESH_S = 60.0
 
 def pacer_for(campaign: CampaignConfig) -> Pacer:
     """The campaign's pacer; POWER and MANUAL campaigns pace by agents, not by a pacer."""
-    if campaign.pacer == "ratio":
-        return create_pacer("ratio", ratio=campaign.dial_ratio)
-    if campaign.pacer == "erlang":
-        return create_pacer(
-            "erlang", target_abandon=campaign.target_abandon, max_ratio=campaign.max_ratio
-        )
-    return create_pacer(campaign.pacer)
+    return campaign_pacer(
+        campaign.pacer, dial_ratio=campaign.dial_ratio, max_ratio=campaign.max_ratio,
+        target_abandon=campaign.target_abandon,
+    )  # fmt: skip
 
 
 class DialError(Exception):

@@ -4,6 +4,7 @@ The outbound engine and the simulator both drive a `Pacer` through `PacingSnapsh
 """
 
 from ccd.pacing.base import DROP_AFTER_S, Pacer, PacingSnapshot
-from ccd.pacing.registry import PACERS, create_pacer
+from ccd.pacing.registry import PACERS, campaign_pacer, create_pacer
 
-__all__ = ["DROP_AFTER_S", "PACERS", "Pacer", "PacingSnapshot", "create_pacer"]
+__all__ = ["DROP_AFTER_S", "PACERS", "Pacer", "PacingSnapshot", "campaign_pacer",
+           "create_pacer"]

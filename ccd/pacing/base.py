@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
 # An answered call that no agent takes within this many seconds is dropped (abandoned):
 # the safe-harbor message plays and the line hangs up.
 DROP_AFTER_S = 2.0
+# The highest lines-per-agent ceiling (a campaign's --max-ratio) any pacer accepts.
+MAX_RATIO_LIMIT = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +64,15 @@ class Pacer(Protocol):
 def clamp_calls(n: float, snap: PacingSnapshot) -> int:
     """A call count made safe for the contract: whole, >= 0, <= lines_free."""
     return max(0, min(int(n), snap.lines_free))
+
+
+def check_max_ratio(max_ratio: float) -> float:
+    if not 1.0 <= max_ratio <= MAX_RATIO_LIMIT:
+        raise ValueError(f"max_ratio must be between 1 and {MAX_RATIO_LIMIT:g}, got {max_ratio}")
+    return max_ratio
+
+
+def line_room(snap: PacingSnapshot, max_ratio: float) -> int:
+    """New calls allowed under the campaign's ceiling: at most max_ratio lines (ringing,
+    answered waiting, on a call) per staffed agent, whatever the pacer wants."""
+    return math.floor(max_ratio * snap.agents) - snap.lines_used

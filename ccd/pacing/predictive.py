@@ -32,7 +32,13 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import ndtr
 
-from ccd.pacing.base import DROP_AFTER_S, PacingSnapshot, clamp_calls
+from ccd.pacing.base import (
+    DROP_AFTER_S,
+    PacingSnapshot,
+    check_max_ratio,
+    clamp_calls,
+    line_room,
+)
 from ccd.pacing.erlang import prob_wait_longer
 from ccd.pacing.estimate import Durations, FloatArray, RingModel
 from ccd.pacing.window import AnswerWindow
@@ -71,8 +77,7 @@ class ErlangPacer:
     ) -> None:
         if not 0.0 < target_abandon < 0.5:
             raise ValueError(f"target_abandon must be between 0 and 0.5, got {target_abandon}")
-        if not 1.0 <= max_ratio <= 20.0:
-            raise ValueError(f"max_ratio must be between 1 and 20, got {max_ratio}")
+        check_max_ratio(max_ratio)
         if not 0.0 < margin <= 1.0:
             raise ValueError(f"margin must be in (0, 1], got {margin}")
         if not 0.0 < learning_rate <= 1.0:
@@ -133,7 +138,7 @@ class ErlangPacer:
 
     def calls_to_place(self, snap: PacingSnapshot) -> int:
         agents = snap.agents
-        room = min(snap.lines_free, math.floor(self.max_ratio * agents) - snap.lines_used)
+        room = min(snap.lines_free, line_room(snap, self.max_ratio))
         if agents == 0 or room <= 0:
             return 0
         power = snap.ready - len(snap.ringing) - snap.waiting

@@ -35,3 +35,19 @@ def create_pacer(name: str, **params: Any) -> Pacer:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"pacer {name!r} parameter {key!r} must be a number, got {value!r}")
     return factory(**{k: float(v) for k, v in params.items()})
+
+
+def campaign_pacer(
+    name: str, *, dial_ratio: float, max_ratio: float, target_abandon: float
+) -> Pacer:
+    """The pacer a campaign's settings ask for: --max-ratio caps every pacer (power never
+    needs it: one line per free agent), --ratio is the ratio pacer's, --target-abandon the
+    erlang and vicidial pacers' limit. ValueError says which setting a pacer refuses."""
+    params: dict[str, float] = {}
+    if name != "power":
+        params["max_ratio"] = max_ratio
+    if name == "ratio":
+        params["ratio"] = dial_ratio
+    if name in ("erlang", "vicidial"):
+        params["target_abandon"] = target_abandon
+    return create_pacer(name, **params)

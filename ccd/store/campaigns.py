@@ -24,7 +24,7 @@ from ccd.domain.dispositions import RetryRules
 from ccd.domain.names import check_one_line
 from ccd.domain.recording import DEFAULT_RETENTION_DAYS, RecordFormat
 from ccd.log import get_logger
-from ccd.pacing.registry import PACERS
+from ccd.pacing.registry import PACERS, campaign_pacer
 from ccd.store.abandon import AbandonCounts, abandon_counts
 from ccd.store.db import CAMPAIGN_CHANNEL, AnyConnection
 
@@ -119,6 +119,12 @@ class CampaignSpec(BaseModel):
         CallingHours(self.hours_start, self.hours_end, frozenset(self.days), self.time_zone)
         if self.max_ratio < self.dial_ratio:
             raise ValueError(f"max_ratio {self.max_ratio} is below dial_ratio {self.dial_ratio}")
+        try:  # the runner builds this pacer when the campaign starts: refuse what it would
+            campaign_pacer(self.pacer, dial_ratio=float(self.dial_ratio),
+                           max_ratio=float(self.max_ratio),
+                           target_abandon=float(self.target_abandon))  # fmt: skip
+        except ValueError as exc:
+            raise ValueError(f"pacer {self.pacer}: {exc}") from None
         return self
 
 

@@ -13,6 +13,9 @@ campaign's calling hours and days in the lead's own zone (the campaign's zone wh
 with the same semantics as ccd.domain.calling_hours (end excluded; a window over midnight
 belongs to the weekday it opened on).
 
+Leads are claimed, and returned, in dialing order: highest priority, then longest due, then
+lowest id (load order); ix_leads_due holds them in that order, so the pick sorts nothing.
+
 Each claimed lead says whether one of its calls was DROPPED (answered, no agent) in the last
 REPEAT_AFTER_DROP: such a number may be called again only with an agent reserved for it
 (the UK's 72-hour rule); the runner decides what to do with it.
@@ -56,7 +59,7 @@ WITH picked AS (
              AND ce.channel = 'call' AND ce.purpose = 'marketing'
            ORDER BY ce.id DESC LIMIT 1) IS DISTINCT FROM 'opt_out'
       {hours}
-    ORDER BY l.priority DESC, l.next_attempt_at
+    ORDER BY l.priority DESC, l.next_attempt_at, l.id
     LIMIT $3
     FOR UPDATE OF l SKIP LOCKED
 ),
@@ -65,8 +68,8 @@ claimed AS (
     SET status = 'in_progress', attempts = l.attempts + 1, last_attempt_at = $2
     FROM picked
     WHERE l.id = picked.id
-    RETURNING l.id, l.phone, l.name, l.fields, l.attempts, l.priority, l.time_zone,
-              picked.prior_status
+    RETURNING l.id, l.phone, l.name, l.fields, l.attempts, l.priority, l.next_attempt_at,
+              l.time_zone, picked.prior_status
 ),
 inserted AS (
     INSERT INTO attempts (id, campaign_id, lead_id, phone, agent_id, created_at, state)
@@ -79,7 +82,7 @@ SELECT inserted.id::text AS attempt_id, claimed.*,
                WHERE a.lead_id = claimed.id AND a.outcome = 'DROPPED'
                  AND a.ended_at > $2 - {window}::interval) AS after_drop
 FROM inserted JOIN claimed ON claimed.id = inserted.lead_id
-ORDER BY claimed.priority DESC
+ORDER BY claimed.priority DESC, claimed.next_attempt_at, claimed.id
 """
 
 CLAIM_DUE = _CLAIM.format(due="AND l.next_attempt_at <= $2", hours=_HOURS, window="$5")
@@ -115,7 +118,8 @@ async def claim_leads(
     *,
     agent_id: int | None = None,
 ) -> list[ClaimedLead]:
-    """Claim up to `limit` due leads, highest priority then longest due first."""
+    """Claim up to `limit` due leads in the order they are to be dialed: highest priority,
+    then longest due, then oldest (lowest id) first."""
     if limit <= 0:
         return []
     rows = await conn.fetch(CLAIM_DUE, campaign_id, now, limit, agent_id, REPEAT_AFTER_DROP)

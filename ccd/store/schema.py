@@ -200,12 +200,14 @@ leads = Table(
     Index("ix_leads_contact", "contact_id", postgresql_where=text("contact_id IS NOT NULL")),
     CheckConstraint(_in("status", LEAD_STATUSES), name="status"),
     CheckConstraint("phone ~ '^\\+[1-9][0-9]{3,14}$'", name="e164"),
-    # "next due leads of campaign X": an index range scan in priority, then due-time order.
+    # "next due leads of campaign X": an index range scan in the claim's order (priority,
+    # due time, id), so the claim sorts nothing (migration 0006).
     Index(
         "ix_leads_due",
         "campaign_id",
         text("priority DESC"),
         "next_attempt_at",
+        "id",
         postgresql_where=text(_in("status", DIALABLE_LEAD_STATUSES)),
     ),
 )

@@ -1,7 +1,7 @@
 """abandon rate over a rolling window per campaign; when the current run started
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-03 03:20:00
 
 The pacer holds the campaign's abandon rate under target over `abandon_window` (30d: the
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

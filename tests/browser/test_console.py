@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import pytest
 from aiohttp import web
+from playwright.async_api import Page, async_playwright, expect
 
 from ccd.api.agent_api import AgentApi
 from ccd.api.console import ConsoleParts
@@ -48,18 +49,13 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 PASSWORD = "correct horse"
 SUP_PHONE = "7002"
 
-try:
-    from playwright.async_api import Page, async_playwright, expect
-except ImportError:  # pragma: no cover - the marker below skips then
-    async_playwright = None  # type: ignore[assignment]
-
+# The only skip of the suite: a machine without Chromium (Playwright comes with the dev extra).
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
         not Path(CHROMIUM).exists(),
         reason=f"no Chromium at {CHROMIUM}: apt-get install -y chromium (or set CCD_CHROMIUM)",
     ),
-    pytest.mark.skipif(async_playwright is None, reason="playwright is not installed (pip)"),
 ]
 
 

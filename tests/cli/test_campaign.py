@@ -111,6 +111,9 @@ async def test_hours_until_midnight_round_trip(ccd: Invoke, pool: asyncpg.Pool) 
         (["--ratio", "0.5"], "--ratio:"),
         (["--mode", "TURBO"], "'--mode'"),
         (["--pacer", "turbo"], "--pacer: unknown pacer 'turbo'"),
+        # What the campaign's pacer would refuse when it starts is refused now.
+        (["--max-ratio", "30"], "pacer erlang: max_ratio must be between 1 and 20, got 30"),
+        (["--pacer", "vicidial", "--target-abandon", "100"], "pacer vicidial: target_abandon"),
         (["--trunk", "nope"], "trunk: no trunk named 'nope'"),
         (["--record", "most"], "'--record': expected all, none or a percentage 0-100"),
         (["--record", "150%"], "'--record': expected all, none or a percentage 0-100"),

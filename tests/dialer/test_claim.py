@@ -30,6 +30,46 @@ async def test_claims_due_leads_in_priority_order_and_writes_attempts(pool: asyn
     assert await claim_leads(pool, cid, 10, NOW) == []  # in progress: never twice
 
 
+async def test_claim_order_is_priority_then_due_time_then_id_through_the_batch(
+    pool: asyncpg.Pool,
+) -> None:
+    cid = await make_campaign(pool)
+    due = NOW - dt.timedelta(hours=3)
+    # Written in reverse id order, so the table's physical order (what an index scan returns
+    # for equal keys) is the opposite of the id order the claim must follow.
+    ids = list(range(1012, 1000, -1))
+    nums = phones(len(ids))
+    for lead_id, phone in zip(ids, nums, strict=True):
+        await pool.execute(
+            "INSERT INTO leads (id, campaign_id, phone, next_attempt_at) VALUES ($1, $2, $3, $4)",
+            lead_id, cid, phone, due,
+        )  # fmt: skip
+    # Due times: 1001..1004 due at `due`; 1005..1008 earlier, latest id first; 1009..1012 at
+    # `due` but priority 2.
+    for k, lead_id in enumerate((1008, 1007, 1006, 1005)):
+        await pool.execute("UPDATE leads SET next_attempt_at = $2 WHERE id = $1", lead_id,
+                           due - dt.timedelta(minutes=40 - 10 * k))  # fmt: skip
+    await pool.execute("UPDATE leads SET priority = 2 WHERE id BETWEEN 1009 AND 1012")
+    expected = [1009, 1010, 1011, 1012, 1008, 1007, 1006, 1005, 1001, 1002, 1003, 1004]
+    # A batch smaller than the due leads takes the first ones, in that order...
+    first = await claim_leads(pool, cid, 6, NOW)
+    assert [c.lead_id for c in first] == expected[:6]
+    # ...and the next batch the rest, still in order.
+    rest = await claim_leads(pool, cid, 50, NOW)
+    assert [c.lead_id for c in rest] == expected[6:]
+
+
+async def test_equal_priority_and_due_time_go_by_id(pool: asyncpg.Pool) -> None:
+    cid = await make_campaign(pool)
+    for lead_id, phone in zip((3, 2, 1), phones(3), strict=True):  # physical order 3, 2, 1
+        await pool.execute(
+            "INSERT INTO leads (id, campaign_id, phone, next_attempt_at) VALUES ($1, $2, $3, $4)",
+            lead_id, cid, phone, NOW - dt.timedelta(hours=1),
+        )  # fmt: skip
+    await pool.execute("ANALYZE leads")
+    assert [c.lead_id for c in await claim_leads(pool, cid, 2, NOW)] == [1, 2]
+
+
 async def test_never_blacklisted_exhausted_or_other_campaigns(pool: asyncpg.Pool) -> None:
     cid = await make_campaign(pool, max_attempts=2)
     other = await make_campaign(pool, "other")

@@ -8,16 +8,18 @@ import random
 
 import pytest
 
-from ccd.pacing import PACERS, Pacer, PacingSnapshot, create_pacer
+from ccd.pacing import PACERS, Pacer, PacingSnapshot, campaign_pacer, create_pacer
 from ccd.pacing.predictive import ErlangPacer
 from ccd.pacing.vicidial import VicidialPacer
 
 CONFIGS: list[tuple[str, dict[str, float]]] = [
     ("power", {}),
     ("ratio", {"ratio": 2.0}),
-    ("ratio", {"ratio": 3.5}),
+    ("ratio", {"ratio": 3.5, "max_ratio": 4.0}),
+    ("ratio", {"ratio": 1.5, "max_ratio": 1.5}),
     ("vicidial", {}),
-    ("vicidial", {"max_level": 4.0}),
+    ("vicidial", {"max_ratio": 4.0}),
+    ("vicidial", {"max_ratio": 1.5, "target_abandon": 0.1}),
     ("erlang", {}),
     ("erlang", {"target_abandon": 0.05, "max_ratio": 2.0}),
 ]
@@ -54,7 +56,7 @@ def feed(pacer: Pacer, rng: random.Random, now: float) -> None:
 def test_invariants_over_random_snapshots(name: str, params: dict[str, float]) -> None:
     rng = random.Random(f"{name}{params}")
     pacer = create_pacer(name, **params)
-    max_ratio = params.get("max_ratio", params.get("max_level", 3.0))
+    max_ratio = params.get("max_ratio", 3.0)
     for step in range(3000):
         now = step * 1.0
         snap = random_snapshot(rng, now)
@@ -64,8 +66,8 @@ def test_invariants_over_random_snapshots(name: str, params: dict[str, float]) -
         if name == "ratio":  # ratio calls in progress per free agent
             pending = len(snap.ringing) + snap.waiting
             assert pending + n <= max(round(params["ratio"] * snap.ready), pending)
-        else:  # lines per staffed agent, counting what is already in progress
-            assert snap.lines_used + n <= max(math.floor(max_ratio * snap.agents), snap.lines_used)
+        # Every pacer: lines per staffed agent, counting what is already in progress.
+        assert snap.lines_used + n <= max(math.floor(max_ratio * snap.agents), snap.lines_used)
         if name == "power":
             assert n <= snap.ready
         if snap.agents == 0:
@@ -82,6 +84,48 @@ def test_power_places_one_call_per_uncovered_free_agent() -> None:
 def test_ratio_keeps_ratio_calls_per_free_agent() -> None:
     snap = PacingSnapshot(0.0, 3, (), (), (1.0, 2.0), 1, 100)
     assert create_pacer("ratio", ratio=2.0).calls_to_place(snap) == 3  # 6 - 2 ringing - 1 waiting
+
+
+def test_ratio_never_goes_over_max_ratio_lines_per_agent() -> None:
+    one_free = PacingSnapshot(0.0, 1, (), (), (), 0, 100)
+    # round(1.5 × 1 free agent) = 2 calls would be 2 lines for 1 agent: over 1.5.
+    assert create_pacer("ratio", ratio=1.5, max_ratio=1.5).calls_to_place(one_free) == 1
+    assert create_pacer("ratio", ratio=1.5, max_ratio=2.0).calls_to_place(one_free) == 2
+    with pytest.raises(ValueError, match="ratio 2.5 is above max_ratio 2"):
+        create_pacer("ratio", ratio=2.5, max_ratio=2.0)
+    # Without a ceiling given, the ratio is its own.
+    assert create_pacer("ratio", ratio=4.0).max_ratio == 4.0  # type: ignore[attr-defined]
+
+
+def test_campaign_settings_reach_every_pacer() -> None:
+    """--max-ratio caps every pacer, --target-abandon is erlang's and vicidial's limit."""
+    def make(name: str, max_ratio: float = 3.0, target: float = 0.03) -> Pacer:
+        return campaign_pacer(name, dial_ratio=1.0, max_ratio=max_ratio, target_abandon=target)
+
+    # vicidial: its dial level climbs with idle agents, up to the campaign's ceiling.
+    capped = make("vicidial", max_ratio=1.5)
+    idle = PacingSnapshot(0.0, 10, (), (), (), 0, 1000)
+    for t in range(0, 61):
+        n = capped.calls_to_place(dataclasses.replace(idle, now=float(t)))
+        assert n <= 15
+    assert isinstance(capped, VicidialPacer) and capped.level == 1.5
+    assert capped.calls_to_place(dataclasses.replace(idle, now=62.5)) == 15
+    # vicidial: 5 drops in 60 answers (8.3 %) halve the level under a 3 % limit, not a 10 %.
+    for target, level in ((0.03, 1.5), (0.10, 3.0)):
+        p = make("vicidial", target=target)
+        for t in range(0, 31):
+            p.calls_to_place(dataclasses.replace(idle, now=float(t)))
+        assert isinstance(p, VicidialPacer) and p.level == 3.0
+        for i in range(60):
+            p.record_answer(i < 5, 31.0)
+        p.calls_to_place(dataclasses.replace(idle, now=45.0))
+        assert p.level == level, target
+    # erlang and ratio take the ceiling too; power has nothing to cap (one line per agent).
+    erlang = make("erlang", max_ratio=1.2, target=0.05)
+    assert isinstance(erlang, ErlangPacer) and (erlang.max_ratio, erlang.target) == (1.2, 0.05)
+    assert make("ratio", max_ratio=1.0).calls_to_place(idle) == 10
+    with pytest.raises(ValueError, match="max_ratio must be between 1 and 20"):
+        make("vicidial", max_ratio=25.0)
 
 
 def test_vicidial_cycle_and_level() -> None:

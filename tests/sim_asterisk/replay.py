@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
-from ccd.sim.asterisk.schema import AriSchema, ModelSchema, RouteError, locate_schema_dir
+from ccd.sim.asterisk.schema import AriSchema, ModelSchema, RouteError
 
 Key = tuple[Any, ...]
 NAME_SEQ = re.compile(r"-[0-9a-f]{8}(?=;|$)")
@@ -200,9 +200,8 @@ class Runner:
         self.restart: asyncio.Task[None] | None = None
         self.inbound_ids = [i for i in self._inbound_transcript_ids()]
         self.changed = asyncio.Event()
-        folder = locate_schema_dir()
-        self.models = ModelSchema(folder) if folder is not None else None
-        self.schema = AriSchema.load(folder)
+        self.models = ModelSchema.load()
+        self.schema = AriSchema.load()
 
     def _inbound_transcript_ids(self) -> list[str]:
         seen: list[str] = []
@@ -310,7 +309,7 @@ class Runner:
 
     def _check_answer(self, step: dict[str, Any], status: int, body: Any) -> None:
         """A successful answer is the model Asterisk's schema names for the operation."""
-        if self.models is None or not 200 <= status < 300 or body is None:
+        if not 200 <= status < 300 or body is None:
             return
         try:
             op, _ = self.schema.resolve(step["method"], step["path"].removeprefix("/ari"))
@@ -322,8 +321,6 @@ class Runner:
 
     def _check_models(self) -> None:
         """Every event the double sent is a valid ARI model per Asterisk's events.json."""
-        if self.models is None:
-            return
         for event in self.ari_events:
             for problem in self.models.problems(event):
                 self.mismatches.append(Mismatch("event schema", "valid", problem))

@@ -1,17 +1,14 @@
-"""The double against every recorded Asterisk 22.10.1 scenario in shared/asterisk/transcripts."""
+"""The double against every recorded Asterisk 22.10.1 scenario (tests/fixtures/asterisk-22)."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
-from ccd.sim.asterisk.schema import locate_transcripts_dir
+from tests.asterisk22 import transcript, transcript_names
 from tests.sim_asterisk.conftest import SCALE
 from tests.sim_asterisk.replay import Runner, Setup
 
-FOLDER = locate_transcripts_dir()
 ECHO = {"7001": FarEnd.answer(), "7002": FarEnd.answer(), "7003": FarEnd.answer()}
 # sim-pstn 100X: Answer, Wait(1), Playback(~2.4 s), Wait(1), Hangup(16) -> up for ~5.95 s
 ANSWER_5S = FarEnd.answer(hangup_after=5.95)
@@ -73,26 +70,20 @@ SETUPS: dict[str, Setup] = {
     "34-ami-queue": Setup(queues={"ccd-queue": (["PJSIP/agent1,0,Agent1"], "queue-in")}),
     "35-ami-events-ari-call": Setup({"1001": ANSWER_5S}),
 }
-SKIPPED: dict[str, str] = {}
-NAMES = sorted(p.stem for p in FOLDER.glob("*.json")) if FOLDER else []
+NAMES = transcript_names()
 
 
 def test_every_transcript_is_mapped() -> None:
-    if FOLDER is None:
-        pytest.skip("shared/asterisk/transcripts not found beside the checkout")
-    assert set(NAMES) == set(SETUPS) | set(SKIPPED)
+    assert "20c-asterisk-restart-bridged" in NAMES
+    assert set(NAMES) == set(SETUPS)
 
 
 @pytest.mark.parametrize("name", NAMES)
 async def test_transcript(name: str) -> None:
-    if name in SKIPPED:
-        pytest.skip(SKIPPED[name])
-    assert FOLDER is not None
-    transcript = json.loads((FOLDER / f"{name}.json").read_text())
     double = AsteriskDouble(time_scale=SCALE)
     await double.start()
     try:
-        mismatches = await Runner(double, transcript, SETUPS[name], pace=SCALE).run()
+        mismatches = await Runner(double, transcript(name), SETUPS[name], pace=SCALE).run()
     finally:
         await double.stop()
     assert not mismatches, "\n".join(map(str, mismatches))
@@ -100,13 +91,11 @@ async def test_transcript(name: str) -> None:
 
 async def test_replay_catches_a_wrong_far_end() -> None:
     """The comparison can fail: busy recorded, congestion programmed."""
-    if FOLDER is None:
-        pytest.skip("shared/asterisk/transcripts not found beside the checkout")
-    transcript = json.loads((FOLDER / "03-busy-local-17.json").read_text())
     double = AsteriskDouble(time_scale=SCALE)
     await double.start()
     try:
-        mismatches = await Runner(double, transcript, Setup({"2001": FarEnd.congestion()}),
+        busy = transcript("03-busy-local-17")
+        mismatches = await Runner(double, busy, Setup({"2001": FarEnd.congestion()}),
                                   pace=SCALE).run()
     finally:
         await double.stop()

@@ -16,12 +16,11 @@ import pytest
 
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
 from ccd.sim.asterisk.recordings import FORMATS, audio_file
-from ccd.sim.asterisk.schema import AriSchema, ModelSchema, RouteError, locate_schema_dir
+from ccd.sim.asterisk.schema import RESOURCE, AriSchema, ModelSchema, RouteError
 from tests.sim_asterisk.replay import basic_auth
 
 AUTH = {"Authorization": basic_auth("ccd", "ccdsecret")}
-SCHEMA_DIR = locate_schema_dir()
-MODELS = ModelSchema(SCHEMA_DIR) if SCHEMA_DIR else None
+MODELS = ModelSchema.load()
 
 
 class Client:
@@ -54,8 +53,7 @@ class Client:
         async for msg in self.ws:
             event = json.loads(msg.data)
             self.events.append(event)
-            if MODELS is not None:
-                self.invalid += MODELS.problems(event)
+            self.invalid += MODELS.problems(event)
             self._arrived.set()
         self._arrived.set()
 
@@ -97,37 +95,27 @@ async def client(double: AsteriskDouble) -> AsyncIterator[Client]:
 
 
 # ------------------------------------------------------------------- schema
-def test_schema_is_read_from_asterisks_docs_or_the_generated_table() -> None:
-    docs = locate_schema_dir()
-    fallback = AriSchema(json.loads((Path(__file__).parents[2] / "ccd" / "sim" / "asterisk" /
-                                     "ari_routes.json").read_text()), "table")
-    for schema in filter(None, [fallback, AriSchema.load(docs) if docs else None]):
-        op, args = schema.resolve("POST", "/channels/abc;2/play/pb1")
-        assert (op.nickname, args) == ("playWithId", {"channelId": "abc;2", "playbackId": "pb1"})
-        assert schema.resolve("POST", "/channels/create")[0].nickname == "create"
-        with pytest.raises(RouteError) as missing:
-            schema.resolve("GET", "/nosuchresource")
-        assert (missing.value.status, missing.value.message) == (404, "Resource not found")
-        with pytest.raises(RouteError) as method:
-            schema.resolve("PUT", "/channels")
-        assert (method.value.status, method.value.message) == (405, "Invalid method")
+def test_the_double_routes_by_the_schema_shipped_in_the_package() -> None:
+    schema = AriSchema.load()
+    assert schema.source == RESOURCE.name == AsteriskDouble().schema.source
+    op, args = schema.resolve("POST", "/channels/abc;2/play/pb1")
+    assert (op.nickname, args) == ("playWithId", {"channelId": "abc;2", "playbackId": "pb1"})
+    assert op.response_class == "Playback"
+    assert schema.resolve("POST", "/channels/create")[0].nickname == "create"
+    with pytest.raises(RouteError) as missing:
+        schema.resolve("GET", "/nosuchresource")
+    assert (missing.value.status, missing.value.message) == (404, "Resource not found")
+    with pytest.raises(RouteError) as method:
+        schema.resolve("PUT", "/channels")
+    assert (method.value.status, method.value.message) == (405, "Invalid method")
 
 
 def test_model_schema_finds_what_is_wrong_with_an_event() -> None:
-    if MODELS is None:
-        pytest.skip("Asterisk's ari-api-docs not found")
     problems = MODELS.problems({"type": "ChannelDestroyed", "application": "ccd",
                                 "timestamp": "t", "cause": "16", "extra": 1})
     assert problems == ["ChannelDestroyed: missing cause_txt", "ChannelDestroyed: missing channel",
                         "ChannelDestroyed.cause: expected int, got str",
                         "ChannelDestroyed: unknown property extra"]
-
-
-def test_schema_dir_from_environment_must_hold_the_docs(tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CCD_ARI_SCHEMA_DIR", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="channels.json"):
-        locate_schema_dir()
 
 
 def test_a_broken_schema_file_is_named(tmp_path: Path) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 
 from ccd.store import migrate
+from ccd.store.claim import CLAIM_DUE, REPEAT_AFTER_DROP
 from ccd.store.db import connect
 
 TABLES = {
@@ -42,7 +44,9 @@ async def test_upgrade_then_downgrade_to_base(empty_db_url: str) -> None:
     assert await migrate.is_current(empty_db_url)
 
 
-async def test_due_leads_query_is_an_index_range_scan(pool: asyncpg.Pool) -> None:
+async def test_the_claim_reads_due_leads_from_the_index_in_claim_order(pool: asyncpg.Pool) -> None:
+    """EXPLAIN of the very statement the runners execute (ccd.store.claim.CLAIM_DUE): its
+    pick of due leads is a range scan of ix_leads_due that sorts nothing."""
     async with pool.acquire() as conn:
         cid = await conn.fetchval(
             "INSERT INTO campaigns (name, mode) VALUES ('c', 'POWER') RETURNING id"
@@ -52,18 +56,17 @@ async def test_due_leads_query_is_an_index_range_scan(pool: asyncpg.Pool) -> Non
             " SELECT $1, '+7495' || lpad(g::text, 7, '0'), g % 3 FROM generate_series(1, 20000) g",
             cid,
         )
-        await conn.execute("ANALYZE leads")
-        plan = "\n".join(
-            r[0]
-            for r in await conn.fetch(
-                "EXPLAIN SELECT id FROM leads WHERE campaign_id = $1"
-                " AND status IN ('new', 'retry', 'callback') AND next_attempt_at <= now()"
-                " ORDER BY priority DESC, next_attempt_at LIMIT 50 FOR UPDATE SKIP LOCKED",
-                cid,
-            )
+        await conn.execute("ANALYZE")
+        rows = await conn.fetch(
+            "EXPLAIN " + CLAIM_DUE, cid, datetime.now(UTC), 50, None, REPEAT_AFTER_DROP
         )
-    assert "ix_leads_due" in plan, plan
-    assert "Sort" not in plan, plan
+    plan = "\n".join(r[0] for r in rows)
+    # The pick is the first CTE; after it come the UPDATE, the INSERT and the final sort of
+    # the (at most LIMIT) claimed rows into dialing order.
+    pick = plan[plan.index("CTE picked"):plan.index("CTE claimed")]
+    assert "Index Scan using ix_leads_due on leads" in pick, plan
+    assert "Sort" not in pick, plan
+    assert "Seq Scan on leads" not in plan, plan
 
 
 async def test_ring_time_below_15s_is_refused(pool: asyncpg.Pool) -> None:

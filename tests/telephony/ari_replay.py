@@ -12,18 +12,9 @@ import base64
 import json
 from typing import Any
 
-import pytest
 from aiohttp import web
 
-from ccd.sim.asterisk.schema import locate_transcripts_dir
-
-TRANSCRIPTS = locate_transcripts_dir()
-
-
-def load(name: str) -> dict[str, Any]:
-    if TRANSCRIPTS is None:
-        pytest.skip("the recorded Asterisk 22 transcripts are not beside this checkout")
-    return json.loads((TRANSCRIPTS / f"{name}.json").read_text())
+from tests.asterisk22 import transcript as load
 
 
 def events_of(name: str) -> list[dict[str, Any]]:

@@ -8,12 +8,10 @@ import pytest
 
 from ccd.telephony import ari_models as m
 from ccd.telephony.ari_events import GLOBAL_KEY, UnknownEvent, parse_event
-from tests.telephony.ari_replay import TRANSCRIPTS
+from tests.asterisk22 import TRANSCRIPTS
 
 
 def _all_events() -> list[dict[str, object]]:
-    if TRANSCRIPTS is None:
-        pytest.skip("the recorded Asterisk 22 transcripts are not beside this checkout")
     out = []
     for path in sorted(TRANSCRIPTS.glob("*.json")):
         for step in json.loads(path.read_text())["steps"]:

@@ -10,8 +10,9 @@
                                               # ami_half_open, fail_recordings
     await double.stop()
 
-Behaviour follows the recordings of a real Asterisk 22.10.1 (shared/asterisk/transcripts); the
-ARI schema is read at runtime (see schema.py). Simulated seconds are multiplied by time_scale.
+Behaviour follows the recordings of a real Asterisk 22.10.1 (kept as test data in
+tests/fixtures/asterisk-22); requests are routed and checked by Asterisk's ARI schema, shipped
+in the package (ari_schema.json, see schema.py). Simulated seconds are multiplied by time_scale.
 Channel and bridge recordings write real audio files, served by the stored-recordings routes
 (recordings.py).
 """

@@ -1,7 +1,7 @@
 """The simulated PBX: channel life cycles, Stasis, dialplan contexts and snoops.
 
-Event sequences follow the recordings in shared/asterisk/transcripts (numbers in comments name the
-file). Every event goes through EventHub.emit, which decides who sees it: the ARI app only for
+Event sequences follow the recordings in tests/fixtures/asterisk-22 (numbers in comments name
+the file). Every event goes through EventHub.emit, which decides who sees it: the ARI app only for
 channels it is subscribed to, AMI for everything.
 """
 

@@ -1,22 +1,22 @@
-"""Asterisk's ARI schema (swagger 1.1 resource files), read at runtime to route and check requests.
+"""Asterisk's ARI schema (swagger 1.1 resource files), as the double routes and checks requests.
 
-The double does not carry a copy of Asterisk's JSON: it reads the `ari-api-docs` folder named by
-CCD_ARI_SCHEMA_DIR, or the one found beside the checkout (`../shared/asterisk/ari-api-docs`).
-Without either, it falls back to `ari_routes.json`, a compact route table generated from that
-schema by scripts/gen_ari_routes.py (the facts only: paths, methods, parameters).
+The package carries what the double needs of Asterisk 22's `ari-api-docs`: `ari_schema.json`,
+the operations (paths, methods, parameters, answer models) and the data models (properties,
+types, allowed values), without the prose. It is generated from those files by
+scripts/gen_ari_schema.py, which also checks (`--check`) that the shipped copy is current.
+Nothing is read from outside the package at run time; a folder of resource files can still be
+given explicitly (AsteriskDouble(schema_dir=...)) to try another Asterisk version.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ENV_VAR = "CCD_ARI_SCHEMA_DIR"
-_SHARED = Path("shared") / "asterisk" / "ari-api-docs"
-_TABLE = Path(__file__).with_name("ari_routes.json")
+RESOURCE = Path(__file__).with_name("ari_schema.json")
 
 # Messages Asterisk's handlers answer with, where they differ from a generic check (transcript 16).
 # (operation nickname, parameter) -> (status, message) for a missing required parameter.
@@ -67,31 +67,6 @@ class RouteError(Exception):
         self.message = message
 
 
-def locate_schema_dir(start: Path | None = None) -> Path | None:
-    """CCD_ARI_SCHEMA_DIR, else `shared/asterisk/ari-api-docs` in a parent of `start` (default:
-    this file)."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        path = Path(env)
-        if not (path / "channels.json").is_file():
-            raise FileNotFoundError(f"{ENV_VAR}={env}: no channels.json there")
-        return path
-    here = (start or Path(__file__)).resolve()
-    for parent in here.parents:
-        candidate = parent / _SHARED
-        if (candidate / "channels.json").is_file():
-            return candidate
-    return None
-
-
-def locate_transcripts_dir() -> Path | None:
-    """The recordings of a real Asterisk 22 (`transcripts/` beside the schema folder) that
-    tests and benches replay; None when the reference material is not beside this checkout."""
-    schema = locate_schema_dir()
-    folder = schema.parent / "transcripts" if schema is not None else None
-    return folder if folder is not None and folder.is_dir() else None
-
-
 def _operations_from_docs(folder: Path) -> list[dict[str, Any]]:
     """Flatten every resource file of a swagger 1.1 folder into plain operation records."""
     ops: list[dict[str, Any]] = []
@@ -115,9 +90,36 @@ def _operations_from_docs(folder: Path) -> list[dict[str, Any]]:
     return ops
 
 
-def operations_table(folder: Path) -> list[dict[str, Any]]:
-    """The compact table written to ari_routes.json (used by scripts/gen_ari_routes.py)."""
-    return _operations_from_docs(folder)
+def _models_from_docs(folder: Path) -> dict[str, dict[str, Any]]:
+    """Every model of the folder: its properties (type, required, allowed values), subtypes."""
+    models: dict[str, dict[str, Any]] = {}
+    for file in sorted(folder.glob("*.json")):
+        for name, model in json.loads(file.read_text()).get("models", {}).items():
+            props = {
+                prop: {k: spec[k] for k in ("type", "required", "allowableValues") if k in spec}
+                for prop, spec in model.get("properties", {}).items()
+            }
+            models[name] = {"properties": props}
+            if model.get("subTypes"):
+                models[name]["subTypes"] = model["subTypes"]
+    return models
+
+
+def schema_data(folder: Path) -> dict[str, Any]:
+    """What ari_schema.json holds, made from a folder of ARI resource files."""
+    resources = json.loads((folder / "resources.json").read_text())
+    return {
+        "apiVersion": resources.get("apiVersion"),
+        "operations": _operations_from_docs(folder),
+        "models": _models_from_docs(folder),
+    }
+
+
+@functools.cache
+def packaged() -> dict[str, Any]:
+    """The schema shipped in the package (ari_schema.json), read once."""
+    data: dict[str, Any] = json.loads(RESOURCE.read_text())
+    return data
 
 
 class AriSchema:
@@ -142,10 +144,10 @@ class AriSchema:
 
     @classmethod
     def load(cls, folder: Path | None = None) -> AriSchema:
-        folder = folder or locate_schema_dir()
+        """The packaged schema, or the resource files of `folder`."""
         if folder is not None:
             return cls(_operations_from_docs(folder), str(folder))
-        return cls(json.loads(_TABLE.read_text()), str(_TABLE))
+        return cls(packaged()["operations"], RESOURCE.name)
 
     def resolve(self, method: str, path: str) -> tuple[Operation, dict[str, str]]:
         """path is relative to /ari ("/channels/abc"). Raises RouteError as Asterisk answers."""
@@ -203,14 +205,10 @@ class ModelSchema:
     """The ARI data models (Channel, Bridge, the events...) of the resource files, to check that a
     JSON object has every required property, only known ones, and values of the declared type."""
 
-    def __init__(self, folder: Path) -> None:
-        self.models: dict[str, dict[str, Any]] = {}
-        parents: dict[str, str] = {}
-        for file in sorted(folder.glob("*.json")):
-            for name, model in json.loads(file.read_text()).get("models", {}).items():
-                self.models[name] = model
-                for sub in model.get("subTypes", []):
-                    parents[sub] = name
+    def __init__(self, models: dict[str, dict[str, Any]]) -> None:
+        self.models = models
+        parents = {sub: name for name, model in models.items()
+                   for sub in model.get("subTypes", [])}  # fmt: skip
         self._props: dict[str, dict[str, dict[str, Any]]] = {}
         for name in self.models:
             props: dict[str, dict[str, Any]] = {}
@@ -219,6 +217,11 @@ class ModelSchema:
                 props = {**self.models[chain].get("properties", {}), **props}
                 chain = parents.get(chain)
             self._props[name] = props
+
+    @classmethod
+    def load(cls, folder: Path | None = None) -> ModelSchema:
+        """The packaged models, or those of the resource files of `folder`."""
+        return cls(_models_from_docs(folder) if folder is not None else packaged()["models"])
 
     def check_answer(self, body: Any, response_class: str, where: str) -> list[str]:
         """Problems of a successful REST answer against its operation's responseClass."""
