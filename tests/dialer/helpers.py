@@ -8,8 +8,11 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -94,3 +97,21 @@ def spawn_daemon(
     args = [sys.executable, "-m", "ccd", "run", "--orphan-after", "0.5",
             "--wrapup-timeout", "0.2", "--reconcile-every", "0.5"]  # fmt: skip
     return subprocess.Popen(args, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+@asynccontextmanager
+async def database_down(pg_admin_url: str, db_url: str) -> AsyncIterator[None]:
+    """Every connection to the test database is cut and new ones are refused until exit."""
+    name = urlsplit(db_url).path.lstrip("/")
+    admin = await asyncpg.connect(pg_admin_url)
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name,
+        )
+        yield
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()

@@ -4,9 +4,6 @@ for the test's own database only: its backends are terminated and new connection
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -15,25 +12,7 @@ from ccd.domain.dispositions import Disposition
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
 from ccd.store.agents import add_agent
 from tests.dialer.conftest import EngineFactory, eventually, start_campaign
-from tests.dialer.helpers import add_leads, add_trunk, make_campaign, phones
-
-
-@asynccontextmanager
-async def database_down(pg_admin_url: str, db_url: str) -> AsyncIterator[None]:
-    """Every connection to the test database is cut and new ones are refused until exit."""
-    name = urlsplit(db_url).path.lstrip("/")
-    admin = await asyncpg.connect(pg_admin_url)
-    try:
-        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = $1 AND pid <> pg_backend_pid()",
-            name,
-        )
-        yield
-    finally:
-        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-        await admin.close()
+from tests.dialer.helpers import add_leads, add_trunk, database_down, make_campaign, phones
 
 
 async def test_a_talked_call_ending_while_postgres_is_down(

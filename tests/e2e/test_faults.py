@@ -1,18 +1,19 @@
 """Faults at the worst moment, on `ccd run` and the double as separate processes: Asterisk
-restarted or killed with calls up, `ccd run` killed with calls bridged and ringing.
-
-(PostgreSQL restarted at the end of a call is tested at component level, in
-tests/dialer/test_db_outage.py: restarting the shared server would disturb other tests.)
+restarted or killed with calls up, `ccd run` killed with calls bridged and ringing, PostgreSQL
+gone when a talked call ends (played for the test's own database only: its connections are cut
+and new ones refused, as a server restart looks to ccd, without disturbing other tests).
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.dialer.conftest import eventually
+from tests.dialer.helpers import database_down
 from tests.e2e.conftest import CcdFactory
 from tests.e2e.harness import CcdProcess, DoubleProcess
 
@@ -153,3 +154,42 @@ async def test_ccd_killed_with_calls_bridged_and_ringing(
         return not any(c["id"] in ids for c in (await double_proc.state())["channels"])
 
     await eventually(hung_up, within=5, what="the dead process's calls hung up")
+
+
+async def test_postgres_down_when_a_talked_call_ends(
+    ccd: CcdFactory, double_proc: DoubleProcess, pg_admin_url: str, db_url: str
+) -> None:
+    """The end of the call is written once the database is back, as a talked call (never LOST
+    and re-dialed in 5 min), and the agent is not stuck: the disposition goes through."""
+    daemon = await ccd("--wrapup-timeout", "600")
+    await double_proc.program(TALK, "answer", after=1.0, hangup_after=36000.0)
+    await daemon.setup_campaign("talk", [TALK], "--mode", "POWER")
+    token = await daemon.login_agent("anna", "PJSIP/agent101", "talk")
+    await daemon.cli("campaign", "start", "talk")
+    await daemon.wait_agent(token, "TALKING")
+    (call,) = await daemon.sql("SELECT id::text AS id FROM attempts")
+    async with database_down(pg_admin_url, db_url):
+        await double_proc.hangup(call["id"])  # the customer hangs up during the outage
+        await asyncio.sleep(2.0)  # the end-of-call write fails meanwhile, and is retried
+    rows = await eventually(
+        lambda: daemon.sql(
+            "SELECT outcome, disposition, answered_at, bridged_at FROM attempts"
+            " WHERE ended_at IS NOT NULL"
+        ),
+        within=30,
+        what="the end of the call written after the outage",
+    )
+    (row,) = rows
+    assert (row["outcome"], row["disposition"]) == ("ANSWERED", None)
+    assert row["answered_at"] is not None and row["bridged_at"] is not None
+    await daemon.wait_agent(token, "WRAP_UP")
+    reply = await daemon.post("/api/agent/disposition", {"disposition": "END"}, token=token)
+    assert reply.status == 200, reply
+    assert await daemon.agent_state(token) == "READY"
+    (row,) = await daemon.sql(
+        "SELECT a.outcome, a.disposition, a.disposition_source, l.status FROM attempts a"
+        " JOIN leads l ON l.id = a.lead_id"
+    )
+    assert tuple(row) == ("ANSWERED", "END", "agent", "done")
+    # The outage did hit the end of the call (else this test proves nothing).
+    assert daemon.events("db.write_deferred"), daemon.log_tail()
