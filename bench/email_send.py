@@ -18,8 +18,8 @@ from email.message import EmailMessage
 import aiosmtplib
 
 from ccd.config import SmtpRelay
-from ccd.mailing.channel import OutboundMessage, Outcome
-from ccd.mailing.email import EmailChannel
+from ccd.messaging.channel import OutboundMessage, Outcome
+from ccd.messaging.email import EmailChannel
 
 TARGET = 300.0
 

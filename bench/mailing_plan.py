@@ -19,8 +19,8 @@ import time
 
 import asyncpg
 
-from ccd.mailing.planner import plan
-from ccd.mailing.spec import MailingSpec
+from ccd.messaging.planner import plan
+from ccd.messaging.spec import MailingSpec
 from ccd.store import mailings as store
 from ccd.store import migrate
 from ccd.store.db import connect, create_pool, with_database

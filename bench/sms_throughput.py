@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 
 from ccd.log import configure_logging
+from ccd.messaging.sms.gateway import PartStatus, SmsGateway
+from ccd.messaging.sms.pdu import HEADER, Bind, Command, Pdu, ShortMessage, frame_length
+from ccd.messaging.sms.settings import LinkSettings
 from ccd.sim.smsc.process import SmscProcess
-from ccd.sms.gateway import PartStatus, SmsGateway
-from ccd.sms.pdu import HEADER, Bind, Command, Pdu, ShortMessage, frame_length
-from ccd.sms.settings import LinkSettings
 
 TARGET = 2000
 ACCOUNTS = {f"bench{i}": f"pw{i}" for i in range(1, 5)}

@@ -35,9 +35,9 @@ from ccd.dialer.disabled import DisabledAgents
 from ccd.dialer.reconcile import InstanceLock
 from ccd.inbound.service import InboundService, attach_to_engine
 from ccd.log import get_logger
-from ccd.mailing.channel import Channel
-from ccd.mailing.email import EmailChannel
-from ccd.mailing.sender import MailingService
+from ccd.messaging.channel import Channel
+from ccd.messaging.email import EmailChannel
+from ccd.messaging.sender import MailingService
 from ccd.ops.metrics import Metrics
 from ccd.ops.readiness import Readiness
 from ccd.ops.systemd import ServiceSignals, SystemdNotifier

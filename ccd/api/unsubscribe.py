@@ -20,7 +20,7 @@ from aiohttp import web
 
 from ccd.api.auth import public
 from ccd.log import get_logger
-from ccd.mailing import tokens
+from ccd.messaging import tokens
 from ccd.store.contacts import record_consent
 
 log = get_logger(__name__)

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ccd.cli.common import EXIT_USAGE, console, fail, run, with_conn
-from ccd.mailing.contact_rows import CHANNELS
+from ccd.messaging.contact_rows import CHANNELS
 from ccd.store import contacts as store
 
 app = typer.Typer(help="Contacts: import, show, consent.", no_args_is_help=True)

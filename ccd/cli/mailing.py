@@ -14,8 +14,8 @@ from rich.table import Table
 
 from ccd.cli.common import EXIT_USAGE, console, fail, run, state, with_conn
 from ccd.domain.calling_hours import parse_hours, zone
-from ccd.mailing import planner
-from ccd.mailing.spec import SpecError, load_spec
+from ccd.messaging import planner
+from ccd.messaging.spec import SpecError, load_spec
 from ccd.store import mailings as store
 
 app = typer.Typer(

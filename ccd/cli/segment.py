@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from ccd.cli.common import EXIT_USAGE, console, fail, run, with_conn
-from ccd.mailing.segments import compile_rules
+from ccd.messaging.segments import compile_rules
 from ccd.store import segments as store
 
 app = typer.Typer(help="Segments of contacts: add, load, list, show.", no_args_is_help=True)

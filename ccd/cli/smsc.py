@@ -13,10 +13,10 @@ from rich.table import Table
 
 from ccd.cli.common import EXIT_FAILURE, EXIT_USAGE, console, fail, run, with_conn
 from ccd.domain.phones import InvalidNumber, normalize
-from ccd.sms.encoding import EncodingError, count_parts
-from ccd.sms.gateway import PartStatus, SmsGateway
-from ccd.sms.receipts import Receipt
-from ccd.sms.settings import LinkSettings
+from ccd.messaging.sms.encoding import EncodingError, count_parts
+from ccd.messaging.sms.gateway import PartStatus, SmsGateway
+from ccd.messaging.sms.receipts import Receipt
+from ccd.messaging.sms.settings import LinkSettings
 from ccd.store import smsc as store
 
 app = typer.Typer(help="SMSC links: SMPP accounts at carriers' SMS centers.", no_args_is_help=True)

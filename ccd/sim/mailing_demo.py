@@ -26,7 +26,7 @@ from rich.live import Live
 from rich.table import Table
 
 from ccd.config import Settings, SmtpRelay
-from ccd.mailing.spec import MailingSpec
+from ccd.messaging.spec import MailingSpec
 from ccd.service import Service
 from ccd.sim.asterisk import AsteriskDouble
 from ccd.sim.demo import DemoOptions, demo_settings, engine_config

@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 
 from ccd.log import get_logger
-from ccd.mailing.contact_rows import ContactColumns, ContactRow, RowError, parse, resolve
+from ccd.messaging.contact_rows import ContactColumns, ContactRow, RowError, parse, resolve
 from ccd.store.leads_import import Rejected, RejectsFile, default_rejects_path
 from ccd.store.tabular import TableError, open_table
 

@@ -12,9 +12,9 @@ from typing import Any
 import asyncpg
 
 from ccd.log import get_logger
-from ccd.mailing import tokens
-from ccd.mailing.segments import compile_rules
-from ccd.mailing.spec import ChannelTemplate, MailingSpec
+from ccd.messaging import tokens
+from ccd.messaging.segments import compile_rules
+from ccd.messaging.spec import ChannelTemplate, MailingSpec
 
 log = get_logger(__name__)
 

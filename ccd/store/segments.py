@@ -7,7 +7,7 @@ from pathlib import Path
 import asyncpg
 import yaml
 
-from ccd.mailing.segments import RuleError, compile_rules
+from ccd.messaging.segments import RuleError, compile_rules
 from ccd.store.db import AnyConnection
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from ccd.log import get_logger
-from ccd.sms.settings import LinkSettings
+from ccd.messaging.sms.settings import LinkSettings
 
 log = get_logger(__name__)
 

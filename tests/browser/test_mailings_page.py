@@ -13,8 +13,8 @@ from aiohttp import web
 from ccd.api.console import ConsoleParts
 from ccd.api.mailings_api import MailingsApi
 from ccd.api.server import build_app, start_site
-from ccd.mailing.planner import plan
-from ccd.mailing.spec import MailingSpec
+from ccd.messaging.planner import plan
+from ccd.messaging.spec import MailingSpec
 from ccd.store import mailings as store
 from ccd.store.users import add_user
 from tests.browser.test_console import PASSWORD, browser, pytestmark, shot, sign_in

@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 from typer.testing import Result
 
+from ccd.messaging.sms.receipts import DeliveryState
 from ccd.sim.smsc.double import ReceiptRule, SmscDouble
-from ccd.sms.receipts import DeliveryState
 from tests.cli.test_routing_blacklist import rows
 
 Invoke = Callable[..., Awaitable[Result]]

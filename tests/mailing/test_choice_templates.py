@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ccd.mailing.choice import LeftOut, Recipient, choose
-from ccd.mailing.templates import render, render_or_fallback, sms_parts
+from ccd.messaging.choice import LeftOut, Recipient, choose
+from ccd.messaging.templates import render, render_or_fallback, sms_parts
 
 BOTH = {"sms": "+74951000001", "email": "a@example.com", "fax": None}
 
@@ -79,8 +79,8 @@ def test_email_encodes_non_ascii_headers_and_bodies() -> None:
     import email
     import email.policy
 
-    from ccd.mailing.channel import OutboundMessage
-    from ccd.mailing.email import build_email
+    from ccd.messaging.channel import OutboundMessage
+    from ccd.messaging.email import build_email
 
     built = build_email(OutboundMessage(7, "email", "olena@example.com", "Привіт, Олено!\n\nБорг",
                                         subject="Ваш баланс", unsubscribe_url="https://x/u/7-a"),
@@ -115,7 +115,7 @@ def test_double_opt_in_sends_the_confirmation_on_a_pending_channel_only_when_ask
 def test_a_confirmation_text_must_carry_its_link() -> None:
     from pydantic import ValidationError
 
-    from ccd.mailing.spec import MailingSpec
+    from ccd.messaging.spec import MailingSpec
 
     variant = {"channels": ["sms"], "templates": {"sms": {"text": {"default": "x"},
                                                           "fallback": "y"}}}  # fmt: skip

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import asyncpg
 
-from ccd.mailing.planner import plan
+from ccd.messaging.planner import plan
 from tests.cli.conftest import Invoke
 from tests.mailing.conftest import write
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from ccd.mailing.segments import RuleError, compile_rule, compile_rules
+from ccd.messaging.segments import RuleError, compile_rule, compile_rules
 
 
 def test_rules_compile_to_parameterised_sql() -> None:

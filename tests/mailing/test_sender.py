@@ -20,12 +20,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from ccd.config import SmtpRelay
-from ccd.mailing import tokens
-from ccd.mailing.channel import OutboundMessage, Outcome
-from ccd.mailing.email import EmailChannel
-from ccd.mailing.planner import plan
-from ccd.mailing.sender import MailingService
-from ccd.mailing.spec import MailingSpec
+from ccd.messaging import tokens
+from ccd.messaging.channel import OutboundMessage, Outcome
+from ccd.messaging.email import EmailChannel
+from ccd.messaging.planner import plan
+from ccd.messaging.sender import MailingService
+from ccd.messaging.spec import MailingSpec
 from ccd.store import mailings as store
 from ccd.store.contacts import record_consent
 from tests.dialer.conftest import eventually

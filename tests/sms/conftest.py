@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from ccd.messaging.sms.settings import LinkSettings
 from ccd.sim.smsc.double import SmscDouble
 from ccd.sim.smsc.process import SmscProcess
-from ccd.sms.settings import LinkSettings
 
 ACCOUNTS = {"ccd1": "secret1", "ccd2": "secret2", "ccd3": "secret3", "ccd4": "secret4"}
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from ccd.sms.encoding import (
+from ccd.messaging.sms.encoding import (
     ESC,
     GSM_BASIC,
     GSM_EXTENSION,

@@ -8,11 +8,11 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+from ccd.messaging.sms.gateway import PartStatus, SmsGateway, relative_validity
+from ccd.messaging.sms.mo import InboundSms
+from ccd.messaging.sms.receipts import DeliveryState, Receipt
+from ccd.messaging.sms.settings import LinkSettings
 from ccd.sim.smsc.double import ReceiptRule, SmscDouble
-from ccd.sms.gateway import PartStatus, SmsGateway, relative_validity
-from ccd.sms.mo import InboundSms
-from ccd.sms.receipts import DeliveryState, Receipt
-from ccd.sms.settings import LinkSettings
 from tests.dialer.conftest import eventually
 from tests.sms.conftest import link
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from ccd.messaging.sms.link import LinkDown, LinkState, SmppLink, SubmitRejected, SubmitUnknown
+from ccd.messaging.sms.pdu import Command, Pdu, ShortMessage, Status
+from ccd.messaging.sms.ratelimit import max_per_window
 from ccd.sim.smsc.double import SmscDouble
-from ccd.sms.link import LinkDown, LinkState, SmppLink, SubmitRejected, SubmitUnknown
-from ccd.sms.pdu import Command, Pdu, ShortMessage, Status
-from ccd.sms.ratelimit import max_per_window
 from tests.dialer.conftest import eventually
 from tests.sms.conftest import link
 

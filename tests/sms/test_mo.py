@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from ccd.sms.encoding import plan
-from ccd.sms.mo import InboundSms, Reassembler
-from ccd.sms.pdu import ESM_UDHI, ShortMessage, Tag
+from ccd.messaging.sms.encoding import plan
+from ccd.messaging.sms.mo import InboundSms, Reassembler
+from ccd.messaging.sms.pdu import ESM_UDHI, ShortMessage, Tag
 
 T0 = datetime(2026, 12, 3, 4, 0, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ccd.sms.pdu import (
+from ccd.messaging.sms.pdu import (
     Bind,
     Command,
     Pdu,

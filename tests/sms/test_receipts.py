@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ccd.sms.pdu import ESM_RECEIPT, ShortMessage, Tag
-from ccd.sms.receipts import (
+from ccd.messaging.sms.pdu import ESM_RECEIPT, ShortMessage, Tag
+from ccd.messaging.sms.receipts import (
     DeliveryState,
     PartKey,
     Receipt,

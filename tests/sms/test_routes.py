@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ccd.sms.routes import candidates
-from ccd.sms.settings import LinkSettings
+from ccd.messaging.sms.routes import candidates
+from ccd.messaging.sms.settings import LinkSettings
 
 
 def _link(name: str, *prefixes: str) -> LinkSettings:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from ccd.messaging.sms.gateway import PartStatus, SmsGateway
+from ccd.messaging.sms.mo import InboundSms
+from ccd.messaging.sms.receipts import Receipt
 from ccd.sim.smsc.process import SmscProcess
-from ccd.sms.gateway import PartStatus, SmsGateway
-from ccd.sms.mo import InboundSms
-from ccd.sms.receipts import Receipt
 from tests.dialer.conftest import eventually
 from tests.sms.conftest import link
 

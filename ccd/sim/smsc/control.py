@@ -23,8 +23,8 @@ from typing import TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ccd.messaging.sms.receipts import DeliveryState
 from ccd.sim.smsc.double import ReceiptRule, SmscDouble
-from ccd.sms.receipts import DeliveryState
 
 
 class _Body(BaseModel):

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ccd.log import get_logger
-from ccd.sms.encoding import decode, plan, split_udh
-from ccd.sms.pdu import (
+from ccd.messaging.sms.encoding import decode, plan, split_udh
+from ccd.messaging.sms.pdu import (
     BINDS,
     ESM_RECEIPT,
     ESM_UDHI,
@@ -38,8 +38,8 @@ from ccd.sms.pdu import (
     encode_id,
     frame_length,
 )
-from ccd.sms.ratelimit import max_per_window
-from ccd.sms.receipts import TEXT_OF_STATE, TLV_OF_STATE, DeliveryState
+from ccd.messaging.sms.ratelimit import max_per_window
+from ccd.messaging.sms.receipts import TEXT_OF_STATE, TLV_OF_STATE, DeliveryState
 
 log = get_logger(__name__)
 HOST = "127.0.0.1"

@@ -1,10 +1,10 @@
 """The SMS adapter's face: send a text to a number, hear receipts and inbound messages.
 
-Nothing outside ccd/sms/ knows SMPP: callers give (number, text, their reference) and get
+Nothing outside ccd/messaging/sms/ knows SMPP: callers give (number, text, their reference) and get
 per-part outcomes; receipts come back as `Receipt` (their reference, part, state, time) and
 customers' messages as `InboundSms`, through the callbacks given at construction.
 
-Why our own PDU codec (ccd.sms.pdu) and not aiosmpplib: aiosmpplib (0.7) is an asyncio ESME
+Why our own PDU codec (pdu.py) and not aiosmpplib: aiosmpplib (0.7) is an asyncio ESME
 with segmentation and throttling, but its rate limiter is a token bucket that lets up to
 twice the rate through in one second (a full bucket plus its refill), it has no window (its
 sender writes whatever its broker yields, with no bound on submit_sm awaiting their resp,
@@ -26,13 +26,13 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from ccd.log import get_logger
-from ccd.sms.encoding import EncodingError, plan
-from ccd.sms.link import LinkDown, SmppLink, SubmitRejected, SubmitUnknown
-from ccd.sms.mo import InboundSms, Reassembler
-from ccd.sms.pdu import ESM_RECEIPT, ESM_TYPE_MASK, ESM_UDHI, ShortMessage, status_name
-from ccd.sms.receipts import PartKey, Receipt, ReceiptTracker, read_receipt
-from ccd.sms.routes import candidates
-from ccd.sms.settings import LinkSettings
+from ccd.messaging.sms.encoding import EncodingError, plan
+from ccd.messaging.sms.link import LinkDown, SmppLink, SubmitRejected, SubmitUnknown
+from ccd.messaging.sms.mo import InboundSms, Reassembler
+from ccd.messaging.sms.pdu import ESM_RECEIPT, ESM_TYPE_MASK, ESM_UDHI, ShortMessage, status_name
+from ccd.messaging.sms.receipts import PartKey, Receipt, ReceiptTracker, read_receipt
+from ccd.messaging.sms.routes import candidates
+from ccd.messaging.sms.settings import LinkSettings
 
 log = get_logger(__name__)
 

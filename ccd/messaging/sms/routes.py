@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import groupby
 
-from ccd.sms.settings import LinkSettings
+from ccd.messaging.sms.settings import LinkSettings
 
 
 def _digits(prefix: str) -> str:

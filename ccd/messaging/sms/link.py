@@ -21,7 +21,7 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from ccd.log import get_logger
-from ccd.sms.pdu import (
+from ccd.messaging.sms.pdu import (
     HEADER,
     Bind,
     Command,
@@ -35,8 +35,8 @@ from ccd.sms.pdu import (
     frame_length,
     status_name,
 )
-from ccd.sms.ratelimit import SendRate
-from ccd.sms.settings import LinkSettings
+from ccd.messaging.sms.ratelimit import SendRate
+from ccd.messaging.sms.settings import LinkSettings
 
 log = get_logger(__name__)
 

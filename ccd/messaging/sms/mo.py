@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ccd.log import get_logger
-from ccd.sms.encoding import Concat, EncodingError, decode, split_udh
-from ccd.sms.pdu import ESM_UDHI, ShortMessage, Tag
+from ccd.messaging.sms.encoding import Concat, EncodingError, decode, split_udh
+from ccd.messaging.sms.pdu import ESM_UDHI, ShortMessage, Tag
 
 log = get_logger(__name__)
 

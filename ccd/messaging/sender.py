@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable, Mapping
 import asyncpg
 
 from ccd.log import get_logger
-from ccd.mailing import tokens
-from ccd.mailing.channel import Channel, OutboundMessage, Outcome, SendResult, StatusReport
-from ccd.mailing.planner import CONFIRM_URL, plan
+from ccd.messaging import tokens
+from ccd.messaging.channel import Channel, OutboundMessage, Outcome, SendResult, StatusReport
+from ccd.messaging.planner import CONFIRM_URL, plan
 from ccd.store import mailings as store
 
 log = get_logger(__name__)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from ccd.log import get_logger
-from ccd.sms.pdu import ShortMessage, Tag
+from ccd.messaging.sms.pdu import ShortMessage, Tag
 
 log = get_logger(__name__)
 

@@ -16,8 +16,8 @@ import asyncpg
 
 from ccd.domain.calling_hours import ALL_DAYS, CallingHours
 from ccd.log import get_logger
-from ccd.mailing.choice import LeftOut, Recipient, choose
-from ccd.mailing.templates import render, render_or_fallback, sms_parts
+from ccd.messaging.choice import LeftOut, Recipient, choose
+from ccd.messaging.templates import render, render_or_fallback, sms_parts
 from ccd.store import mailings as store
 from ccd.store.mailings import Mailing, Variant
 

@@ -17,7 +17,7 @@ import aiosmtplib
 
 from ccd.config import SmtpRelay
 from ccd.log import get_logger
-from ccd.mailing.channel import OutboundMessage, Outcome, SendResult, StatusListener
+from ccd.messaging.channel import OutboundMessage, Outcome, SendResult, StatusListener
 
 log = get_logger(__name__)
 
