@@ -3,19 +3,28 @@ realised drops so the campaign's cumulative abandon rate stays under target, wit
 for the warm-up.
 
 Per decision (every second):
-1. Live balance. At horizons τ of 1 to 24 s: the answers that will need an agent by τ
-   (answered waiting, calls already ringing weighted by P(a person answers within τ |
+1. Live balance. Second by second over the next 24 s: the answers that will need an agent
+   by τ (answered waiting, calls already ringing weighted by P(a person answers within τ |
    rung this long), and the new calls) against the agents free by τ + 2 s (ready now, plus
    talking/wrapping agents whose elapsed times make them finish by then, from the
    distribution of recent talk and wrap times). Both sides are sums of Bernoullis (normal
-   approximation); the worst horizon's expected overflow per expected answer estimates the
-   drop rate. Place the most calls that keep it within the current risk level.
+   approximation). A new call answered in second τ is dropped when the answers by τ, itself
+   included (first come, first served), outnumber the agents free by τ + 2 s; summed over
+   its answer-time distribution that is the drop probability of the k-th new call. Place
+   the most calls whose last call's drops per answer stay within the current risk level:
+   a marginal rule, so a call that would probably be dropped is not hidden in an average
+   with the safe ones.
 2. Feedback. The risk level moves after every answered call toward a realised drop rate
-   just under target (stochastic approximation: down by rate × (1 - goal) on a drop, up by
-   rate × goal otherwise), and shrinks to plain power dialing whenever the campaign's drop
-   budget (target × answered − dropped) falls under a few calls. The budget counts over the
-   campaign's abandon window (30 days or 24 h, as regulators count) when the engine gives the
-   window's earlier counts (count_window); otherwise over this pacer's run.
+   (stochastic approximation: down by rate × (1 - goal) on a drop, up by rate × goal
+   otherwise). The goal is the target itself while the campaign's drop budget
+   (target × answered − dropped) holds more than a reserve (`reserve` drops plus
+   `reserve_share` of the answers), margin × target otherwise: the budget actually left is
+   spent down to the reserve instead of always aiming a fixed share under the target. The
+   reserve absorbs the swings: drops of calls already ringing when the budget runs low,
+   and a run ending at any moment. The risk shrinks to plain power dialing whenever the
+   budget falls under a few calls. The budget counts over the campaign's abandon window
+   (30 days or 24 h, as regulators count) when the engine gives the window's earlier counts
+   (count_window); otherwise over this pacer's run.
 3. Warm-up. Before the campaign has earned a drop budget (fewer than 1 / target answers)
    but once its own ring and talk times are measured, Erlang C gives the steady rate: the
    largest answered-call rate whose P(wait > 2 s) stays under target for N agents, kept
@@ -43,14 +52,13 @@ from ccd.pacing.erlang import prob_wait_longer
 from ccd.pacing.estimate import Durations, FloatArray, RingModel
 from ccd.pacing.window import AnswerWindow
 
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-_SQRT2 = math.sqrt(2.0)
 _CURVE_POINTS = 400
 # Warm-up pacing from Erlang C waits for this many ring outcomes and finished calls.
 _MEASURED_RINGS = 50
 _MEASURED_CALLS = 10
-# Seconds ahead at which answers and free agents are balanced; the last covers ring times.
-_HORIZONS = np.array([1.0, 4.0, 8.0, 14.0, 24.0])
+# Seconds ahead at which answers and free agents are balanced: every second, as a new call's
+# drop probability is summed over its answer-time distribution; 24 s covers ring times.
+_HORIZONS = np.arange(1.0, 25.0)
 _ZERO = np.zeros(len(_HORIZONS))
 _COUNTS = np.arange(100_000, dtype=np.float64)  # candidate numbers of new calls
 
@@ -59,8 +67,10 @@ class ErlangPacer:
     """The "erlang" pacer.
 
     target_abandon: the campaign's limit on dropped / answered; margin: the feedback aims
-    at margin × target; learning_rate: the feedback's step per answered call; max_ratio:
-    lines per staffed agent; prior_*: the cold-start estimates, pushed out by real calls.
+    at margin × target while the drop budget is under `reserve` drops plus `reserve_share`
+    of the answers, at the target above that; learning_rate:
+    the feedback's step per answered call; max_ratio: lines per staffed agent; prior_*: the
+    cold-start estimates, pushed out by real calls.
     """
 
     def __init__(
@@ -69,6 +79,8 @@ class ErlangPacer:
         max_ratio: float = 3.0,
         margin: float = 0.85,
         learning_rate: float = 0.25,
+        reserve: float = 8.0,
+        reserve_share: float = 0.0005,
         prior_answer: float = 0.25,
         prior_talk_s: float = 120.0,
         prior_wrap_s: float = 15.0,
@@ -82,6 +94,12 @@ class ErlangPacer:
             raise ValueError(f"margin must be in (0, 1], got {margin}")
         if not 0.0 < learning_rate <= 1.0:
             raise ValueError(f"learning_rate must be in (0, 1], got {learning_rate}")
+        if not reserve >= 0.0:
+            raise ValueError(f"reserve must be >= 0, got {reserve}")
+        if not 0.0 <= reserve_share < target_abandon:
+            raise ValueError(
+                f"reserve_share must be >= 0 and under target_abandon, got {reserve_share}"
+            )
         if not 0.0 < prior_answer <= 1.0:
             raise ValueError(f"prior_answer must be in (0, 1], got {prior_answer}")
         for name, v in (
@@ -94,7 +112,9 @@ class ErlangPacer:
                 raise ValueError(f"{name} must be > 0, got {v}")
         self.target = target_abandon
         self.max_ratio = max_ratio
-        self.goal = margin * target_abandon
+        self.margin = margin
+        self.reserve = reserve
+        self.reserve_share = reserve_share
         self.learning_rate = learning_rate
         self.talk = Durations(prior_talk_s, 1.0)
         self.wrap = Durations(prior_wrap_s, 0.5)
@@ -102,19 +122,31 @@ class ErlangPacer:
         self.answered = 0  # this run's
         self.dropped = 0
         self.window = AnswerWindow()
-        # the balance model underestimates drops; start cautious and let feedback raise it
-        self._log_risk = math.log(target_abandon / 4)
+        # the marginal rule's drop chances match what happens (tests/pacing), so the feedback
+        # starts at the target itself
+        self._log_risk = math.log(target_abandon)
         self._curves: dict[tuple[int, int], tuple[FloatArray, FloatArray]] = {}
         self._tables_cache: _Tables | None = None
 
     # -- feedback ---------------------------------------------------------------------------
 
     @property
+    def slack(self) -> float:
+        """The drop budget left in the abandon window: target × answered − dropped."""
+        return self.target * self.window.answered - self.window.dropped
+
+    @property
     def risk(self) -> float:
         """The drop rate per answer currently allowed, after the drop-budget guard."""
-        slack = self.target * self.window.answered - self.window.dropped
-        budget = min(max((slack - 1.0) / 3.0, 0.0), 1.0)
+        budget = min(max((self.slack - 1.0) / 3.0, 0.0), 1.0)
         return math.exp(self._log_risk) * budget
+
+    @property
+    def goal(self) -> float:
+        """The drop rate the feedback aims at: the target while the budget holds more than
+        the reserve, margin × target otherwise."""
+        reserve = self.reserve + self.reserve_share * self.window.answered
+        return self.target if self.slack > reserve else self.margin * self.target
 
     def record_answer(self, dropped: bool, now: float) -> None:
         self.answered += 1
@@ -184,10 +216,12 @@ class ErlangPacer:
         return self._tables_cache
 
     def _balance(self, snap: PacingSnapshot, risk: float, room: int) -> int:
-        """Most new calls whose expected drops per expected answer stay <= risk.
+        """Most new calls whose last one's drop probability per answer stays <= risk.
 
-        At each horizon τ: answers by τ (waiting, ringing, new) against agents free by
-        τ + 2 s; the worst horizon's expected overflow counts as the expected drops.
+        The k-th new call, answered in second τ, finds no agent when the answers by τ
+        (waiting, ringing, the k - 1 other new calls and itself) outnumber the agents free
+        by τ + 2 s: P(answers - agents >= 0) before it is added, summed over τ with the
+        probability that it is answered in that second.
         """
         tb = self._tables()
         parts = [
@@ -205,18 +239,16 @@ class ErlangPacer:
             free = var = ringing = _ZERO
         shortfall = snap.waiting + ringing - snap.ready - free  # answers minus agents, by τ
         new, new_var = tb.new_call
-        answers = snap.waiting + ringing[-1]
-        if not _one_more_ok(shortfall, var, new, new_var, risk * (answers + new[-1])):
+        allowed = risk * new[-1]
+        if _drop_chance(shortfall, var, tb.answer_in) > allowed:
             return 0  # the usual case between bursts, decided without the grid below
         enough = (4.0 + 4.0 * math.sqrt(var[-1]) - shortfall[-1]) / max(new[-1], 1e-3)
-        n = _COUNTS[: min(room, max(int(enough), 1)) + 1]
-        mean = shortfall[:, None] + new[:, None] * n
-        sd = np.sqrt(var[:, None] + new_var[:, None] * n + 1e-18)
-        z = mean / sd
-        overflow = sd * _INV_SQRT_2PI * np.exp(-0.5 * z * z) + mean * ndtr(z)
-        ok = overflow.max(axis=0) <= risk * (answers + new[-1] * n + 1e-9)
-        # drops per answer rise with n: the count of leading ok candidates, less n = 0
-        return int(np.argmin(ok)) - 1 if not ok.all() else len(n) - 1
+        others = _COUNTS[: min(room, max(int(enough), 1))]  # other new calls, per candidate
+        mean = shortfall[:, None] + new[:, None] * others
+        var_k = var[:, None] + new_var[:, None] * others
+        ok = _drop_chance(mean, var_k, tb.answer_in[:, None]) <= allowed
+        # the marginal call's drops rise with the count: the leading ok candidates
+        return int(np.argmin(ok)) if not ok.all() else len(others)
 
 
 def _rows(elapsed: tuple[float, ...], first: int, last: int) -> NDArray[np.intp]:
@@ -224,18 +256,15 @@ def _rows(elapsed: tuple[float, ...], first: int, last: int) -> NDArray[np.intp]
     return np.minimum(np.asarray(elapsed).astype(np.intp), last) + first
 
 
-def _one_more_ok(
-    shortfall: FloatArray, var: FloatArray, new: FloatArray, new_var: FloatArray, allowed: float
-) -> bool:
-    """Whether one new call keeps the expected overflow at every horizon within `allowed`."""
-    for k in range(len(shortfall)):
-        mean = float(shortfall[k] + new[k])
-        sd = math.sqrt(float(var[k] + new_var[k]) + 1e-18)
-        z = mean / sd
-        over = sd * _INV_SQRT_2PI * math.exp(-0.5 * z * z) + mean * 0.5 * math.erfc(-z / _SQRT2)
-        if over > allowed:
-            return False
-    return True
+def _drop_chance(mean: FloatArray, var: FloatArray, answer_in: FloatArray) -> FloatArray:
+    """P(a new call is answered and finds no agent), summed over the horizons (axis 0).
+
+    mean/var: answers minus agents free by each horizon before the call; the count is whole,
+    so P(>= 0) is taken at -0.5 (continuity correction, a quarter added to the variance).
+    """
+    found_none: FloatArray = ndtr((mean + 0.5) / np.sqrt(var + 0.25))
+    chance: FloatArray = (answer_in * found_none).sum(axis=0)
+    return chance
 
 
 class _Tables:
@@ -270,3 +299,4 @@ class _Tables:
         self.ring_first = len(f_talk) + len(f_wrap)
         self.ring_last = len(q) - 1
         self.new_call = (q[0], q[0] * (1 - q[0]))
+        self.answer_in = np.diff(q[0], prepend=0.0)  # a new call answered in each second

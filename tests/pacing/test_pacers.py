@@ -201,7 +201,7 @@ def test_erlang_counts_agents_about_to_free_up() -> None:
     p = ErlangPacer()
     for i in range(400):
         p.record_ring(8.0 if i % 2 == 0 else 25.0, i % 2 == 0, float(i))
-        p.record_answer(False, float(i))
+        p.record_answer(i % 50 == 0, float(i))  # 1 in 50 dropped: a real day's risk level
         p.record_call(120.0 + i % 60, 10.0, float(i))
     long_done = PacingSnapshot(500.0, 0, (175.0,) * 10, (9.0,) * 10, (), 0, 1000)
     just_started = PacingSnapshot(500.0, 0, (1.0,) * 10, (0.5,) * 10, (), 0, 1000)
@@ -234,3 +234,72 @@ def test_snapshot_is_frozen_with_the_agreed_fields() -> None:
     assert snap.agents == 4 and snap.lines_used == 4
     with pytest.raises(dataclasses.FrozenInstanceError):
         snap.ready = 3  # type: ignore[misc]
+
+
+def _trained_erlang(**params: float) -> ErlangPacer:
+    """Answers 1 in 4 at 4-12 s of ringing (the rest ring out at 25 s); 300 s calls; 400
+    answers, 1 in 50 dropped."""
+    p = ErlangPacer(**params)
+    for i in range(1000):
+        answered = i % 4 == 0
+        p.record_ring(4.0 + (i // 4) % 9 if answered else 25.0, answered, float(i))
+    for i in range(400):
+        p.record_call(300.0, 10.0, float(i))
+        p.record_answer(i % 50 == 0, float(i))
+    return p
+
+
+def _drops_per_answer_of_last(calls: int, ready: int, ringing: int, elapsed: float) -> float:
+    """Monte Carlo of the `calls`-th new call in _trained_erlang's world: answered in second
+    τ, it is dropped when more than `ready` calls (ringing ones, the other new ones, itself)
+    are answered by the end of that second."""
+    rng = random.Random(7)
+    drops = answers = 0
+    for _ in range(20_000):
+
+        def answer_at(rung: float) -> float | None:
+            if rng.random() >= 0.25:
+                return None
+            return 4.0 + rng.randrange(9) - rung
+
+        own = answer_at(0.0)
+        if own is None:
+            continue
+        answers += 1
+        others = [answer_at(elapsed) for _ in range(ringing)] + [
+            answer_at(0.0) for _ in range(calls - 1)
+        ]
+        ahead = sum(1 for t in others if t is not None and math.ceil(t) <= math.ceil(own))
+        drops += ahead + 1 > ready
+    return drops / answers
+
+
+def test_erlang_places_calls_while_the_last_ones_drop_chance_is_within_risk() -> None:
+    """The marginal rule: the last call placed is dropped at about the risk level, the next
+    would be dropped more often; an average over all the calls would hide a risky last one
+    among the safe ones ringing already."""
+    p = _trained_erlang()
+    snap = PacingSnapshot(500.0, 6, (1.0,) * 14, (), (2.0,) * 8, 0, 1000)
+    n = p.calls_to_place(snap)
+    risk = p.risk
+    assert n > 6
+    assert _drops_per_answer_of_last(n, 6, 8, 2.0) <= 1.2 * risk
+    assert _drops_per_answer_of_last(n + 1, 6, 8, 2.0) > 0.8 * risk
+
+
+def test_erlang_goal_spends_the_budget_down_to_the_reserve() -> None:
+    p = ErlangPacer(target_abandon=0.03, margin=0.85, reserve=8.0, reserve_share=0.0005)
+    assert p.goal == pytest.approx(0.85 * 0.03)  # no budget yet: aim under the target
+    for _ in range(270):  # budget 8.1 drops, under the reserve of 8 + 0.0005 × 270
+        p.record_answer(False, 0.0)
+    assert p.goal == pytest.approx(0.85 * 0.03)
+    for _ in range(30):  # budget 9 against 8.15: aim at the target itself
+        p.record_answer(False, 1.0)
+    assert p.goal == 0.03
+    for _ in range(2):  # 2 drops: the budget 7.06 is under the reserve again
+        p.record_answer(True, 2.0)
+    assert p.goal == pytest.approx(0.85 * 0.03)
+    # the window's earlier answers count too
+    q = ErlangPacer(target_abandon=0.03)
+    q.count_window(2000, 40, 86400.0, 0.0)
+    assert q.goal == 0.03
