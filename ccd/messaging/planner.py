@@ -17,7 +17,8 @@ import asyncpg
 from ccd.domain.calling_hours import ALL_DAYS, CallingHours
 from ccd.log import get_logger
 from ccd.messaging.choice import LeftOut, Recipient, choose
-from ccd.messaging.templates import render, render_or_fallback, sms_parts
+from ccd.messaging.sms.encoding import count_parts
+from ccd.messaging.templates import render, render_or_fallback
 from ccd.store import mailings as store
 from ccd.store.mailings import Mailing, Variant
 
@@ -134,7 +135,7 @@ async def preview(conn: store.Conn, mailing: Mailing, cap_days: int) -> Preview:
             if p.fallback:
                 seg.fallbacks[p.channel] += 1
             if p.channel == "sms":
-                seg.sms_parts[sms_parts(p.body or "")] += 1
+                seg.sms_parts[max(1, count_parts(p.body or ""))] += 1
             if p.channel not in seg.samples:
                 seg.samples[p.channel] = (p.contact_id, p.subject, p.body or "")
     return Preview(dict(out))

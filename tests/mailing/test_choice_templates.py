@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ccd.messaging.choice import LeftOut, Recipient, choose
-from ccd.messaging.templates import render, render_or_fallback, sms_parts
+from ccd.messaging.sms.encoding import count_parts
+from ccd.messaging.templates import render, render_or_fallback
 
 BOTH = {"sms": "+74951000001", "email": "a@example.com", "fax": None}
 
@@ -65,14 +66,14 @@ def test_render_variables_and_fallback() -> None:
     assert render_or_fallback("Hi {fields.due}", "Hello {last_name}", values) == "Hello {last_name}"
 
 
-def test_sms_parts_gsm7_and_ucs2() -> None:
-    assert sms_parts("a" * 160) == 1
-    assert sms_parts("a" * 161) == 2
-    assert sms_parts("a" * 306) == 2
-    assert sms_parts("€" * 80) == 1  # extension characters count twice: 160 units
-    assert sms_parts("€" * 81) == 2
-    assert sms_parts("ї" * 70) == 1
-    assert sms_parts("ї" * 71) == 2
+def test_preview_counts_sms_parts_as_the_sms_adapter_bills_them() -> None:
+    assert count_parts("a" * 160) == 1
+    assert count_parts("a" * 161) == 2
+    assert count_parts("a" * 306) == 2
+    assert count_parts("€" * 80) == 1  # extension characters count twice: 160 units
+    assert count_parts("€" * 81) == 2
+    assert count_parts("ї" * 70) == 1
+    assert count_parts("ї" * 71) == 2
 
 
 def test_email_encodes_non_ascii_headers_and_bodies() -> None:
