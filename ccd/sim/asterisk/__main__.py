@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import signal
 from pathlib import Path
-
-from aiohttp import web
 
 from ccd.log import configure_logging
 from ccd.ops.heap import freeze_startup_objects
 from ccd.sim.asterisk.control import control_app
 from ccd.sim.asterisk.double import HOST, AsteriskDouble
+from ccd.sim.process import announce_and_wait, start_control
 
 
 def _trunk_cap(text: str) -> tuple[str, int]:
@@ -52,29 +48,15 @@ async def _serve(args: argparse.Namespace) -> None:
         ari_password=args.password, ami_secret=args.password,
     )  # fmt: skip
     await double.start(ari_port=args.ari_port, ami_port=args.ami_port)
-    control = web.AppRunner(control_app(double), access_log=None, handle_signals=False)
-    await control.setup()
-    site = web.TCPSite(control, HOST, args.control_port, reuse_address=True)
-    await site.start()
-    server = site._server  # noqa: SLF001 - the only way to learn the ephemeral port
-    assert isinstance(server, asyncio.Server)
-    control_port = server.sockets[0].getsockname()[1]
+    control, control_port = await start_control(control_app(double), HOST, args.control_port)
     # C Asterisk has no collector pauses for the double to imitate.
     freeze_startup_objects()
     ready = {
         "ari_url": double.ari_url, "ari_port": double.ari_port, "ami_host": double.ami_host,
         "ami_port": double.ami_port, "control_url": f"http://{HOST}:{control_port}",
-        "pid": os.getpid(),
     }  # fmt: skip
-    tmp = args.ready_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(ready))
-    tmp.replace(args.ready_file)  # readers never see half a file
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await announce_and_wait(args.ready_file, ready)
     finally:
         await control.cleanup()
         await double.stop()

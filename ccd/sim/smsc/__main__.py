@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import signal
 from pathlib import Path
 
-from aiohttp import web
-
 from ccd.log import configure_logging
+from ccd.sim.process import announce_and_wait, start_control
 from ccd.sim.smsc.control import control_app
 from ccd.sim.smsc.double import HOST, ReceiptRule, SmscDouble
 
@@ -47,24 +43,10 @@ async def _serve(args: argparse.Namespace) -> None:
     if args.no_receipts:
         smsc.rules[""] = ReceiptRule(state=None)
     await smsc.start(args.port)
-    control = web.AppRunner(control_app(smsc), access_log=None, handle_signals=False)
-    await control.setup()
-    site = web.TCPSite(control, HOST, args.control_port, reuse_address=True)
-    await site.start()
-    server = site._server  # noqa: SLF001 - the only way to learn the ephemeral port
-    assert isinstance(server, asyncio.Server)
-    control_port = server.sockets[0].getsockname()[1]
-    ready = {"host": HOST, "port": smsc.port, "control_url": f"http://{HOST}:{control_port}",
-             "pid": os.getpid()}  # fmt: skip
-    tmp = args.ready_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(ready))
-    tmp.replace(args.ready_file)  # readers never see half a file
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    control, control_port = await start_control(control_app(smsc), HOST, args.control_port)
+    ready = {"host": HOST, "port": smsc.port, "control_url": f"http://{HOST}:{control_port}"}
     try:
-        await stop.wait()
+        await announce_and_wait(args.ready_file, ready)
     finally:
         await control.cleanup()
         await smsc.stop()
