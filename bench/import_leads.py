@@ -26,14 +26,13 @@ from pathlib import Path
 
 import asyncpg
 import phones
+from _database import bench_database
 from phones import random_phone
 
-from ccd.store import migrate
-from ccd.store.db import connect, with_database
+from ccd.store.db import connect
 from ccd.store.leads_import import RowRules, chunks, import_leads, parse_rows, resolve_columns
 from ccd.store.tabular import open_table
 
-LOCAL_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET_S = 20.0
 RUN = f"bench{os.getpid()}"  # campaign names that cannot clash with an earlier run
 SURNAMES = ["Иванов", "Петрова", "Смирнов", "Кузнецова", "Попов", "Васильева", "Соколов"]
@@ -166,26 +165,6 @@ async def bench(url: str, csv_path: Path, size: float) -> None:
     print(f"1 M rows in {per_million:.1f} s: {verdict} the {TARGET_S:.0f} s target")
 
 
-async def _create_db() -> tuple[str, str]:
-    name = f"ccd_bench_{os.getpid()}"
-    admin = await asyncpg.connect(LOCAL_ADMIN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = with_database(LOCAL_ADMIN, name)
-    await asyncio.to_thread(migrate.upgrade, url)
-    return name, url
-
-
-async def _drop_db(name: str) -> None:
-    admin = await asyncpg.connect(LOCAL_ADMIN)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 def main() -> None:
     load1, _, _ = os.getloadavg()
     print(f"load average at start: {load1:.1f} on {os.cpu_count()} cores")
@@ -197,15 +176,8 @@ def main() -> None:
         started = time.perf_counter()
         generate(csv_path, args.rows)
         print(f"generated {args.rows} rows in {time.perf_counter() - started:.1f} s")
-        url = os.environ.get("CCD_DATABASE_URL")
-        temp_db = None
-        if url is None:
-            temp_db, url = asyncio.run(_create_db())
-        try:
+        with bench_database("ccd_bench") as url:
             asyncio.run(bench(url, csv_path, csv_path.stat().st_size / 2**20))
-        finally:
-            if temp_db is not None:
-                asyncio.run(_drop_db(temp_db))
 
 
 if __name__ == "__main__":

@@ -18,15 +18,14 @@ import os
 import time
 
 import asyncpg
+from _database import bench_database
 
 from ccd.messaging.planner import plan
 from ccd.messaging.spec import MailingSpec
 from ccd.store import mailings as store
-from ccd.store import migrate
-from ccd.store.db import connect, create_pool, with_database
+from ccd.store.db import connect, create_pool
 from ccd.store.segments import save_segment
 
-LOCAL_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET_S = 30.0
 SEGMENTS = {
     "seniors": ["age >= 60"],
@@ -153,41 +152,14 @@ async def bench(url: str, n: int) -> None:
     print(f"1 M contacts in {per_million:.1f} s: {verdict} the {TARGET_S:.0f} s target")
 
 
-async def _create_db() -> tuple[str, str]:
-    name = f"ccd_bench_mail_{os.getpid()}"
-    admin = await asyncpg.connect(LOCAL_ADMIN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = with_database(LOCAL_ADMIN, name)
-    await asyncio.to_thread(migrate.upgrade, url)
-    return name, url
-
-
-async def _drop_db(name: str) -> None:
-    admin = await asyncpg.connect(LOCAL_ADMIN)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 def main() -> None:
     load1, _, _ = os.getloadavg()
     print(f"load average at start: {load1:.1f} on {os.cpu_count()} cores")
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--contacts", type=int, default=1_000_000)
     args = parser.parse_args()
-    url = os.environ.get("CCD_DATABASE_URL")
-    temp_db = None
-    if url is None:
-        temp_db, url = asyncio.run(_create_db())
-    try:
+    with bench_database("ccd_bench_mail") as url:
         asyncio.run(bench(url, args.contacts))
-    finally:
-        if temp_db is not None:
-            asyncio.run(_drop_db(temp_db))
 
 
 if __name__ == "__main__":
