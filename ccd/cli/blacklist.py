@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from ccd.cli.campaign import progress_bar
-from ccd.cli.common import EXIT_USAGE, console, fail, run, with_conn
+from ccd.cli.common import EXIT_USAGE, RegionOpt, RejectsOpt, console, fail, run, with_conn
 from ccd.domain.dispositions import BlacklistReason
 from ccd.domain.phones import InvalidNumber, normalize
 from ccd.store import blacklist as store
@@ -19,16 +19,12 @@ from ccd.store.leads_import import LeadImportError, parse_column_map
 
 app = typer.Typer(help="The global blacklist: add, import, list, remove.", no_args_is_help=True)
 
-RegionOpt = Annotated[
-    str | None, typer.Option("--region", help="country for national numbers: RU, GB, US")
-]
-
 
 def _normalized(numbers: list[str], region: str | None) -> list[str]:
     out = []
     for raw in numbers:
         try:
-            out.append(normalize(raw, region.upper() if region else None).e164)
+            out.append(normalize(raw, region).e164)
         except InvalidNumber as exc:
             fail(f"PHONE {raw!r}: {exc}", code=EXIT_USAGE)
     return out
@@ -60,7 +56,7 @@ def import_(
         str | None, typer.Option("--map", help="the phone column: phone=Телефон")
     ] = None,
     region: RegionOpt = None,
-    rejects: Annotated[Path | None, typer.Option("--rejects", help="CSV of rejected rows")] = None,
+    rejects: RejectsOpt = None,
     encoding: Annotated[
         str | None,
         typer.Option("--encoding", help="the CSV's encoding, e.g. latin-1 (default: guessed)"),
@@ -84,7 +80,7 @@ def import_(
         try:
             return await store.import_file(
                 conn, file, reason, column_map=mapping,
-                region=region.upper() if region else None, rejects_path=rejects, progress=advance,
+                region=region, rejects_path=rejects, progress=advance,
                 encoding=encoding,
             )  # fmt: skip
         except LeadImportError as exc:

@@ -23,7 +23,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from ccd.cli.common import EXIT_USAGE, console, fail, run, with_conn
+from ccd.cli.common import EXIT_USAGE, RegionOpt, RejectsOpt, console, fail, run, with_conn
 from ccd.domain.calling_hours import format_days, format_hours, parse_days, parse_hours
 from ccd.domain.campaigns import (
     DEFAULT_SAFE_HARBOR_MEDIA,
@@ -383,14 +383,8 @@ def load(
             help="columns for phone, name, priority, timezone: phone=Телефон,name=ФИО",
         ),
     ] = None,
-    region: Annotated[
-        str | None,
-        typer.Option("--region", help="country for national numbers (8 916 ...): RU, GB, US"),
-    ] = None,
-    rejects: Annotated[
-        Path | None,
-        typer.Option("--rejects", help="CSV of rejected rows (default FILE-rejects.csv beside it)"),
-    ] = None,
+    region: RegionOpt = None,
+    rejects: RejectsOpt = None,
     priority: Annotated[
         int, typer.Option("--priority", help="priority of rows without a priority column")
     ] = 0,
@@ -405,12 +399,6 @@ def load(
         mapping = parse_column_map(column_map) if column_map else None
     except ValueError as exc:
         raise _usage("--map", str(exc).removeprefix("--map: ")) from None
-    if region is not None:
-        region = region.upper()
-        from phonenumbers import SUPPORTED_REGIONS
-
-        if region not in SUPPORTED_REGIONS:
-            raise _usage("--region", f"unknown region {region!r}; use a code such as RU, GB, US")
     kind = "xlsx" if file.suffix.lower() in (".xlsx", ".xlsm") else "csv"
     bar = progress_bar(kind) if console.is_terminal else None
 

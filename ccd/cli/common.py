@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import asyncpg
 import typer
@@ -92,3 +92,27 @@ async def with_conn(fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         fail(f"the database has no ccd schema yet ({exc}): run `ccd db upgrade`")
     finally:
         await conn.close()
+
+
+def _region(value: str | None) -> str | None:
+    from phonenumbers import SUPPORTED_REGIONS
+
+    if value is None:
+        return None
+    region = value.upper()
+    if region not in SUPPORTED_REGIONS:
+        raise typer.BadParameter(f"unknown region {region!r}; use a code such as RU, GB, US")
+    return region
+
+
+# --region and --rejects mean the same in every import: one definition, one check.
+RegionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--region", callback=_region, help="country for national numbers (8 916 ...): RU, GB, US"
+    ),
+]
+RejectsOpt = Annotated[
+    Path | None,
+    typer.Option("--rejects", help="CSV of rejected rows (default FILE-rejects.csv beside it)"),
+]

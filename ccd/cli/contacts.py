@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ccd.cli.common import EXIT_USAGE, console, fail, run, with_conn
+from ccd.cli.common import EXIT_USAGE, RegionOpt, RejectsOpt, console, fail, run, with_conn
 from ccd.messaging.contact_rows import CHANNELS
 from ccd.store import contacts as store
 
@@ -21,14 +21,8 @@ app = typer.Typer(help="Contacts: import, show, consent.", no_args_is_help=True)
 @app.command("import")
 def import_cmd(
     file: Annotated[Path, typer.Argument(help="CSV or XLSX contacts file")],
-    region: Annotated[
-        str | None,
-        typer.Option("--region", help="country for national numbers (8 916 ...): RU, GB, US"),
-    ] = None,
-    rejects: Annotated[
-        Path | None,
-        typer.Option("--rejects", help="CSV of rejected rows (default FILE-rejects.csv beside it)"),
-    ] = None,
+    region: RegionOpt = None,
+    rejects: RejectsOpt = None,
     source: Annotated[
         str | None, typer.Option("--source", help="where the attributes come from (default: file)")
     ] = None,
@@ -37,12 +31,6 @@ def import_cmd(
     first_name, last_name, birth_date, age_group, gender, language, social_status, time_zone,
     preferred_channels, consent_sms / consent_email / consent_fax / consent_call (yes/no);
     other columns are kept as fields."""
-    if region is not None:
-        from phonenumbers import SUPPORTED_REGIONS
-
-        region = region.upper()
-        if region not in SUPPORTED_REGIONS:
-            raise typer.BadParameter(f"unknown region {region!r}", param_hint="'--region'")
 
     async def go(conn: asyncpg.Connection) -> store.ContactImportResult:
         try:

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
+import pytest
 from openpyxl import Workbook
 from typer.testing import Result
 
@@ -154,3 +155,15 @@ async def test_blacklist_import(ccd: Invoke, pool: asyncpg.Pool, tmp_path: Path)
     (tmp_path / "none.csv").write_text("name\nx\n")
     r = await ccd("blacklist", "import", str(tmp_path / "none.csv"))
     assert r.exit_code == 2 and "no phone column" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("blacklist", "add", "8 495 123-45-67"), ("blacklist", "remove", "8 495 123-45-67"),
+     ("blacklist", "import", "dnc.csv"), ("contacts", "import", "people.csv")],
+)  # fmt: skip
+async def test_every_import_refuses_an_unknown_region_before_reading(
+    ccd: Invoke, command: tuple[str, ...]
+) -> None:
+    r = await ccd(*command, "--region", "xx")
+    assert r.exit_code == 2 and "unknown region 'XX'" in r.output
