@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -183,10 +183,10 @@ async def plan(pool: asyncpg.Pool, mailing_id: int, cap_days: int, chunk: int = 
     """Write the mailing's message rows once (a second call, from another instance too, finds
     it planned and writes nothing). Returns the rows written.
 
-    A pipeline over two connections: one reads the candidates while this task decides and
-    renders a chunk and the other connection COPYs the one before, in the transaction that
-    also marks the mailing planned (all rows or none)."""
-    written = 0
+    A pipeline over two connections: one reads the candidates, in chunks, while this one
+    streams the decided and rendered rows in a single COPY, in the transaction that also marks
+    the mailing planned (all rows or none). The COPY pulls rows as it sends them, so the
+    server inserts one chunk while the next is decided."""
     left = Counter[str]()
     async with pool.acquire() as conn, conn.transaction():
         locked = await conn.fetchval(
@@ -199,22 +199,23 @@ async def plan(pool: asyncpg.Pool, mailing_id: int, cap_days: int, chunk: int = 
         times = _SendTimes(mailing, now)
         chunks: asyncio.Queue[list[asyncpg.Record] | None] = asyncio.Queue(maxsize=3)
         reader = asyncio.create_task(_read(pool, mailing, chunks, chunk))
-        copying: asyncio.Task[None] | None = None
-        try:
+        written = 0
+
+        async def records() -> AsyncIterator[tuple[Any, ...]]:
+            nonlocal written
             while (rows := await chunks.get()) is not None:
-                records = _rows(rows, mailing, now, cap_days, times, left)
-                if copying is not None:
-                    await copying
-                copying = asyncio.create_task(store.write_messages(conn, records))
-                written += len(records)
-            if copying is not None:
-                await copying
+                decided = _rows(rows, mailing, now, cap_days, times, left)
+                written += len(decided)
+                for record in decided:
+                    yield record
+
+        try:
+            await store.write_messages(conn, records())
             await reader
         finally:
-            for task in (reader, copying):
-                if task is not None and not task.done():
-                    task.cancel()
-                    await asyncio.gather(task, return_exceptions=True)
+            if not reader.done():
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
         await conn.execute("UPDATE mailings SET planned_at = now() WHERE id = $1", mailing_id)
     log.info("mailing.planned", mailing_id=mailing_id, rows=written, left_out=dict(left))
     return written
@@ -226,12 +227,19 @@ async def _read(
     out: asyncio.Queue[list[asyncpg.Record] | None],
     chunk: int,
 ) -> None:
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
-        rows: list[asyncpg.Record] = []
-        async for row in store.candidates(conn, mailing, prefetch=chunk):
-            rows.append(row)
-            if len(rows) >= chunk:
-                await out.put(rows)
-                rows = []
-        await out.put(rows)
-    await out.put(None)
+    try:
+        async with pool.acquire() as conn, conn.transaction(readonly=True):
+            # One big read: the consent history sorts in memory, and JIT compiling the segment
+            # expressions costs more than it saves here.
+            await conn.execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
+            rows: list[asyncpg.Record] = []
+            async for row in store.candidates(conn, mailing, prefetch=chunk):
+                rows.append(row)
+                if len(rows) >= chunk:
+                    await out.put(rows)
+                    rows = []
+            await out.put(rows)
+    finally:
+        # Ends the COPY even when the read failed; plan() then raises the read's error and
+        # its transaction writes nothing.
+        await out.put(None)

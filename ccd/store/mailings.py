@@ -4,7 +4,7 @@ claiming under the frequency cap, and settling what a dead process left in `send
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import time
 from typing import Any
@@ -209,7 +209,9 @@ MESSAGE_COLUMNS = (
 )  # fmt: skip
 
 
-async def write_messages(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:
+async def write_messages(
+    conn: Conn, rows: Sequence[tuple[Any, ...]] | AsyncIterable[tuple[Any, ...]]
+) -> None:
     await conn.copy_records_to_table("mailing_messages", records=rows, columns=MESSAGE_COLUMNS)
 
 
