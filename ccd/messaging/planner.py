@@ -5,9 +5,8 @@ are left out. `preview` runs the same choice without writing anything."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,20 +40,16 @@ class Planned:
     kind: str = "content"  # or "confirmation" (double opt-in)
 
 
-def _values(row: asyncpg.Record | Mapping[str, Any]) -> dict[str, Any]:
-    fields = row["fields"]
-    return {
-        "first_name": row["first_name"], "last_name": row["last_name"],
-        "fields": json.loads(fields) if isinstance(fields, str) else fields,
-    }  # fmt: skip
-
-
 def decide(
-    row: asyncpg.Record | Mapping[str, Any], mailing: Mailing, now: datetime, cap_days: int
+    row: asyncpg.Record | Mapping[str, Any],
+    mailing: Mailing,
+    now: datetime,
+    cap_days: int,
+    fields: Sequence[str],
 ) -> Planned:
-    """One candidate row (store.candidates) -> its planned message or why it is left out."""
+    """One candidate row (store.candidates) -> its planned message or why it is left out.
+    `fields`: store.template_fields(mailing), the names of the row's field_values."""
     variant = mailing.variants[row["variant"]]
-    consent = row["consent"]
     last = row["last_marketing_at"]
     r = Recipient(
         addresses={
@@ -62,7 +57,11 @@ def decide(
             "fax": row["fax"],
             "email": None if row["email_bad"] else row["email"],
         },  # fmt: skip
-        consent=json.loads(consent) if isinstance(consent, str) else consent,
+        consent={
+            "sms": row["consent_sms"],
+            "email": row["consent_email"],
+            "fax": row["consent_fax"],
+        },  # fmt: skip
         preferred=row["preferred_channels"],
         blacklisted=frozenset(
             [
@@ -79,7 +78,10 @@ def decide(
     )  # fmt: skip
     if channel is None:
         return Planned(row["id"], variant, None, why)
-    values = _values(row)
+    values = {
+        "first_name": row["first_name"], "last_name": row["last_name"],
+        "fields": dict(zip(fields, row["field_values"], strict=True)),
+    }  # fmt: skip
     kind = "content"
     template = variant.templates[channel]
     if r.consent.get(channel) == "pending" and channel in confirming:
@@ -123,9 +125,10 @@ async def preview(conn: store.Conn, mailing: Mailing, cap_days: int) -> Preview:
     out: dict[str, SegmentPreview] = defaultdict(SegmentPreview)
     for v in mailing.variants:
         out[_segment_label(v)]  # every segment shows, even with nobody in it
+    fields = store.template_fields(mailing)
     async with conn.transaction(readonly=True):
         async for row in store.candidates(conn, mailing):
-            p = decide(row, mailing, now, cap_days)
+            p = decide(row, mailing, now, cap_days, fields)
             seg = out[_segment_label(p.variant)]
             if p.channel is None:
                 assert p.reason is not None
@@ -166,8 +169,9 @@ def _rows(
     left: Counter[str],
 ) -> list[tuple[Any, ...]]:
     out: list[tuple[Any, ...]] = []
+    fields = store.template_fields(mailing)
     for row in rows:
-        p = decide(row, mailing, now, cap_days)
+        p = decide(row, mailing, now, cap_days, fields)
         if p.channel is None:
             assert p.reason is not None
             left[p.reason.value] += 1
