@@ -18,10 +18,11 @@ class OutboundMessage:
     message_id: int
     channel: str
     address: str  # E.164 number or e-mail address
-    body: str
+    body: str  # the text; for a fax, the path of its document (TIFF or PDF)
     subject: str | None = None
     html: str | None = None
     unsubscribe_url: str | None = None
+    attempt: int = 1  # 1 on the first send, 2 after one RETRY, ...
 
 
 class Outcome(StrEnum):
@@ -39,6 +40,7 @@ class SendResult:
     reason: str | None = None
     bad_address: bool = False  # a permanent refusal of the address itself
     retry_after_s: float = 300.0
+    pages: int | None = None  # a fax's pages transferred
 
 
 @dataclass(frozen=True, slots=True)

@@ -622,6 +622,9 @@ mailing_messages = Table(
     Column("delivered_at", DateTime(timezone=True)),
     Column("ended_at", DateTime(timezone=True)),
     Column("provider_id", Text, comment="the channel's id of the message"),
+    Column("attempts", SmallInteger, nullable=False, server_default="0",
+           comment="times the message was handed to its channel"),  # fmt: skip
+    Column("pages", Integer, comment="pages a fax transferred"),
     # Exactly one message (or one left-out row) per person and mailing.
     UniqueConstraint("mailing_id", "contact_id"),
     CheckConstraint(_in("state", MESSAGE_STATES), name="state"),
