@@ -97,6 +97,21 @@ class MailingSpec(BaseModel):
         return self
 
 
+def missing_documents(spec: MailingSpec) -> list[str]:
+    """Fax documents named without variables that are not files here ("variants.0.fax.default:
+    /srv/x.pdf"): the daemon fails those faxes if it cannot read them either."""
+    out = []
+    for i, v in enumerate(spec.variants):
+        fax = v.templates.get("fax")
+        if fax is None:
+            continue
+        for where, text in [*fax.text.items(), ("fallback", fax.fallback)]:
+            path = text.strip()
+            if "{" not in path and not Path(path).is_file():
+                out.append(f"variants.{i}.templates.fax.{where}: {path}")
+    return out
+
+
 def load_spec(path: Path) -> MailingSpec:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
