@@ -121,7 +121,11 @@ async def test_faxes_share_the_trunk_caps_and_need_a_route(
     await add_trunk(pool, max_channels=1, prefix="+7495")
     double.program("+74951000006", FarEnd.fax(after=30, tone="CED"))  # rings 0.3 s
     first = asyncio.create_task(send("+74951000006"))
-    await eventually(lambda: _async(fax[1].trunks.free_total() == 0), what="the trunk taken")
+
+    async def dialing() -> bool:  # the first fax holds the trunk's one channel
+        return bool(double.pbx.channels) and fax[1].trunks.free_total() == 0
+
+    await eventually(dialing, what="the first fax on the trunk")
     full = await send("+74951000007")
     assert (full.outcome, full.reason) == (Outcome.RETRY, "no free trunk channel")
     assert (await first).outcome is Outcome.DELIVERED
@@ -140,7 +144,3 @@ async def test_a_document_that_cannot_be_read_fails_before_any_call(
     assert result.outcome is Outcome.FAILED
     assert result.reason is not None and "gone.pdf: No such file" in result.reason
     assert not [r for r in double.requests if r.method == "POST" and r.path == "/ari/channels"]
-
-
-async def _async(value: bool) -> bool:
-    return value
