@@ -95,6 +95,13 @@ class FaxSettings(BaseModel):
     retry_no_answer_s: float = Field(default=7200.0, ge=0)
     retry_congestion_s: float = Field(default=300.0, ge=0)  # also: no free trunk channel
 
+    @field_validator("spool_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        if not v.is_absolute():
+            raise ValueError("must be an absolute path (Asterisk reads the files at that path)")
+        return v
+
 
 class MailingSettings(BaseModel):
     # Marketing messages per contact: at most one in this many days, over every channel.

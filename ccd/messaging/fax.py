@@ -157,8 +157,11 @@ class FaxChannel:
         await asyncio.to_thread(self._documents.setup)
 
     async def send(self, message: OutboundMessage) -> SendResult:
+        source = Path(message.body.strip())
+        if ".." in source.parts:  # a contact's field must not lead out of the template's folder
+            return SendResult(Outcome.FAILED, reason=f"document {source}: '..' in the path")
         try:
-            document = await self._documents.prepare(Path(message.body.strip()))
+            document = await self._documents.prepare(source)
         except DocumentError as exc:
             return SendResult(Outcome.FAILED, reason=str(exc))
         number = message.address

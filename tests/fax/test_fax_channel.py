@@ -143,4 +143,9 @@ async def test_a_document_that_cannot_be_read_fails_before_any_call(
     )
     assert result.outcome is Outcome.FAILED
     assert result.reason is not None and "gone.pdf: No such file" in result.reason
+    # A contact's field cannot lead the document out of the template's folder.
+    escaped = await fax[0].send(OutboundMessage(
+        10, "fax", "+74951000008", f"{tmp_path}/notices/../notice.tif"))  # fmt: skip
+    assert escaped.outcome is Outcome.FAILED
+    assert escaped.reason == f"document {tmp_path}/notices/../notice.tif: '..' in the path"
     assert not [r for r in double.requests if r.method == "POST" and r.path == "/ari/channels"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ccd.config import FaxSettings
+from ccd.config import ConfigError, FaxSettings, load_settings
 from ccd.messaging.channel import Outcome
 from ccd.messaging.fax import result_of
 from ccd.messaging.fax_document import DocumentError, FaxDocuments
@@ -159,3 +159,16 @@ def test_a_fax_template_must_name_a_tiff_or_pdf_by_absolute_path(
         "      fax: {text: {default: '/srv/{fields.account}.PDF'}, fallback: /srv/g.tiff}\n"
     )
     assert load_spec(spec).variants[0].channels == ["fax"]
+
+
+def test_the_fax_settings_name_their_errors(tmp_path: Path) -> None:
+    config = tmp_path / "ccd.toml"
+    config.write_text('[mailing.fax]\nspool_dir = "spool"\n')
+    with pytest.raises(ConfigError, match=r"mailing\.fax\.spool_dir.*must be an absolute path"):
+        load_settings(config)
+    config.write_text('[mailing.fax]\ncaller_id = "+74950000000"\n')
+    with pytest.raises(ConfigError, match=r"mailing\.fax\.spool_dir"):
+        load_settings(config)
+    config.write_text(f'[mailing.fax]\nspool_dir = "{tmp_path}"\nretry_busy_s = 60\n')
+    fax = load_settings(config).mailing.fax
+    assert fax is not None and (fax.retry_busy_s, fax.max_attempts) == (60, 5)
