@@ -11,6 +11,11 @@ machine never answers the T.30 handshake: spandsp gives up when T0 expires (60 s
 
 The document is read as Asterisk reads it: from CCD_FAX_FILE on this machine; its pages are
 the TIFF's images (IFDs).
+
+No fax call is among the Asterisk 22 recordings (tests/fixtures/asterisk-22): this follows
+res_fax's documented variables (SendFAX in asterisk-22-docs.xml) and its source, and the
+recorded fact that an app-originated channel continued into the dialplan still sends
+ChannelVarset and ChannelDestroyed (14b). Record one when a fax line is at hand.
 """
 
 from __future__ import annotations
