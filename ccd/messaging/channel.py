@@ -1,8 +1,9 @@
 """The one interface every channel implements (email, fax, SMS over SMPP, ...).
 
-A channel sends one message and says what became of the send at once (`SendResult`); what
-happens later (delivery reports, a fax's pages) it reports through the listener the sender
-gives it. Nothing outside a channel knows its wire protocol.
+A channel sends one message and says what became of the send when `send` returns
+(`SendResult`: an e-mail's relay answer, a fax's whole call); what happens later (delivery
+reports) it reports through the listener the sender gives it. Nothing outside a channel knows
+its wire protocol.
 """
 
 from __future__ import annotations
