@@ -76,6 +76,16 @@ class SmtpRelay(BaseModel):
     rate_per_s: float = Field(default=100.0, gt=0)
 
 
+class SmsSettings(BaseModel):
+    """The SMS channel; its links are in the database (`ccd smsc add`)."""
+
+    # Carriers keep trying a message this long; a part with no final receipt by then is
+    # reported expired. At least a second, at most 99 days (SMPP's relative validity).
+    validity_hours: float = Field(default=24.0, ge=1 / 3600, le=99 * 24)
+    # A message no bound link could take (or the SMSCs throttled) is tried again after this.
+    retry_after_s: float = Field(default=60.0, gt=0)
+
+
 class MailingSettings(BaseModel):
     # Marketing messages per contact: at most one in this many days, over every channel.
     cap_days: int = Field(default=14, ge=0)
@@ -84,6 +94,7 @@ class MailingSettings(BaseModel):
     from_address: str = "ccd@localhost"
     smtp: list[SmtpRelay] = Field(default_factory=list)
     batch: int = Field(default=50, ge=1, le=1000)
+    sms: SmsSettings = SmsSettings()
 
 
 class Settings(BaseSettings):

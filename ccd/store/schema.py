@@ -624,6 +624,7 @@ mailing_messages = Table(
     Column("delivered_at", DateTime(timezone=True)),
     Column("ended_at", DateTime(timezone=True)),
     Column("provider_id", Text, comment="the channel's id of the message"),
+    Column("parts", SmallInteger, comment="SMS parts it went out as (billed per part)"),
     # One key for both (a lookup per row written, see migration 0011): the variant is one of
     # the message's own mailing.
     ForeignKeyConstraint(
@@ -645,6 +646,8 @@ mailing_messages = Table(
     ),
     Index("ix_mailing_messages_sending", "instance", postgresql_where=text("state = 'sending'")),
     Index("ix_mailing_messages_contact", "contact_id"),
+    # Awaiting a delivery report: read at start to match receipts sent before a restart.
+    Index("ix_mailing_messages_sent", "channel", postgresql_where=text("state = 'sent'")),
 )
 
 # The frequency cap, held by the database: a marketing message is marked sending only in the
