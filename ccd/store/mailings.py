@@ -438,3 +438,11 @@ async def left_out(conn: Conn, mailing_id: int) -> dict[str, int]:
         mailing_id,
     )
     return {r["reason"]: r["n"] for r in rows}
+
+
+async def sms_parts(conn: Conn | asyncpg.Pool, mailing_id: int) -> int:
+    """SMS parts the mailing's messages went out as (carriers bill per part)."""
+    n = await conn.fetchval(
+        "SELECT coalesce(sum(parts), 0) FROM mailing_messages WHERE mailing_id = $1", mailing_id
+    )
+    return int(n)
