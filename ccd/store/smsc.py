@@ -18,7 +18,7 @@ class SmscError(ValueError):
     """An SMSC link command that cannot be done; the message names the field."""
 
 
-async def add_link(conn: asyncpg.Connection, link: LinkSettings) -> int:
+async def add_link(conn: AnyConnection, link: LinkSettings) -> int:
     try:
         link_id: int = await conn.fetchval(
             f"INSERT INTO smsc_links ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
