@@ -222,7 +222,7 @@ async def test_kill_9_mid_mailing_and_receipts_after_the_restart(
     ccd: CcdFactory, smsc: Any, tmp_path: Path
 ) -> None:
     carrier: SmscProcess = smsc()
-    await carrier.control("POST", "/receipts", {"prefix": "", "state": "delivered", "delay": 4})
+    await carrier.control("POST", "/receipts", {"prefix": "", "state": "delivered", "delay": 8})
     daemon = await ccd(start=False)
     await _smsc_add(daemon, "carrier1", carrier, "--tps", "5")
     await daemon.start()
@@ -234,7 +234,7 @@ async def test_kill_9_mid_mailing_and_receipts_after_the_restart(
         return len(await daemon.sql("SELECT 1 FROM mailing_messages WHERE state = 'sent'")) >= 5
 
     await eventually(some_sent, within=20, what="5 messages sent")
-    daemon.kill9()
+    daemon.kill9()  # well before the first receipt (8 s after its submit)
     at_kill = {r["state"]: r["n"] for r in await daemon.sql(
         "SELECT state, count(*) AS n FROM mailing_messages GROUP BY 1")}  # fmt: skip
     sent_before = {r["id"] for r in await daemon.sql(
