@@ -218,6 +218,7 @@ async def test_numbers_fail_over_to_the_next_link_when_theirs_is_down(
     assert sorted(tuple(r) for r in links) == [("one", "mts", 4), ("two", "backup", 4)]
 
 
+@pytest.mark.slow
 async def test_kill_9_mid_mailing_and_receipts_after_the_restart(
     ccd: CcdFactory, smsc: Any, tmp_path: Path
 ) -> None:
