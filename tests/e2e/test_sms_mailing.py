@@ -175,6 +175,7 @@ async def test_a_link_dropped_with_submits_in_flight_leaves_them_unknown_never_r
     assert len(submits) == n and set(submits.values()) == {1}, submits  # none sent twice
     state = await carrier.control("GET", "/state")
     assert state["binds"] == 2  # it bound again after the drop
+    assert (await daemon.metrics())['ccd_smsc_binds_total{link="carrier1"}'] == 2.0
 
 
 async def test_numbers_fail_over_to_the_next_link_when_theirs_is_down(
