@@ -173,6 +173,9 @@ class SmsChannel:
         except EncodingError as exc:
             self._parts.pop(ref, None)
             return SendResult(Outcome.FAILED, reason=str(exc))
+        except BaseException:  # the caller settles it (unknown); its receipts count for nothing
+            self._parts.pop(ref, None)
+            raise
         outcome = send_outcome(result, self._retry_after_s)
         if outcome.outcome is not Outcome.SENT:  # no report for a message not sent whole
             self._parts.pop(ref, None)
