@@ -103,6 +103,16 @@ class FaxSettings(BaseModel):
         return v
 
 
+class SmsSettings(BaseModel):
+    """The SMS channel; its links are in the database (`ccd smsc add`)."""
+
+    # Carriers keep trying a message this long; a part with no final receipt by then is
+    # reported expired. At least a second, at most 99 days (SMPP's relative validity).
+    validity_hours: float = Field(default=24.0, ge=1 / 3600, le=99 * 24)
+    # A message no bound link could take (or the SMSCs throttled) is tried again after this.
+    retry_after_s: float = Field(default=60.0, gt=0)
+
+
 class MailingSettings(BaseModel):
     # Marketing messages per contact: at most one in this many days, over every channel.
     cap_days: int = Field(default=14, ge=0)
@@ -112,6 +122,7 @@ class MailingSettings(BaseModel):
     smtp: list[SmtpRelay] = Field(default_factory=list)
     fax: FaxSettings | None = None  # [mailing.fax]: the fax channel; unset = no faxes
     batch: int = Field(default=50, ge=1, le=1000)
+    sms: SmsSettings = SmsSettings()
 
 
 class Settings(BaseSettings):

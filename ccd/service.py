@@ -7,15 +7,17 @@
 
 Everything is built here and nowhere else: the engine and inbound on one Pbx, the console
 parts (live hub, spy, messages, auth), the engine's observers (live feed and metrics,
-isolated from call handling), readiness, /metrics, systemd. `ccd demo` and the end-to-end
-tests differ from `ccd run` only in the settings they pass (database, nodes, HTTP port, engine
-timings), never in wiring.
+isolated from call handling), readiness, /metrics, systemd, the mailing engine and its
+channels (email over the settings' SMTP relays, SMS over the links of `ccd smsc add`).
+`ccd demo` and the end-to-end tests differ from `ccd run` only in the settings they pass
+(database, nodes, HTTP port, engine timings), never in wiring.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -39,10 +41,13 @@ from ccd.messaging.channel import Channel
 from ccd.messaging.email import EmailChannel
 from ccd.messaging.fax import FaxChannel
 from ccd.messaging.sender import MailingService
+from ccd.messaging.sms.channel import SmsChannel
 from ccd.ops.metrics import Metrics
 from ccd.ops.readiness import Readiness
 from ccd.ops.systemd import ServiceSignals, SystemdNotifier
+from ccd.store import mailings as mailings_store
 from ccd.store import migrate
+from ccd.store import smsc as smsc_store
 from ccd.store.db import create_pool
 from ccd.telephony.ami import AmiClient
 from ccd.telephony.ari_pbx import AriPbx
@@ -70,6 +75,7 @@ class Service:
         app: web.Application,
         flows: FlowLoader,
         mailing: MailingService,
+        sms: SmsChannel | None,
     ) -> None:
         self.settings = settings
         self.pool = pool
@@ -83,6 +89,7 @@ class Service:
         self.app = app
         self._flows = flows
         self.mailing = mailing
+        self.sms = sms  # None when no SMSC link is configured
         self.systemd = SystemdNotifier()
         self._site: web.AppRunner | None = None
         self._lifecycle: asyncio.Task[None] | None = None
@@ -107,6 +114,9 @@ class Service:
             inbound = attach_to_engine(engine, flows())
             # AMI is a second link per node (readiness, and actions ARI lacks); no events.
             amis = {node.name: AmiClient(node, events=False) for node in settings.nodes}
+            sms = await _sms_channel(settings, pool)
+            if sms is not None:
+                metrics.watch_smsc(sms.link_states, sms.binds)
             metrics.watch_event_queue(pbx.pending_events)
             metrics.watch_campaigns(lambda: len(engine.supervisor.runners))
             metrics.watch_links(
@@ -136,6 +146,7 @@ class Service:
                     node: {"ari": ari, "ami": amis[node].status}
                     for node, ari in engine.pbx.link_status().items()
                 },
+                smsc=sms.link_states if sms is not None else dict,
             )
             app = build_app(
                 pool,
@@ -149,14 +160,14 @@ class Service:
                 allowed_origins=settings.http.allowed_origins,
                 trusted_proxies=settings.http.trusted_proxies,
             )
-            mailing = _mailing_service(settings, pool, db_url, engine)
+            mailing = _mailing_service(settings, pool, db_url, engine, sms)
         except BaseException:
             await pool.close()
             raise
         return cls(
             settings, pool, engine, inbound, amis, parts, feed, metrics, readiness, app, flows,
-            mailing,
-        )
+            mailing, sms,
+        )  # fmt: skip
 
     async def start(self) -> None:
         """systemd's watchdog pings from now on (READY=1 once /readyz would pass, STATUS=
@@ -175,7 +186,12 @@ class Service:
         self.mailing.public_url = (
             self.settings.mailing.public_url or f"http://{http.host}:{self.http_port}"
         )
-        await self.mailing.start()
+        if self.sms is not None:
+            awaiting = await mailings_store.awaiting_reports(self.pool, "sms")
+            resumed = self.sms.resume((r["id"], r["provider_id"], r["sent_at"]) for r in awaiting)
+            log.info("sms.channel_ready", links=sorted(self.sms.gateway.links),
+                     awaiting_receipts=resumed)  # fmt: skip
+        await self.mailing.start()  # starts the channels: the SMSC links bind on their own
 
     async def serve(self) -> None:
         """Until SIGTERM or SIGINT; SIGHUP reloads the IVR flows."""
@@ -212,9 +228,25 @@ class Service:
             await self.pool.close()
 
 
+async def _sms_channel(settings: Settings, pool: asyncpg.Pool) -> SmsChannel | None:
+    """The SMS channel over the links of `ccd smsc add`, or None when there are none."""
+    try:
+        async with pool.acquire() as conn:
+            links = await smsc_store.list_links(conn)
+    except asyncpg.UndefinedTableError:  # a database before 0010: /readyz says to upgrade
+        log.warning("sms.links_unreadable", hint="ccd db upgrade")
+        return None
+    if not links:
+        return None
+    cfg = settings.mailing.sms
+    return SmsChannel(links, validity=timedelta(hours=cfg.validity_hours),
+                      retry_after_s=cfg.retry_after_s)  # fmt: skip
+
+
 def _mailing_service(
-    settings: Settings, pool: asyncpg.Pool, db_url: str, engine: Engine
-) -> MailingService:
+    settings: Settings, pool: asyncpg.Pool, db_url: str, engine: Engine,
+    sms: SmsChannel | None,
+) -> MailingService:  # fmt: skip
     cfg = settings.mailing
     channels: dict[str, Channel] = {}
     if cfg.smtp:
@@ -225,6 +257,8 @@ def _mailing_service(
         fax = FaxChannel(cfg.fax, engine.pbx, engine.trunks, pool)
         engine.router.add_handler(fax.owns, fax)
         channels["fax"] = fax
+    if sms is not None:
+        channels["sms"] = sms
     return MailingService(
         pool, db_url, channels, instance_id=engine.instance.instance_id,
         alive=partial(InstanceLock.owner_alive, pool), public_url=cfg.public_url or "",

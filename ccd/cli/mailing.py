@@ -152,6 +152,9 @@ async def _status_table(conn: asyncpg.Connection, name: str) -> Table:
         table.add_row(st, str(counts.get(st, 0)))
     for reason, n in (await store.left_out(conn, mailing.id)).items():
         table.add_row(f"left out: {reason}", str(n))
+    parts = await store.sms_parts(conn, mailing.id)
+    if parts:
+        table.add_row("sms parts sent", str(parts))
     return table
 
 

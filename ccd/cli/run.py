@@ -106,11 +106,11 @@ def demo_cmd(
     speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 150.0,
     max_seconds: Annotated[float, typer.Option(help="stop after this many real seconds")] = 75.0,
     mailing: Annotated[
-        bool, typer.Option("--mailing", help="an e-mail mailing to contacts instead of calls")
+        bool, typer.Option("--mailing", help="an SMS and e-mail mailing instead of calls")
     ] = False,
 ) -> None:
     """A simulated call center: embedded PostgreSQL, simulated PBX, a predictive campaign
-    (or, with --mailing, a segmented e-mail mailing through a simulated relay)."""
+    (or, with --mailing, a segmented mailing through a simulated SMSC and mail relay)."""
     from ccd.log import configure_logging
     from ccd.sim.demo import DemoOptions, run_demo
     from ccd.store import migrate

@@ -42,11 +42,14 @@ class SendResult:
     bad_address: bool = False  # a permanent refusal of the address itself
     retry_after_s: float = 300.0
     pages: int | None = None  # a fax's pages transferred
+    parts: int | None = None  # SMS: the parts it went out as (carriers bill per part)
 
 
 @dataclass(frozen=True, slots=True)
 class StatusReport:
-    """A later report on a sent message: DELIVERED, FAILED (with reason) or expired."""
+    """A later report on a sent message: delivered, failed (with reason) or expired. It may
+    come before the send's own result is recorded (an SMS receipt before its submit_sm_resp);
+    the sender applies it after that."""
 
     message_id: int
     state: str  # delivered | failed | expired

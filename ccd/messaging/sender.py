@@ -54,6 +54,9 @@ class MailingService:
         self._idle_s = idle_s
         self._concurrency = concurrency
         self._runners: dict[int, asyncio.Task[None]] = {}
+        # Messages handed to a channel whose result is not recorded yet, with the reports
+        # that came meanwhile (an SMS receipt can beat its submit_sm_resp): applied after.
+        self._in_flight: dict[int, list[StatusReport]] = {}
         self._stop_flags: dict[int, asyncio.Event] = {}
         self._changes: asyncio.Queue[int | None] = asyncio.Queue()
         self._listen: asyncpg.Connection | None = None
@@ -187,12 +190,17 @@ class MailingService:
                 unsubscribe_url=f"{base}/u/{tokens.make(key, claimed.id)}",
                 attempt=claimed.attempt,
             )  # fmt: skip
+            self._in_flight[claimed.id] = []
             try:
                 result = await channel.send(message)
             except Exception as exc:  # noqa: BLE001 - a channel bug: the message may have gone
                 log.exception("mailing.channel_crashed", message_id=claimed.id)
                 result = SendResult(Outcome.UNKNOWN, reason=f"channel error: {exc}")
-        await self._record(claimed, result)
+        try:
+            await self._record(claimed, result)
+        finally:
+            for report in self._in_flight.pop(claimed.id, []):
+                await self._apply_report(report)
 
     async def _record(self, claimed: store.Claimed, result: SendResult) -> None:
         """The result, the cap row given back when nothing reached the person, and a bounced
@@ -212,13 +220,24 @@ class MailingService:
             else:
                 await store.record_result(
                     conn, claimed.id, result.outcome.value, provider_id=result.provider_id,
-                    reason=result.reason, pages=result.pages,
+                    reason=result.reason, pages=result.pages, parts=result.parts,
                 )  # fmt: skip
         log.info("mailing.message", message_id=claimed.id, channel=claimed.channel,
                  outcome=result.outcome.value, reason=result.reason)  # fmt: skip
 
     async def _on_status(self, report: StatusReport) -> None:
-        await store.record_result(self._pool, report.message_id, report.state, reason=report.reason)
+        parked = self._in_flight.get(report.message_id)
+        if parked is not None:
+            parked.append(report)
+            return
+        await self._apply_report(report)
+
+    async def _apply_report(self, report: StatusReport) -> None:
+        if await store.record_report(self._pool, report.message_id, report.state, report.reason):
+            log.info("mailing.report", message_id=report.message_id, state=report.state,
+                     reason=report.reason)  # fmt: skip
+        else:
+            log.info("mailing.report_ignored", message_id=report.message_id, state=report.state)
 
     async def stop(self) -> None:
         for flag in self._stop_flags.values():

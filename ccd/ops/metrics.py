@@ -58,6 +58,27 @@ class _ReconnectCollector(Collector):
         yield family
 
 
+class _SmscCollector(Collector):
+    """SMSC links: bound or not, and binds since start, read from the links at scrape time."""
+
+    def __init__(
+        self, states: Callable[[], Mapping[str, str]], binds: Callable[[], Mapping[str, int]]
+    ) -> None:
+        self._states, self._binds = states, binds
+
+    def collect(self) -> Iterable[Metric]:
+        up = GaugeMetricFamily("ccd_smsc_link_up", "SMSC link bound (1) or not (0)",
+                               labels=["link"])  # fmt: skip
+        for link, state in sorted(self._states().items()):
+            up.add_metric([link], 1.0 if state == "bound" else 0.0)
+        binds = CounterMetricFamily("ccd_smsc_binds", "SMSC link binds since start",
+                                    labels=["link"])  # fmt: skip
+        for link, n in sorted(self._binds().items()):
+            binds.add_metric([link], n)
+        yield up
+        yield binds
+
+
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
@@ -150,6 +171,12 @@ class Metrics:
         """`connects()` gives successful connects per (node, link) since start, link being
         "ari" or "ami"; every one after the first is a reconnect."""
         self.registry.register(_ReconnectCollector(connects))
+
+    def watch_smsc(
+        self, states: Callable[[], Mapping[str, str]], binds: Callable[[], Mapping[str, int]]
+    ) -> None:
+        """`states()`: link -> its state (`bound`, ...); `binds()`: link -> binds since start."""
+        self.registry.register(_SmscCollector(states, binds))
 
     def observe_rest(self, node: str, operation: str, seconds: float) -> None:
         self._rest.labels(node, operation).observe(seconds)

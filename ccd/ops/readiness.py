@@ -2,13 +2,15 @@
 and every configured Asterisk node has both links (ARI events, AMI) connected.
 
 Used by /readyz and by the systemd READY notification, so both mean the same thing.
+SMSC links are shown (`smsc`: link -> state) but do not count: calls go on without SMS, and
+a message no link can carry waits for one.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import asyncpg
 
@@ -30,6 +32,7 @@ class Check:
 @dataclass(frozen=True)
 class ReadinessReport:
     checks: tuple[Check, ...]
+    smsc: Mapping[str, str] = field(default_factory=dict)  # link -> state; not a check
 
     @property
     def ready(self) -> bool:
@@ -42,7 +45,8 @@ class ReadinessReport:
         )
 
     def as_json(self) -> dict[str, object]:
-        return {"ready": self.ready, "checks": [asdict(c) for c in self.checks]}
+        return {"ready": self.ready, "checks": [asdict(c) for c in self.checks],
+                "smsc": dict(self.smsc)}  # fmt: skip
 
 
 # What /readyz calls: anything that produces a report (a Readiness, or a fake in tests).
@@ -57,12 +61,14 @@ class Readiness:
         head_revision: str | None,
         nodes: Sequence[str],
         links: LinkStatuses,
+        smsc: Callable[[], Mapping[str, str]] = dict,
         timeout_s: float = 2.0,
     ) -> None:
         self._pool = pool
         self._head = head_revision
         self._nodes = list(nodes)
         self._links = links
+        self._smsc = smsc
         self._timeout_s = timeout_s
 
     async def __call__(self) -> ReadinessReport:
@@ -75,7 +81,7 @@ class Readiness:
                 ok = status is LinkStatus.CONNECTED
                 detail = "" if ok else (status.value.lower() if status else "not started")
                 checks.append(Check(f"{node}.{link}", ok, detail))
-        return ReadinessReport(tuple(checks))
+        return ReadinessReport(tuple(checks), self._smsc())
 
     async def ready(self) -> tuple[bool, str]:
         """For SystemdNotifier.run: (ready, what is missing)."""

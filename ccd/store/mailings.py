@@ -336,6 +336,7 @@ async def record_result(
     reason: str | None = None,
     retry_after_s: float | None = None,
     pages: int | None = None,
+    parts: int | None = None,
 ) -> None:
     """What became of a send: sent/delivered/failed/unknown, or back to planned (retry)."""
     if retry_after_s is not None:
@@ -348,13 +349,37 @@ async def record_result(
         return
     await conn.execute(
         """UPDATE mailing_messages SET state = $2, provider_id = coalesce($3, provider_id),
-           reason = $4, pages = coalesce($5, pages),
+           reason = $4, pages = coalesce($5, pages), parts = coalesce($6, parts),
            sent_at = CASE WHEN $2 IN ('sent', 'delivered') THEN coalesce(sent_at, now()) END,
            delivered_at = CASE WHEN $2 = 'delivered' THEN now() END,
            ended_at = CASE WHEN $2 <> 'sent' THEN now() END
            WHERE id = $1""",
-        message_id, state, provider_id, reason, pages,
+        message_id, state, provider_id, reason, pages, parts,
     )  # fmt: skip
+
+
+async def record_report(
+    conn: Conn | asyncpg.Pool, message_id: int, state: str, reason: str | None
+) -> bool:
+    """A channel's later report (delivered, failed, expired) on a `sent` message. A message
+    in any other state keeps it: an `unknown` one is not known to have gone out whole."""
+    done = await conn.fetchval(
+        """UPDATE mailing_messages SET state = $2, reason = $3,
+           delivered_at = CASE WHEN $2 = 'delivered' THEN now() END, ended_at = now()
+           WHERE id = $1 AND state = 'sent' RETURNING id""",
+        message_id, state, reason,
+    )  # fmt: skip
+    return done is not None
+
+
+async def awaiting_reports(conn: Conn | asyncpg.Pool, channel: str) -> list[asyncpg.Record]:
+    """Messages of a channel sent and still waiting for their report, with the channel's
+    ids: an SMS sent before a restart still gets its receipt matched after it."""
+    return list(await conn.fetch(
+        "SELECT id, provider_id, sent_at FROM mailing_messages"
+        " WHERE state = 'sent' AND channel = $1 AND provider_id IS NOT NULL",
+        channel,
+    ))  # fmt: skip
 
 
 async def release_cap(conn: Conn | asyncpg.Pool, message_id: int) -> None:
@@ -426,3 +451,11 @@ async def left_out(conn: Conn, mailing_id: int) -> dict[str, int]:
         mailing_id,
     )
     return {r["reason"]: r["n"] for r in rows}
+
+
+async def sms_parts(conn: Conn | asyncpg.Pool, mailing_id: int) -> int:
+    """SMS parts the mailing's messages went out as (carriers bill per part)."""
+    n = await conn.fetchval(
+        "SELECT coalesce(sum(parts), 0) FROM mailing_messages WHERE mailing_id = $1", mailing_id
+    )
+    return int(n)

@@ -45,17 +45,16 @@ async def mailing_id(conn: AnyConnection, name: str) -> int:
 
 async def mailing_summary(conn: AnyConnection, name: str) -> Report:
     """The mailing_report view for one mailing: per segment and channel, planned, sent,
-    delivered, failed, unknown, left out, opt-outs through its messages' links, and the
-    pages of delivered faxes."""
+    delivered, failed, expired, unknown, left out, opt-outs through its messages' links, the
+    pages of delivered faxes and the SMS parts sent (what carriers bill)."""
     await mailing_id(conn, name)
+    columns = ["segment", "channel", "planned", "sent", "delivered", "failed", "expired",
+               "unknown", "left_out", "opted_out", "fax_pages", "parts"]  # fmt: skip
     rows = await conn.fetch(
-        "SELECT segment, channel, planned, sent, delivered, failed, unknown, left_out, opted_out,"
-        " fax_pages FROM mailing_report WHERE mailing = $1"
+        f"SELECT {', '.join(columns)} FROM mailing_report WHERE mailing = $1"
         " ORDER BY segment NULLS LAST, channel NULLS LAST",
         name,
     )
-    columns = ["segment", "channel", "planned", "sent", "delivered", "failed", "unknown",
-               "left_out", "opted_out", "fax_pages"]  # fmt: skip
     return Report(columns, [tuple(r) for r in rows])
 
 

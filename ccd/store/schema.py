@@ -627,6 +627,7 @@ mailing_messages = Table(
     Column("attempts", SmallInteger, nullable=False, server_default="0",
            comment="times the message was handed to its channel"),  # fmt: skip
     Column("pages", Integer, comment="pages a fax transferred"),
+    Column("parts", SmallInteger, comment="SMS parts it went out as (billed per part)"),
     # One key for both (a lookup per row written, see migration 0011): the variant is one of
     # the message's own mailing.
     ForeignKeyConstraint(
@@ -648,6 +649,8 @@ mailing_messages = Table(
     ),
     Index("ix_mailing_messages_sending", "instance", postgresql_where=text("state = 'sending'")),
     Index("ix_mailing_messages_contact", "contact_id"),
+    # Awaiting a delivery report: read at start to match receipts sent before a restart.
+    Index("ix_mailing_messages_sent", "channel", postgresql_where=text("state = 'sent'")),
 )
 
 # The frequency cap, held by the database: a marketing message is marked sending only in the

@@ -6,6 +6,7 @@ import asyncpg
 
 from ccd.log import get_logger
 from ccd.messaging.sms.settings import LinkSettings
+from ccd.store.db import AnyConnection
 
 log = get_logger(__name__)
 
@@ -17,7 +18,7 @@ class SmscError(ValueError):
     """An SMSC link command that cannot be done; the message names the field."""
 
 
-async def add_link(conn: asyncpg.Connection, link: LinkSettings) -> int:
+async def add_link(conn: AnyConnection, link: LinkSettings) -> int:
     try:
         link_id: int = await conn.fetchval(
             f"INSERT INTO smsc_links ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -31,7 +32,7 @@ async def add_link(conn: asyncpg.Connection, link: LinkSettings) -> int:
     return link_id
 
 
-async def list_links(conn: asyncpg.Connection) -> list[LinkSettings]:
+async def list_links(conn: AnyConnection) -> list[LinkSettings]:
     rows = await conn.fetch(f"SELECT {_COLUMNS} FROM smsc_links ORDER BY id")
     return [
         LinkSettings(

@@ -76,10 +76,11 @@ async def test_supervisor_follows_a_mailing_per_segment_and_channel(
 
     # Two seniors' messages go out: the next poll shows it.
     await pool.execute(
-        "UPDATE mailing_messages SET state = 'sent' WHERE id IN (SELECT id FROM"
+        "UPDATE mailing_messages SET state = 'sent', parts = 2 WHERE id IN (SELECT id FROM"
         " mailing_messages WHERE channel = 'sms' ORDER BY id LIMIT 2)"
     )
     await expect(seniors.locator("td").nth(5)).to_have_text("2")
+    await expect(seniors.locator("td").nth(10)).to_have_text("4")  # SMS parts
     await page.click("button[data-lang=ru]")
     await expect(page.locator("#mailings thead")).to_contain_text("Отправлено")
     await shot(page, "supervisor-mailings")

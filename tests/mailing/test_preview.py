@@ -122,7 +122,9 @@ async def test_report_and_export_of_a_mailing(
     mid = await pool.fetchval("SELECT id FROM mailings")
     await plan(pool, mid, 14)
     sms = await pool.fetchrow("SELECT id, contact_id FROM mailing_messages WHERE channel = 'sms'")
-    await pool.execute("UPDATE mailing_messages SET state = 'sent' WHERE id = $1", sms["id"])
+    await pool.execute(
+        "UPDATE mailing_messages SET state = 'sent', parts = 2 WHERE id = $1", sms["id"]
+    )
     await pool.execute("UPDATE mailing_messages SET state = 'failed' WHERE channel = 'email'")
     await pool.execute(
         "INSERT INTO consent_events (contact_id, channel, purpose, status, method, proof)"
@@ -133,11 +135,12 @@ async def test_report_and_export_of_a_mailing(
     assert r.exit_code == 0, r.output
     lines = r.output.strip().splitlines()
     assert lines[0] == (
-        "segment,channel,planned,sent,delivered,failed,unknown,left_out,opted_out,fax_pages"
+        "segment,channel,planned,sent,delivered,failed,expired,unknown,left_out,opted_out,"
+        "fax_pages,parts"
     )
-    assert "seniors,email,1,0,0,1,0,0,0,0" in lines
-    assert ",sms,1,1,0,0,0,0,1,0" in lines  # the everyone-else variant has no segment
-    assert ",,0,0,0,0,0,5,0,0" in lines  # left out: no channel
+    assert "seniors,email,1,0,0,1,0,0,0,0,0,0" in lines
+    assert ",sms,1,1,0,0,0,0,0,1,0,2" in lines  # the everyone-else variant has no segment
+    assert ",,0,0,0,0,0,0,5,0,0,0" in lines  # left out: no channel
     out = tmp_path / "m.csv"
     r = await cli("export", "messages", "spring", "-o", str(out))
     assert r.exit_code == 0 and "7 messages exported" in r.output, r.output

@@ -65,7 +65,7 @@ async def test_readyz_flips_with_a_fake_probe(serve: Serve) -> None:
             Check("database", True),
             Check("pbx1.ari", True),
             Check("pbx1.ami", links["ami"], "" if links["ami"] else "reconnecting"),
-        ))  # fmt: skip
+        ), smsc={"mts": "bound", "backup": "connecting"})  # fmt: skip
 
     base = await serve(probe, Metrics())
     status, _, body, _ = await _get(base + "/readyz")
@@ -76,6 +76,7 @@ async def test_readyz_flips_with_a_fake_probe(serve: Serve) -> None:
             {"name": "pbx1.ari", "ok": True, "detail": ""},
             {"name": "pbx1.ami", "ok": True, "detail": ""},
         ],
+        "smsc": {"mts": "bound", "backup": "connecting"},  # shown; a down SMSC is no check
     }
     links["ami"] = False
     status, _, body, _ = await _get(base + "/readyz")

@@ -136,6 +136,11 @@ class SmsGateway:
         except EncodingError as exc:  # answered OK all the same: a resend would not read better
             log.error("sms.mo.unreadable", link=link, sender=sm.source_addr, error=str(exc))
 
+    def expect(self, link: str, message_id: str, key: PartKey, expires: datetime) -> None:
+        """A part sent before this process started (its id kept by the caller): its receipt,
+        which the SMSC holds until the next bind, is matched, and it expires as if sent now."""
+        self._tracker.sent(link, message_id, key, expires)
+
     async def send(self, to: str, text: str, ref: str, *, source: str | None = None) -> SendResult:
         """Send text to the number `to`; ref is the caller's id, echoed in its receipts.
         Raises EncodingError for a text that cannot go as SMS."""

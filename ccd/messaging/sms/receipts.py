@@ -191,12 +191,16 @@ class ReceiptTracker:
 
 
 def message_state(states: Iterable[DeliveryState | None]) -> DeliveryState | None:
-    """A long message's state from its parts': delivered only when every part is; the first
-    failure when any part failed for good; None while a part is still on its way."""
+    """A long message's state from its parts': the first failure (undeliverable, rejected,
+    ...) as soon as a part failed; else, once every part is final, delivered when every part
+    is and expired when one expired; None while a part is still on its way."""
     seen = list(states)
-    failed = [s for s in seen if s is not None and s.final and s is not DeliveryState.DELIVERED]
+    failed = [s for s in seen if s is not None and s.final
+              and s not in (DeliveryState.DELIVERED, DeliveryState.EXPIRED)]  # fmt: skip
     if failed:
         return failed[0]
-    if seen and all(s is DeliveryState.DELIVERED for s in seen):
+    if not seen or any(s is None or not s.final for s in seen):
+        return None
+    if all(s is DeliveryState.DELIVERED for s in seen):
         return DeliveryState.DELIVERED
-    return None
+    return DeliveryState.EXPIRED

@@ -35,7 +35,7 @@ const I18N = {
     download: "Download", agent_id: "Agent id", no_recordings: "No recordings found",
     mailings: "Mailings", mailing: "Mailing", segment: "Segment",
     channel: "Channel", m_planned: "Planned", m_sent: "Sent", m_delivered: "Delivered",
-    m_failed: "Failed", m_left_out: "Left out", m_opted_out: "Opted out",
+    m_failed: "Failed", m_left_out: "Left out", m_opted_out: "Opted out", m_parts: "SMS parts",
     everyone_else: "everyone else", no_channel: "(left out)",
   },
   ru: {
@@ -70,7 +70,7 @@ const I18N = {
     download: "Скачать", agent_id: "Id оператора", no_recordings: "Записей не найдено",
     mailings: "Рассылки", mailing: "Рассылка", segment: "Сегмент",
     channel: "Канал", m_planned: "Запланировано", m_sent: "Отправлено", m_delivered: "Доставлено",
-    m_failed: "Ошибки", m_left_out: "Исключены", m_opted_out: "Отписались",
+    m_failed: "Ошибки", m_left_out: "Исключены", m_opted_out: "Отписались", m_parts: "SMS-частей",
     everyone_else: "все остальные", no_channel: "(исключены)",
   },
 };

@@ -54,7 +54,7 @@ function renderMailings() {
       body.append(el("tr", { dataset: { mailing: m.name } }, el("td", {}, m.name), el("td", {}, m.status),
         el("td", {}, r.segment || t("everyone_else")), el("td", {}, r.channel || t("no_channel")),
         el("td", {}, r.planned), el("td", {}, r.sent), el("td", {}, r.delivered), el("td", {}, r.failed),
-        el("td", {}, r.left_out), el("td", {}, r.opted_out)));
+        el("td", {}, r.left_out), el("td", {}, r.opted_out), el("td", {}, r.parts)));
     }
   }
 }
