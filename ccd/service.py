@@ -15,7 +15,7 @@ timings), never in wiring.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,7 @@ from aiohttp import web
 
 from ccd.api.agent_api import AgentApi
 from ccd.api.console import ConsoleParts
+from ccd.api.inbox_api import InboxApi
 from ccd.api.live import QueueLive
 from ccd.api.mailings_api import MailingsApi
 from ccd.api.ops import add_ops_routes
@@ -37,11 +38,16 @@ from ccd.inbound.service import InboundService, attach_to_engine
 from ccd.log import get_logger
 from ccd.messaging.channel import Channel
 from ccd.messaging.email import EmailChannel
+from ccd.messaging.inbox import SmsInbox
 from ccd.messaging.sender import MailingService
+from ccd.messaging.sms.gateway import SendResult, SmsGateway
+from ccd.messaging.sms.mo import InboundSms
+from ccd.messaging.sms.settings import LinkSettings
 from ccd.ops.metrics import Metrics
 from ccd.ops.readiness import Readiness
 from ccd.ops.systemd import ServiceSignals, SystemdNotifier
 from ccd.store import migrate
+from ccd.store import smsc as smsc_store
 from ccd.store.db import create_pool
 from ccd.telephony.ami import AmiClient
 from ccd.telephony.ari_pbx import AriPbx
@@ -69,6 +75,8 @@ class Service:
         app: web.Application,
         flows: FlowLoader,
         mailing: MailingService,
+        sms: SmsLinks | None,
+        inbox: SmsInbox,
     ) -> None:
         self.settings = settings
         self.pool = pool
@@ -82,6 +90,8 @@ class Service:
         self.app = app
         self._flows = flows
         self.mailing = mailing
+        self.sms = sms
+        self.inbox = inbox
         self.systemd = SystemdNotifier()
         self._site: web.AppRunner | None = None
         self._lifecycle: asyncio.Task[None] | None = None
@@ -101,6 +111,7 @@ class Service:
         try:
             metrics = Metrics()
             metrics.watch_pool(pool)
+            sms = await _sms_links(pool)
             pbx = AriPbx(settings.nodes, rest_observer=metrics.observe_rest)
             engine = Engine(pool, db_url, pbx, config=config)
             inbound = attach_to_engine(engine, flows())
@@ -125,6 +136,9 @@ class Service:
                 )
             )
             inbound.calls.set_listener(InboundFeed(parts.hub))
+            inbox = SmsInbox(pool, sms.send_text if sms else None, parts.hub.push_to_inbox)
+            if sms is not None:
+                sms.set_inbound(inbox.accept)
             feed = EngineFeed(pool, parts.hub, metrics)
             engine.set_notifier(feed, on_failure=metrics.observer_failed)
             readiness = Readiness(
@@ -144,6 +158,7 @@ class Service:
                     partial(add_ops_routes, metrics=metrics, readiness=readiness),
                     UnsubscribeApi(pool).add_routes,
                     MailingsApi(pool).add_routes,
+                    InboxApi(pool, inbox, parts.hub).add_routes,
                 ],
                 allowed_origins=settings.http.allowed_origins,
                 trusted_proxies=settings.http.trusted_proxies,
@@ -154,8 +169,8 @@ class Service:
             raise
         return cls(
             settings, pool, engine, inbound, amis, parts, feed, metrics, readiness, app, flows,
-            mailing,
-        )
+            mailing, sms, inbox,
+        )  # fmt: skip
 
     async def start(self) -> None:
         """systemd's watchdog pings from now on (READY=1 once /readyz would pass, STATUS=
@@ -175,6 +190,9 @@ class Service:
             self.settings.mailing.public_url or f"http://{http.host}:{self.http_port}"
         )
         await self.mailing.start()
+        await self.inbox.start()
+        if self.sms is not None:
+            self.sms.start()
 
     async def serve(self) -> None:
         """Until SIGTERM or SIGINT; SIGHUP reloads the IVR flows."""
@@ -197,6 +215,9 @@ class Service:
             if self._site is not None:
                 await self._site.cleanup()
             await self.mailing.stop()
+            if self.sms is not None:
+                await self.sms.close()
+            await self.inbox.close()
             if self._disabled_task is not None:
                 self._disabled_task.cancel()
                 await asyncio.gather(self._disabled_task, return_exceptions=True)
@@ -223,6 +244,42 @@ def _mailing_service(
         alive=partial(InstanceLock.owner_alive, pool), public_url=cfg.public_url or "",
         cap_days=cfg.cap_days, batch=cfg.batch,
     )  # fmt: skip
+
+
+class SmsLinks:
+    """The SMSC links bound by `ccd run`, as far as the inbox needs them: inbound messages
+    to a handler, and texts out. (Until SMS as a mailing channel brings its own.)"""
+
+    def __init__(self, gateway_links: list[LinkSettings]) -> None:
+        self._handler: Callable[[InboundSms], Awaitable[None]] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.gateway = SmsGateway(gateway_links, on_receipt=lambda r: None,
+                                  on_inbound=self._inbound)  # fmt: skip
+
+    def set_inbound(self, handler: Callable[[InboundSms], Awaitable[None]]) -> None:
+        self._handler = handler
+
+    def _inbound(self, sms: InboundSms) -> None:
+        if self._handler is not None:
+            task = asyncio.ensure_future(self._handler(sms))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def send_text(self, to: str, text: str, ref: str) -> SendResult:
+        return await self.gateway.send(to, text, ref)
+
+    def start(self) -> None:
+        self.gateway.start()
+
+    async def close(self) -> None:
+        await self.gateway.close()
+
+
+async def _sms_links(pool: asyncpg.Pool) -> SmsLinks | None:
+    """The links of `ccd smsc add` (read at start); None when there are none."""
+    async with pool.acquire() as conn:
+        links = await smsc_store.list_links(conn)
+    return SmsLinks(links) if links else None
 
 
 def _bound_port(runner: web.AppRunner, asked: int) -> int:

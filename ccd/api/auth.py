@@ -280,7 +280,7 @@ class AuthApi:
         )  # fmt: skip
         return resp
 
-    @require_role("agent", "supervisor", "admin")
+    @require_role("agent", "supervisor", "admin", "manager")
     async def logout(self, request: web.Request) -> web.Response:
         token = request_token(request)
         assert token is not None
@@ -289,7 +289,7 @@ class AuthApi:
         resp.del_cookie(TOKEN_COOKIE, path="/")
         return resp
 
-    @require_role("agent", "supervisor", "admin")
+    @require_role("agent", "supervisor", "admin", "manager")
     async def me(self, request: web.Request) -> web.Response:
         p = principal(request)
         name = ""

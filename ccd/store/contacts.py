@@ -18,6 +18,7 @@ import asyncpg
 
 from ccd.log import get_logger
 from ccd.messaging.contact_rows import ContactColumns, ContactRow, RowError, parse, resolve
+from ccd.store.db import AnyConnection
 from ccd.store.leads_import import Rejected, RejectsFile, default_rejects_path
 from ccd.store.tabular import TableError, open_table
 
@@ -228,7 +229,7 @@ async def record_consent(
              purpose=purpose, status=status, method=method)  # fmt: skip
 
 
-async def contact_history(conn: asyncpg.Connection, contact_id: int) -> dict[str, list[Any]]:
+async def contact_history(conn: AnyConnection, contact_id: int) -> dict[str, list[Any]]:
     """Consent rows, calls (attempts of its leads) and messages, oldest first."""
     consent = await conn.fetch(
         "SELECT at, channel, purpose, status, method, proof FROM consent_events"

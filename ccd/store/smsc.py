@@ -6,6 +6,7 @@ import asyncpg
 
 from ccd.log import get_logger
 from ccd.messaging.sms.settings import LinkSettings
+from ccd.store.db import AnyConnection
 
 log = get_logger(__name__)
 
@@ -31,7 +32,7 @@ async def add_link(conn: asyncpg.Connection, link: LinkSettings) -> int:
     return link_id
 
 
-async def list_links(conn: asyncpg.Connection) -> list[LinkSettings]:
+async def list_links(conn: AnyConnection) -> list[LinkSettings]:
     rows = await conn.fetch(f"SELECT {_COLUMNS} FROM smsc_links ORDER BY id")
     return [
         LinkSettings(
