@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from ccd.messaging.templates import render
@@ -39,7 +39,7 @@ class KeywordError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    code: str
+    code: str  # upper case: the inbox and exports filter on it
     reply: str | None
     assign: Assign
     consent: ConsentAction | None
@@ -85,14 +85,21 @@ def new_rule(code: str, reply: str | None, assign: str, consent: str | None) -> 
         action = ConsentAction.OPT_OUT
     if reply is not None and not reply.strip():
         raise KeywordError("--reply: empty; leave it out for no reply")
-    return key, Rule(code, reply, how, action)
+    return key, Rule(code.upper(), reply, how, action)
 
 
 class Rules:
     """The operator's rules over the built-in STOP family."""
 
     def __init__(self, stored: Mapping[str, Rule]) -> None:
-        self._rules = {**STOP_FAMILY, **stored}
+        self._rules = dict(STOP_FAMILY)
+        for key, rule in stored.items():
+            builtin = STOP_FAMILY.get(key)
+            if builtin is not None:  # a STOP word always opts out and confirms
+                rule = replace(
+                    rule, consent=ConsentAction.OPT_OUT, reply=rule.reply or builtin.reply
+                )
+            self._rules[key] = rule
 
     def match(self, text: str) -> Rule | None:
         return self._rules.get(first_word(text))

@@ -223,7 +223,7 @@ async def list_inbox(conn: Conn, f: InboxFilter) -> list[dict[str, Any]]:
     """Newest first, by the indexes on received_at, keyword and status."""
     rows = await conn.fetch(
         _MESSAGE
-        + """WHERE ($1::text IS NULL OR i.keyword IS NOT DISTINCT FROM nullif($1, ''))
+        + """WHERE ($1::text IS NULL OR i.keyword IS NOT DISTINCT FROM upper(nullif($1, '')))
           AND (cardinality($2::text[]) = 0 OR i.status = ANY($2))
           AND ($3::timestamptz IS NULL OR i.received_at >= $3)
           AND ($4::timestamptz IS NULL OR i.received_at < $4)
