@@ -53,6 +53,38 @@ _REPLIES = """,
 """
 
 
+_VIEWS = (
+    """
+    CREATE VIEW sms_response_times AS
+    SELECT i.id, i.keyword, i.status, i.received_at, r.first_reply_at,
+           round(extract(epoch FROM r.first_reply_at - i.received_at), 1) AS response_s
+    FROM sms_inbound i
+    LEFT JOIN LATERAL (SELECT min(created_at) AS first_reply_at FROM sms_replies
+                       WHERE inbound_id = i.id AND state <> 'failed') r ON true
+    """,
+    """
+    CREATE VIEW sms_inbound_daily AS
+    SELECT date_trunc('day', received_at)::date AS day, keyword,
+           count(*) AS received,
+           count(*) FILTER (WHERE status = 'auto') AS auto,
+           count(*) FILTER (WHERE status IN ('new', 'assigned')) AS open,
+           count(*) FILTER (WHERE status = 'done') AS done,
+           count(*) FILTER (WHERE first_reply_at IS NOT NULL) AS replied
+    FROM sms_response_times
+    GROUP BY 1, 2
+    """,
+    """
+    CREATE VIEW sms_outcomes AS
+    SELECT keyword, status, count(*) AS messages,
+           count(*) FILTER (WHERE first_reply_at IS NOT NULL) AS replied,
+           round(avg(response_s), 1) AS avg_response_s,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY response_s) AS median_response_s
+    FROM sms_response_times
+    GROUP BY keyword, status
+    """,
+)
+
+
 def _tz(name: str, **kw: object) -> sa.Column[object]:
     return sa.Column(name, sa.DateTime(timezone=True), **kw)  # type: ignore[arg-type]
 
@@ -143,34 +175,8 @@ def upgrade() -> None:
     )  # fmt: skip
     op.create_index("ix_sms_replies_inbound", "sms_replies", ["inbound_id", "created_at"])
     op.create_index("ix_sms_replies_contact", "sms_replies", ["contact_id", "created_at"])
-    op.execute(
-        """
-        CREATE VIEW sms_response_times AS
-        SELECT i.id, i.keyword, i.status, i.received_at, r.first_reply_at,
-               round(extract(epoch FROM r.first_reply_at - i.received_at), 1) AS response_s
-        FROM sms_inbound i
-        LEFT JOIN LATERAL (SELECT min(created_at) AS first_reply_at FROM sms_replies
-                           WHERE inbound_id = i.id AND state <> 'failed') r ON true;
-
-        CREATE VIEW sms_inbound_daily AS
-        SELECT date_trunc('day', received_at)::date AS day, keyword,
-               count(*) AS received,
-               count(*) FILTER (WHERE status = 'auto') AS auto,
-               count(*) FILTER (WHERE status IN ('new', 'assigned')) AS open,
-               count(*) FILTER (WHERE status = 'done') AS done,
-               count(*) FILTER (WHERE first_reply_at IS NOT NULL) AS replied
-        FROM sms_response_times
-        GROUP BY 1, 2;
-
-        CREATE VIEW sms_outcomes AS
-        SELECT keyword, status, count(*) AS messages,
-               count(*) FILTER (WHERE first_reply_at IS NOT NULL) AS replied,
-               round(avg(response_s), 1) AS avg_response_s,
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY response_s) AS median_response_s
-        FROM sms_response_times
-        GROUP BY keyword, status;
-        """
-    )
+    for view in _VIEWS:
+        op.execute(view)
     op.execute("CREATE OR REPLACE VIEW mailing_report AS" + _REPORT_HEAD + _REPLIES + _REPORT_TAIL)
 
 
