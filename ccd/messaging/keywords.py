@@ -21,6 +21,8 @@ from ccd.messaging.templates import render
 _LOOKALIKES = str.maketrans("авеёкмнорсухті", "abeekmhopcyxti")
 _EDGE = re.compile(r"^\W+|\W+$")
 _VAR = re.compile(r"\{[^{}]*\}")
+# what a left-out variable leaves: "Hi , thanks", "Thank you, !"
+_DANGLING = re.compile(r"[\s,;:]+(?=[!?.]|$)|\s+(?=[,;:])")
 
 
 class Assign(StrEnum):
@@ -115,4 +117,6 @@ def reply_text(rule: Rule, first_name: str | None) -> str | None:
         return None
     values = {"first_name": first_name, "code": rule.code}
     text = render(rule.reply, values)
-    return text if text is not None else " ".join(_VAR.sub("", rule.reply).split())
+    if text is not None:
+        return text
+    return _DANGLING.sub("", " ".join(_VAR.sub("", rule.reply).split()))

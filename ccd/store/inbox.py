@@ -10,7 +10,6 @@ two ccd processes that got the same MO store it once.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -149,17 +148,17 @@ async def _keyword_consent(conn: AnyConnection, stored: list[Stored]) -> None:
     """STOP (and the operator's opt-in/opt-out words) in the same transaction as the message:
     the consent history says why, with the message as the proof."""
     rows = [
-        (s.contact_id, s.item.consent.value, json.dumps({
+        (s.contact_id, s.item.consent.value, {
             "inbound_id": s.id, "keyword": s.item.keyword, "text": s.item.text,
             "sender": s.item.sender, "link": s.item.link,
             "received_at": s.item.received_at.isoformat(),
-        }, ensure_ascii=False))
+        })
         for s in stored if s.item.consent is not None and s.contact_id is not None
     ]  # fmt: skip
     if rows:
         await conn.executemany(
             "INSERT INTO consent_events (contact_id, channel, purpose, status, method, proof)"
-            " VALUES ($1, 'sms', 'marketing', $2, 'sms_keyword', $3::jsonb)",
+            " VALUES ($1, 'sms', 'marketing', $2, 'sms_keyword', $3)",
             rows,
         )
         log.info("sms.keyword.consent", contacts=len(rows))
