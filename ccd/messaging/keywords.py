@@ -15,12 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from ccd.messaging.templates import render
-
 # Cyrillic letters drawn like Latin ones, folded after casefold (so lower case only).
 _LOOKALIKES = str.maketrans("авеёкмнорсухті", "abeekmhopcyxti")
 _EDGE = re.compile(r"^\W+|\W+$")
-_VAR = re.compile(r"\{[^{}]*\}")
+_VAR = re.compile(r"\{([^{}]*)\}")
 # what a left-out variable leaves: "Hi , thanks", "Thank you, !"
 _DANGLING = re.compile(r"[\s,;:]+(?=[!?.]|$)|\s+(?=[,;:])")
 
@@ -112,11 +110,17 @@ class Rules:
 
 def reply_text(rule: Rule, first_name: str | None) -> str | None:
     """The rule's reply with `{first_name}` and `{code}` filled in; a variable without a value
-    is left out."""
+    is left out, with the comma or space it leaves behind."""
     if rule.reply is None:
         return None
     values = {"first_name": first_name, "code": rule.code}
-    text = render(rule.reply, values)
-    if text is not None:
-        return text
-    return _DANGLING.sub("", " ".join(_VAR.sub("", rule.reply).split()))
+    missing = False
+
+    def fill(m: re.Match[str]) -> str:
+        nonlocal missing
+        value = values.get(m[1])
+        missing = missing or not value
+        return value or ""
+
+    text = _VAR.sub(fill, rule.reply)
+    return _DANGLING.sub("", " ".join(text.split())) if missing else text
