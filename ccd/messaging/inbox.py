@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import asyncpg
@@ -133,11 +133,13 @@ class SmsInbox:
             rules = await load_rules(conn)
             items = [_incoming(sms, rules) for sms in batch]
             stored = await store.store_batch(conn, [i for i, _ in items], window=self._window)
+            rows = await store.messages_by_id(conn, [s.id for s in stored]) if stored else []
         self.stored += len(stored)
-        by_item = {id(i): rule for i, rule in items}
         log.info("sms.mo.stored", messages=len(stored), batch=len(batch))
+        for row in rows:  # as GET /api/inbox lists them
+            self._notify({"type": "sms_inbound", "message": _json(row)})
+        by_item = {id(i): rule for i, rule in items}
         for s in stored:
-            self._notify({"type": "sms_inbound", "message": _live(s)})
             rule = by_item[id(s.item)]
             if rule is not None and rule.reply is not None:
                 self._spawn(self._auto_reply(s, rule))
@@ -202,10 +204,5 @@ def _incoming(sms: InboundSms, rules: Rules) -> tuple[store.Incoming, Rule | Non
     return item, rule
 
 
-def _live(s: store.Stored) -> dict[str, Any]:
-    it = s.item
-    return {
-        "id": s.id, "received_at": it.received_at.isoformat(), "sender": it.sender,
-        "recipient": it.recipient, "contact_id": s.contact_id, "text": it.text,
-        "keyword": it.keyword, "status": it.status, "parts": it.parts, "link": it.link,
-    }  # fmt: skip
+def _json(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}

@@ -233,6 +233,11 @@ async def list_inbox(conn: Conn, f: InboxFilter) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+async def messages_by_id(conn: Conn, ids: list[int]) -> list[dict[str, Any]]:
+    rows = await conn.fetch(_MESSAGE + "WHERE i.id = ANY($1::bigint[]) ORDER BY i.id", ids)
+    return [dict(r) for r in rows]
+
+
 async def get_message(conn: Conn, inbound_id: int) -> dict[str, Any] | None:
     row = await conn.fetchrow(_MESSAGE + "WHERE i.id = $1", inbound_id)
     return dict(row) if row else None

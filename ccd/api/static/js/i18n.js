@@ -37,6 +37,13 @@ const I18N = {
     channel: "Channel", m_planned: "Planned", m_sent: "Sent", m_delivered: "Delivered",
     m_failed: "Failed", m_left_out: "Left out", m_opted_out: "Opted out",
     everyone_else: "everyone else", no_channel: "(left out)",
+    title_inbox: "ccd — SMS inbox", inbox: "SMS inbox", wallboard: "Wallboard", code: "Code",
+    received: "Received", from_who: "From", text: "Text", assigned_to: "Assigned to",
+    message: "Message", take: "Take it", mark_done: "Done", reply: "Reply",
+    reply_placeholder: "Reply by SMS", history: "History", no_code: "no code",
+    st_open: "open", st_all: "all", st_new: "new", st_assigned: "assigned", st_done: "done",
+    st_auto: "answered by a rule", reply_sent: "Reply sent ({n} SMS)",
+    reply_failed: "Reply not sent", reply_unknown: "Reply may not have gone out",
   },
   ru: {
     title_login: "ccd — вход", title_agent: "ccd — оператор", title_supervisor: "ccd — супервизор",
@@ -72,6 +79,13 @@ const I18N = {
     channel: "Канал", m_planned: "Запланировано", m_sent: "Отправлено", m_delivered: "Доставлено",
     m_failed: "Ошибки", m_left_out: "Исключены", m_opted_out: "Отписались",
     everyone_else: "все остальные", no_channel: "(исключены)",
+    title_inbox: "ccd — входящие SMS", inbox: "Входящие SMS", wallboard: "Мониторинг", code: "Код",
+    received: "Получено", from_who: "От кого", text: "Текст", assigned_to: "Ответственный",
+    message: "Сообщение", take: "Взять себе", mark_done: "Готово", reply: "Ответить",
+    reply_placeholder: "Ответ по SMS", history: "История", no_code: "без кода",
+    st_open: "открытые", st_all: "все", st_new: "новое", st_assigned: "назначено", st_done: "готово",
+    st_auto: "отвечено правилом", reply_sent: "Ответ отправлен ({n} SMS)",
+    reply_failed: "Ответ не отправлен", reply_unknown: "Ответ мог не уйти",
   },
 };
 
