@@ -192,6 +192,13 @@ async def test_stop_opts_out_at_once_confirms_and_the_next_marketing_sms_is_not_
             await eventually(_mailing_done(pool), 20, "the mailing completed")
         finally:
             await svc.stop()
+        # the other contact answers the mailing: a reply in the mailing's report
+        smsc.inject_mo("79031112233", "7333", "А на что скидка?")
+        await eventually(_count(pool, 2), 10, "the answer stored")
+        report = await pool.fetch(
+            "SELECT channel, sent, left_out, replies FROM mailing_report ORDER BY channel"
+        )
+        assert [tuple(r) for r in report] == [("sms", 1, 0, 1), (None, 0, 1, 0)]
     to = sorted(s.destination for s in smsc.submits[1:])
     assert to == ["79031112233"]
     reason = await pool.fetchval(
