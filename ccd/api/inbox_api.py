@@ -18,9 +18,17 @@ from typing import Any
 
 import asyncpg
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ccd.api.auth import INT8_MAX, error, json_body, path_id, principal, require_role
+from ccd.api.auth import (
+    INT8_MAX,
+    error,
+    json_body,
+    path_id,
+    principal,
+    query_model,
+    require_role,
+)
 from ccd.api.live import LiveHub, to_json
 from ccd.messaging.inbox import NoSmsLink, SmsInbox
 from ccd.store import inbox as store
@@ -99,12 +107,7 @@ class InboxApi:
 
     @require_role(*ROLES)
     async def search(self, request: web.Request) -> web.Response:
-        try:
-            q = InboxQuery.model_validate(dict(request.query))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(x) for x in first["loc"])
-            raise error(400, f"{field}: {first['msg']}") from None
+        q = query_model(request, InboxQuery)
         rows = await store.list_inbox(self._pool, q.filter())
         return web.json_response({"messages": [_json(r) for r in rows]})
 

@@ -50,7 +50,8 @@ async def mailing_summary(conn: AnyConnection, name: str) -> Report:
     await mailing_id(conn, name)
     rows = await conn.fetch(
         "SELECT segment, channel, planned, sent, delivered, failed, unknown, left_out, opted_out,"
-        " replies FROM mailing_report WHERE mailing = $1 ORDER BY segment NULLS LAST, channel NULLS LAST",
+        " replies FROM mailing_report WHERE mailing = $1"
+        " ORDER BY segment NULLS LAST, channel NULLS LAST",
         name,
     )
     columns = ["segment", "channel", "planned", "sent", "delivered", "failed", "unknown",
