@@ -117,17 +117,14 @@ class InboxApi:
         row = await store.get_message(self._pool, inbound_id)
         if row is None:
             raise error(404, "no such message")
-        history: dict[str, Any] = {"calls": [], "sms": [], "messages": []}
+        history: dict[str, list[Any]] = {"consent": [], "calls": [], "messages": [], "sms": []}
         if row["contact_id"] is not None:
             async with self._pool.acquire() as conn:
-                found = await contact_history(conn, row["contact_id"])
-                history = {"calls": [dict(r) for r in found["calls"]],
-                           "messages": [dict(r) for r in found["messages"]],
-                           "sms": await store.sms_history(conn, row["contact_id"])}  # fmt: skip
+                history = await contact_history(conn, row["contact_id"])
         return web.json_response({
             **_json(row), "replies": [_json(r) for r in await store.replies_of(self._pool,
                                                                                 inbound_id)],
-            "history": {k: [_json(r) for r in v] for k, v in history.items()},
+            "history": {k: [_json(dict(r)) for r in v] for k, v in history.items()},
         })  # fmt: skip
 
     @require_role(*ROLES)

@@ -254,15 +254,16 @@ async def replies_of(conn: Conn, inbound_id: int) -> list[dict[str, Any]]:
 
 
 async def sms_history(conn: Conn, contact_id: int, *, limit: int = 200) -> list[dict[str, Any]]:
-    """The contact's SMS both ways (their messages, our replies), newest first."""
+    """The contact's last `limit` SMS both ways (their messages, the replies), oldest first."""
     rows = await conn.fetch(
         """SELECT * FROM (
                SELECT 'in' AS direction, id AS inbound_id, received_at AS at, text, keyword,
                       status AS state FROM sms_inbound WHERE contact_id = $1
                UNION ALL
                SELECT 'out', inbound_id, created_at, text, kind, state FROM sms_replies
-               WHERE contact_id = $1) h
-           ORDER BY at DESC LIMIT $2""",
+               WHERE contact_id = $1
+               ORDER BY at DESC LIMIT $2) h
+           ORDER BY at""",
         contact_id, limit,
     )  # fmt: skip
     return [dict(r) for r in rows]

@@ -117,7 +117,7 @@ async def test_roles_filters_and_one_message_with_the_contacts_history(
         "Анна Петрова", "VOTE", "new")  # fmt: skip
     one = await _get(c, f"/api/inbox/{first['id']}", olga)
     assert one["text"] == "vote 3" and one["replies"] == []
-    assert [h["text"] for h in one["history"]["sms"]] == ["Когда доставка?", "vote 3"]
+    assert [h["text"] for h in one["history"]["sms"]] == ["vote 3", "Когда доставка?"]
     assert one["history"]["calls"] == [] and one["history"]["messages"] == []
     assert (await c.get("/api/inbox/999999", headers=olga)).status == 404
 

@@ -126,7 +126,7 @@ async def test_stop_opts_out_with_a_confirmation_and_the_next_mailing_leaves_the
     (confirmation,) = await eventually(confirmed, within=15, what="the STOP confirmation")
     assert "отписаны" in confirmation["text"]
     show = await daemon.cli("contacts", "show", "+79161234567")
-    assert "sms_keyword" in show and "opt_out" in show
+    assert "sms_keyword" in show and "opt_out" in show and "from │ СТОП" in show
 
     await daemon.cli("mailing", "create", "sale", "--purpose", "marketing", "--variants",
                      str(tmp_path / "v.yaml"), "--hours", "00:00-24:00")  # fmt: skip
