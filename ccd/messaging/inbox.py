@@ -35,6 +35,9 @@ from ccd.store.sms_keywords import load_rules
 log = get_logger(__name__)
 
 Notify = Callable[[dict[str, Any]], None]
+# Longer than any send takes (a link answers or gives up within 30 s): a reply `sending` for
+# longer was left by a process that died mid-send.
+STALE_SEND = timedelta(minutes=2)
 
 
 class SendText(Protocol):
@@ -92,6 +95,9 @@ class SmsInbox:
         return self._queue.qsize()
 
     async def start(self) -> None:
+        settled = await store.settle_stale_replies(self._pool, STALE_SEND)
+        if settled:
+            log.warning("sms.reply.unknown_settled", replies=settled)
         self._writer = asyncio.create_task(self._write(), name="sms-inbox-writer")
 
     async def close(self) -> None:

@@ -192,6 +192,19 @@ async def finish_reply(
     )  # fmt: skip
 
 
+async def settle_stale_replies(conn: Conn, older_than: timedelta) -> int:
+    """Replies left `sending` by a process that died mid-send become `unknown` (never sent
+    again: the SMSC may have taken them). Only rows older than any send takes, so another
+    running ccd's replies in flight are left alone."""
+    n = await conn.fetchval(
+        "WITH s AS (UPDATE sms_replies SET state = 'unknown',"
+        " error = 'ccd stopped before the SMSC answered'"
+        " WHERE state = 'sending' AND created_at < now() - $1::interval RETURNING 1)"
+        " SELECT count(*) FROM s", older_than,
+    )  # fmt: skip
+    return int(n)
+
+
 # --- the inbox ---
 
 _MESSAGE = """

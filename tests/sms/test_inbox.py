@@ -232,3 +232,21 @@ async def test_a_burst_of_10000_mo_is_stored_with_none_lost(
         await eventually(_count(pool, 10_000), 120, "10 000 stored")
     assert await pool.fetchval("SELECT count(DISTINCT sender) FROM sms_inbound") == 10_000
     assert run.inbox.stored == 10_000 and len(run.pushed) == 10_000
+
+
+async def test_a_reply_left_sending_by_a_dead_process_is_settled_unknown_never_resent(
+    pool: asyncpg.Pool, smsc: SmscDouble
+) -> None:
+    await pool.execute(
+        "INSERT INTO sms_inbound (link, sender, recipient, text, coding, received_at, dedup_key)"
+        " VALUES ('l0', '+79161234567', '7333', 'Когда?', 'ucs2', now(), 'k')"
+    )
+    await pool.execute(
+        "INSERT INTO sms_replies (inbound_id, phone, kind, text, created_at) SELECT id,"
+        " sender, 'manual', t, now() - d FROM sms_inbound, (VALUES ('old', interval '3 min'),"
+        " ('in flight elsewhere', interval '5 s')) v(t, d)"
+    )
+    async with _inbox(pool, smsc):
+        states = dict(await pool.fetch("SELECT text, state FROM sms_replies"))
+    assert states == {"old": "unknown", "in flight elsewhere": "sending"}
+    assert smsc.submits == []
