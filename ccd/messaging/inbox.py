@@ -84,15 +84,12 @@ class SmsInbox:
         self._sends = asyncio.Semaphore(concurrency)
         self._writer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._in_hand: list[InboundSms] = []  # the batch being stored
         self.stored = 0  # messages stored by this process (benchmarks read it)
 
     async def accept(self, sms: InboundSms) -> None:
         """The SMS channel's inbound handler: queue, never wait."""
         self._queue.put_nowait(sms)
-
-    @property
-    def waiting(self) -> int:
-        return self._queue.qsize()
 
     async def start(self) -> None:
         settled = await store.settle_stale_replies(self._pool, STALE_SEND)
@@ -110,8 +107,11 @@ class SmsInbox:
             await asyncio.gather(self._writer, return_exceptions=True)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._queue.qsize() > 1:
-            log.error("sms.mo.not_stored", messages=self._queue.qsize() - 1)
+        lost = len(self._in_hand)
+        while not self._queue.empty():
+            lost += self._queue.get_nowait() is not None
+        if lost:
+            log.error("sms.mo.not_stored", messages=lost)
 
     async def _write(self) -> None:
         closing = False
@@ -119,7 +119,7 @@ class SmsInbox:
             first = await self._queue.get()
             if first is None:
                 return
-            batch = [first]
+            batch = self._in_hand = [first]
             while len(batch) < self._batch and not self._queue.empty():
                 sms = self._queue.get_nowait()
                 if sms is None:
@@ -133,6 +133,7 @@ class SmsInbox:
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     log.error("sms.mo.store_failed", messages=len(batch), error=str(exc))
                     await asyncio.sleep(self._retry_s)
+            self._in_hand = []
 
     async def _store(self, batch: list[InboundSms]) -> None:
         async with self._pool.acquire() as conn:
@@ -202,7 +203,9 @@ def _incoming(sms: InboundSms, rules: Rules) -> tuple[store.Incoming, Rule | Non
     rule = rules.match(sms.text)
     status = "auto" if rule is not None and rule.assign is Assign.AUTO else "new"
     item = store.Incoming(
-        link=sms.link, sender=sender, recipient=sms.recipient, text=sms.text, coding=sms.coding,
+        # PostgreSQL text cannot hold NUL (a UCS-2 message may): it would fail every retry
+        link=sms.link, sender=sender, recipient=sms.recipient,
+        text=sms.text.replace("\x00", "\ufffd"), coding=sms.coding,
         parts=sms.parts, complete=sms.complete, received_at=sms.received_at,
         keyword=rule.code if rule else None, status=status,
         consent=rule.consent if rule else None, time_zone=zone,
