@@ -133,6 +133,9 @@ class SmsInbox:
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     log.error("sms.mo.store_failed", messages=len(batch), error=str(exc))
                     await asyncio.sleep(self._retry_s)
+                except Exception:  # a bug of ours: keep the batch, say so loudly, go on trying
+                    log.exception("sms.mo.store_error", messages=len(batch))
+                    await asyncio.sleep(self._retry_s)
             self._in_hand = []
 
     async def _store(self, batch: list[InboundSms]) -> None:
