@@ -86,6 +86,7 @@ class SmsInbox:
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_hand: list[InboundSms] = []  # the batch being stored
         self.stored = 0  # messages stored by this process (benchmarks read it)
+        self.store_failures = 0  # batches the database refused (and that were tried again)
 
     async def accept(self, sms: InboundSms) -> None:
         """The SMS channel's inbound handler: queue, never wait."""
@@ -132,6 +133,7 @@ class SmsInbox:
                     break
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     log.error("sms.mo.store_failed", messages=len(batch), error=str(exc))
+                    self.store_failures += 1
                     await asyncio.sleep(self._retry_s)
                 except Exception:  # a bug of ours: keep the batch, say so loudly, go on trying
                     log.exception("sms.mo.store_error", messages=len(batch))

@@ -42,7 +42,7 @@ async def _inbox(pool: asyncpg.Pool, smsc: SmscDouble, *ids: str) -> AsyncIterat
     links = [link(smsc.port, name=f"l{n}", system_id=sid) for n, sid in enumerate(ids or ["ccd1"])]
     sms = SmsLinks(links)
     pushed: list[dict[str, Any]] = []
-    inbox = SmsInbox(pool, sms.send_text, pushed.append)
+    inbox = SmsInbox(pool, sms.send_text, pushed.append, retry_s=0.1)
     sms.set_inbound(inbox.accept)
     await inbox.start()
     sms.start()
@@ -252,3 +252,17 @@ async def test_a_reply_left_sending_by_a_dead_process_is_settled_unknown_never_r
         states = dict(await pool.fetch("SELECT text, state FROM sms_replies"))
     assert states == {"old": "unknown", "in flight elsewhere": "sending"}
     assert smsc.submits == []
+
+
+async def test_a_batch_the_database_refuses_is_kept_and_stored_once_it_can_be(
+    pool: asyncpg.Pool, smsc: SmscDouble
+) -> None:
+    async with _inbox(pool, smsc) as run:
+        await pool.execute("ALTER TABLE sms_inbound RENAME TO sms_inbound_away")
+        for n in range(3):
+            smsc.inject_mo(f"7916123456{n}", "7333", f"VOTE {n}")
+        await eventually(lambda: _true(run.inbox.store_failures >= 2), 10, "refused twice")
+        await pool.execute("ALTER TABLE sms_inbound_away RENAME TO sms_inbound")
+        await eventually(_count(pool, 3), 10, "the kept batch stored")
+    assert sorted(r["text"] for r in await pool.fetch("SELECT text FROM sms_inbound")) == [
+        "VOTE 0", "VOTE 1", "VOTE 2"]  # fmt: skip
