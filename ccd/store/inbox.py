@@ -232,18 +232,37 @@ class InboxFilter:
 
 
 async def list_inbox(conn: Conn, f: InboxFilter) -> list[dict[str, Any]]:
-    """Newest first, by the indexes on received_at, keyword and status."""
+    """Newest first. Only the filters given are in the query, so each is an index range
+    (received_at; keyword, received_at; status, received_at) whatever the others are."""
+    where, args = inbox_where(f)
+    args.append(f.limit)
     rows = await conn.fetch(
-        _MESSAGE
-        + """WHERE ($1::text IS NULL OR i.keyword IS NOT DISTINCT FROM upper(nullif($1, '')))
-          AND (cardinality($2::text[]) = 0 OR i.status = ANY($2))
-          AND ($3::timestamptz IS NULL OR i.received_at >= $3)
-          AND ($4::timestamptz IS NULL OR i.received_at < $4)
-          AND ($5::bigint IS NULL OR i.id < $5)
-        ORDER BY i.received_at DESC, i.id DESC LIMIT $6""",
-        f.code, list(f.statuses), f.since, f.until, f.before_id, f.limit,
-    )  # fmt: skip
+        f"{_MESSAGE} WHERE {where} ORDER BY i.received_at DESC, i.id DESC LIMIT ${len(args)}",
+        *args,
+    )
     return [dict(r) for r in rows]
+
+
+def inbox_where(f: InboxFilter) -> tuple[str, list[Any]]:
+    """The WHERE clause of a filter over sms_inbound `i`, and its arguments."""
+    clauses, args = ["true"], []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if f.code is not None:
+        clauses.append(f"i.keyword = upper({arg(f.code)})" if f.code else "i.keyword IS NULL")
+    if f.statuses:
+        clauses.append(f"i.status = ANY({arg(list(f.statuses))}::text[])")
+    if f.since is not None:
+        clauses.append(f"i.received_at >= {arg(f.since)}")
+    if f.until is not None:
+        clauses.append(f"i.received_at < {arg(f.until)}")
+    if f.before_id is not None:  # the next page: older than that message, in list order
+        clauses.append(f"(i.received_at, i.id) < (SELECT received_at, id FROM sms_inbound"
+                       f" WHERE id = {arg(f.before_id)})")  # fmt: skip
+    return " AND ".join(clauses), args
 
 
 async def messages_by_id(conn: Conn, ids: list[int]) -> list[dict[str, Any]]:

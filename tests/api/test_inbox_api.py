@@ -103,6 +103,9 @@ async def test_roles_filters_and_one_message_with_the_contacts_history(
 
     everything = (await _get(c, "/api/inbox", olga))["messages"]
     assert [m["text"] for m in everything] == ["VOTE 1", "Когда доставка?", "vote 3"]
+    page1 = (await _get(c, "/api/inbox?limit=2", olga))["messages"]
+    page2 = (await _get(c, f"/api/inbox?limit=2&before={page1[-1]['id']}", olga))["messages"]
+    assert [m["text"] for m in page1 + page2] == [m["text"] for m in everything]
     votes = (await _get(c, "/api/inbox?code=vote", olga))["messages"]
     assert [m["text"] for m in votes] == ["VOTE 1", "vote 3"]
     none = (await _get(c, "/api/inbox?code=", olga))["messages"]
