@@ -1,7 +1,7 @@
 """Customers' SMS under `ccd run`, with the SMSC double in its own process and the link added
 by `ccd smsc add`: a message with a code lands in the inbox API and on a manager's WebSocket,
 the manager's reply reaches the double; STOP opts the sender out and confirms, and the next
-marketing mailing leaves them out."""
+marketing mailing leaves them out; a burst of 5 000 is stored whole while the API answers."""
 
 from __future__ import annotations
 
@@ -143,3 +143,27 @@ async def test_stop_opts_out_with_a_confirmation_and_the_next_mailing_leaves_the
     # Boris is not left out: his goes to the SMS channel (failed while there is none)
     assert rows["+79031112233"][0] != "skipped"
     assert await _submits_to(smsc, "79161234567") == [confirmation]  # nothing after STOP
+
+
+async def test_a_burst_of_mo_is_stored_whole_while_the_inbox_api_answers(
+    sms_ccd: tuple[CcdProcess, SmscProcess],
+) -> None:
+    daemon, smsc = sms_ccd
+    token = await daemon.add_supervisor("sofia", "PJSIP/agent900")
+    n = 5000
+    await smsc.control("POST", "/mo", {"sender": "79160000000", "recipient": "7333",
+                                       "text": "VOTE 2", "count": n})  # fmt: skip
+    answered = 0
+
+    async def all_stored() -> bool:
+        nonlocal answered
+        reply = await daemon.get("/api/inbox?status=new&limit=20", token=token)
+        assert reply.status == 200, reply
+        answered += 1
+        (row,) = await daemon.sql("SELECT count(*) AS n FROM sms_inbound")
+        return bool(row["n"] >= n)
+
+    await eventually(all_stored, within=60, what=f"{n} MO stored")
+    (row,) = await daemon.sql("SELECT count(*) AS n, count(DISTINCT sender) AS d FROM sms_inbound")
+    assert (row["n"], row["d"]) == (n, n) and answered >= 1
+    assert sum(e["messages"] for e in daemon.events("sms.mo.stored")) == n
