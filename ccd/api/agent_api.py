@@ -9,6 +9,10 @@
     POST /api/agent/hangup       hang up the customer of the current call: WRAP_UP, phone stays up
     POST /api/agent/disposition  {"disposition": "CALLBACK", "callback_at": "...", "note": ""}
                                  for the agent's current or last call, outbound or inbound
+    POST /api/agent/consent      {"channels": ["call", "sms"], "purpose": "marketing",
+                                 "status": "opt_out", "note": "asked not to be called"}
+                                 the customer of the current or last call said so: recorded
+                                 in their contact's consent history (method agent)
     POST /api/agent/recording/pause   pause the current call's recording (card numbers, secrets)
     POST /api/agent/recording/resume  resume it; each pause is audited (who, when)
     GET  /api/agent/worklist     MANUAL campaigns: the agent's contacts, `due` when their time came
@@ -33,6 +37,7 @@ from ccd.dialer.recording import RecordingError
 from ccd.dialer.runner import DialError
 from ccd.domain.dispositions import Disposition
 from ccd.inbound.agent_calls import AgentBusy, AgentCall, DispositionRefused
+from ccd.store.contacts import contact_of_phone, record_consent
 
 if TYPE_CHECKING:
     from ccd.dialer.calls import LiveAttempt
@@ -97,6 +102,13 @@ class DispositionBody(_Strict):
         return self
 
 
+class ConsentBody(_Strict):
+    channels: list[Literal["call", "sms", "email", "fax"]] = Field(min_length=1)
+    purpose: Literal["service", "marketing"] = "marketing"
+    status: Literal["opt_in", "opt_out"]
+    note: str | None = Field(default=None, max_length=2000)
+
+
 class DialBody(_Strict):
     campaign_id: Int4Id
     lead_id: Int8Id
@@ -118,6 +130,7 @@ class AgentApi:
         r.add_get("/api/agent/me", self.me)
         r.add_post("/api/agent/hangup", self.hangup)
         r.add_post("/api/agent/disposition", self.disposition)
+        r.add_post("/api/agent/consent", self.consent)
         r.add_post("/api/agent/recording/pause", self.pause_recording)
         r.add_post("/api/agent/recording/resume", self.resume_recording)
         r.add_get("/api/agent/worklist", self.worklist)
@@ -239,6 +252,27 @@ class AgentApi:
         )  # fmt: skip
 
     @require_role("agent")
+    async def consent(self, request: web.Request) -> web.Response:
+        body = await _body(request, ConsentBody)
+        agent_id = self._agent_id(request)
+        call = self._current_call(agent_id)
+        if call is None:
+            raise _error(409, "no call in progress")
+        call_id, phone = call
+        if phone is None:
+            raise _error(409, "the caller's number is withheld: no contact to record it for")
+        proof = {"agent_id": agent_id, "login": principal(request).login, "call_id": call_id,
+                 "note": body.note}  # fmt: skip
+        async with self._engine.pool.acquire() as conn:
+            contact_id = await contact_of_phone(conn, phone)
+            await record_consent(conn, contact_id, body.channels, body.purpose, body.status,
+                                 "agent", proof)  # fmt: skip
+        return web.json_response(
+            {"contact_id": contact_id, "phone": phone, "channels": body.channels,
+             "purpose": body.purpose, "status": body.status}
+        )  # fmt: skip
+
+    @require_role("agent")
     async def pause_recording(self, request: web.Request) -> web.Response:
         return await self._pause_recording(request, pause=True)
 
@@ -246,19 +280,25 @@ class AgentApi:
     async def resume_recording(self, request: web.Request) -> web.Response:
         return await self._pause_recording(request, pause=False)
 
-    async def _pause_recording(self, request: web.Request, *, pause: bool) -> web.Response:
-        agent_id = self._agent_id(request)
+    def _current_call(self, agent_id: int) -> tuple[str, str | None] | None:
+        """(call id, the customer's E.164 number or None) of the agent's current call, or
+        of the last one while they wrap it up."""
         session = self._engine.agents.session(agent_id)
-        call_id = session.attempt_id if session is not None else None
-        if (call_id is None or self._engine.calls.find(call_id) is None) and self._inbound:
-            inbound = self._inbound.calls.of_agent(agent_id)
-            call_id = inbound.call_id if inbound is not None else None
-        if call_id is None:
+        attempt_id = session.attempt_id if session is not None else None
+        live = self._engine.calls.find(attempt_id) if attempt_id is not None else None
+        if live is not None:
+            return live.attempt_id, live.lead.phone
+        inbound = self._inbound.calls.of_agent(agent_id) if self._inbound is not None else None
+        if inbound is not None:
+            return inbound.call_id, inbound.phone
+        return None
+
+    async def _pause_recording(self, request: web.Request, *, pause: bool) -> web.Response:
+        call = self._current_call(self._agent_id(request))
+        if call is None:
             raise _error(409, "no call in progress")
         try:
-            name = await self._engine.recorder.pause(
-                call_id, principal(request).login, pause=pause
-            )
+            name = await self._engine.recorder.pause(call[0], principal(request).login, pause=pause)
         except RecordingError as exc:
             raise _error(409, str(exc)) from None
         return web.json_response({"recording": name, "paused": pause})

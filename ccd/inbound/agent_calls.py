@@ -67,6 +67,7 @@ class AgentCall:
     campaign_id: int | None
     answered_at: datetime
     contact: Contact | None = None
+    phone: str | None = None  # the caller's number in E.164; None when withheld or garbled
     ended: bool = False
     end_written: asyncio.Event = field(default_factory=asyncio.Event)
     timer: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -128,8 +129,12 @@ class AgentCalls:
         campaign_id: int | None,
         at: datetime,
     ) -> AgentCall:
+        try:
+            phone: str | None = normalize(caller, self._region).e164
+        except InvalidNumber:
+            phone = None
         call = AgentCall(call_id, agent_id, caller, did, queue, campaign_id, at,
-                         contact=await self._contact(caller, campaign_id))  # fmt: skip
+                         contact=await self._contact(phone, campaign_id), phone=phone)  # fmt: skip
         self._calls[call.rid] = call
         if self._listener is not None:
             self._listener.agent_call_started(call)
@@ -288,10 +293,8 @@ class AgentCalls:
         except InvalidNumber as exc:
             raise DispositionRefused(f"CALLBACK: the caller's number {caller!r}: {exc}") from None
 
-    async def _contact(self, caller: str, campaign_id: int | None) -> Contact | None:
-        try:
-            phone = normalize(caller, self._region).e164
-        except InvalidNumber:
+    async def _contact(self, phone: str | None, campaign_id: int | None) -> Contact | None:
+        if phone is None:
             return None  # withheld or garbled caller id: nobody to look up
         r = await store.contact_for(self._pool, phone, campaign_id)
         if r is None:

@@ -5,9 +5,8 @@ are left out. `preview` runs the same choice without writing anything."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,20 +40,16 @@ class Planned:
     kind: str = "content"  # or "confirmation" (double opt-in)
 
 
-def _values(row: asyncpg.Record | Mapping[str, Any]) -> dict[str, Any]:
-    fields = row["fields"]
-    return {
-        "first_name": row["first_name"], "last_name": row["last_name"],
-        "fields": json.loads(fields) if isinstance(fields, str) else fields,
-    }  # fmt: skip
-
-
 def decide(
-    row: asyncpg.Record | Mapping[str, Any], mailing: Mailing, now: datetime, cap_days: int
+    row: asyncpg.Record | Mapping[str, Any],
+    mailing: Mailing,
+    now: datetime,
+    cap_days: int,
+    fields: Sequence[str],
 ) -> Planned:
-    """One candidate row (store.candidates) -> its planned message or why it is left out."""
+    """One candidate row (store.candidates) -> its planned message or why it is left out.
+    `fields`: store.template_fields(mailing), the names of the row's field_values."""
     variant = mailing.variants[row["variant"]]
-    consent = row["consent"]
     last = row["last_marketing_at"]
     r = Recipient(
         addresses={
@@ -62,7 +57,11 @@ def decide(
             "fax": row["fax"],
             "email": None if row["email_bad"] else row["email"],
         },  # fmt: skip
-        consent=json.loads(consent) if isinstance(consent, str) else consent,
+        consent={
+            "sms": row["consent_sms"],
+            "email": row["consent_email"],
+            "fax": row["consent_fax"],
+        },  # fmt: skip
         preferred=row["preferred_channels"],
         blacklisted=frozenset(
             [
@@ -79,7 +78,10 @@ def decide(
     )  # fmt: skip
     if channel is None:
         return Planned(row["id"], variant, None, why)
-    values = _values(row)
+    values = {
+        "first_name": row["first_name"], "last_name": row["last_name"],
+        "fields": dict(zip(fields, row["field_values"], strict=True)),
+    }  # fmt: skip
     kind = "content"
     template = variant.templates[channel]
     if r.consent.get(channel) == "pending" and channel in confirming:
@@ -123,9 +125,10 @@ async def preview(conn: store.Conn, mailing: Mailing, cap_days: int) -> Preview:
     out: dict[str, SegmentPreview] = defaultdict(SegmentPreview)
     for v in mailing.variants:
         out[_segment_label(v)]  # every segment shows, even with nobody in it
+    fields = store.template_fields(mailing)
     async with conn.transaction(readonly=True):
         async for row in store.candidates(conn, mailing):
-            p = decide(row, mailing, now, cap_days)
+            p = decide(row, mailing, now, cap_days, fields)
             seg = out[_segment_label(p.variant)]
             if p.channel is None:
                 assert p.reason is not None
@@ -166,8 +169,9 @@ def _rows(
     left: Counter[str],
 ) -> list[tuple[Any, ...]]:
     out: list[tuple[Any, ...]] = []
+    fields = store.template_fields(mailing)
     for row in rows:
-        p = decide(row, mailing, now, cap_days)
+        p = decide(row, mailing, now, cap_days, fields)
         if p.channel is None:
             assert p.reason is not None
             left[p.reason.value] += 1
@@ -183,10 +187,10 @@ async def plan(pool: asyncpg.Pool, mailing_id: int, cap_days: int, chunk: int = 
     """Write the mailing's message rows once (a second call, from another instance too, finds
     it planned and writes nothing). Returns the rows written.
 
-    A pipeline over two connections: one reads the candidates while this task decides and
-    renders a chunk and the other connection COPYs the one before, in the transaction that
-    also marks the mailing planned (all rows or none)."""
-    written = 0
+    A pipeline over two connections: one reads the candidates, in chunks, while this one
+    streams the decided and rendered rows in a single COPY, in the transaction that also marks
+    the mailing planned (all rows or none). The COPY pulls rows as it sends them, so the
+    server inserts one chunk while the next is decided."""
     left = Counter[str]()
     async with pool.acquire() as conn, conn.transaction():
         locked = await conn.fetchval(
@@ -199,22 +203,23 @@ async def plan(pool: asyncpg.Pool, mailing_id: int, cap_days: int, chunk: int = 
         times = _SendTimes(mailing, now)
         chunks: asyncio.Queue[list[asyncpg.Record] | None] = asyncio.Queue(maxsize=3)
         reader = asyncio.create_task(_read(pool, mailing, chunks, chunk))
-        copying: asyncio.Task[None] | None = None
-        try:
+        written = 0
+
+        async def records() -> AsyncIterator[tuple[Any, ...]]:
+            nonlocal written
             while (rows := await chunks.get()) is not None:
-                records = _rows(rows, mailing, now, cap_days, times, left)
-                if copying is not None:
-                    await copying
-                copying = asyncio.create_task(store.write_messages(conn, records))
-                written += len(records)
-            if copying is not None:
-                await copying
+                decided = _rows(rows, mailing, now, cap_days, times, left)
+                written += len(decided)
+                for record in decided:
+                    yield record
+
+        try:
+            await store.write_messages(conn, records())
             await reader
         finally:
-            for task in (reader, copying):
-                if task is not None and not task.done():
-                    task.cancel()
-                    await asyncio.gather(task, return_exceptions=True)
+            if not reader.done():
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
         await conn.execute("UPDATE mailings SET planned_at = now() WHERE id = $1", mailing_id)
     log.info("mailing.planned", mailing_id=mailing_id, rows=written, left_out=dict(left))
     return written
@@ -226,12 +231,19 @@ async def _read(
     out: asyncio.Queue[list[asyncpg.Record] | None],
     chunk: int,
 ) -> None:
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
-        rows: list[asyncpg.Record] = []
-        async for row in store.candidates(conn, mailing, prefetch=chunk):
-            rows.append(row)
-            if len(rows) >= chunk:
-                await out.put(rows)
-                rows = []
-        await out.put(rows)
-    await out.put(None)
+    try:
+        async with pool.acquire() as conn, conn.transaction(readonly=True):
+            # One big read: the consent history sorts in memory, and JIT compiling the segment
+            # expressions costs more than it saves here.
+            await conn.execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
+            rows: list[asyncpg.Record] = []
+            async for row in store.candidates(conn, mailing, prefetch=chunk):
+                rows.append(row)
+                if len(rows) >= chunk:
+                    await out.put(rows)
+                    rows = []
+            await out.put(rows)
+    finally:
+        # Ends the COPY even when the read failed; plan() then raises the read's error and
+        # its transaction writes nothing.
+        await out.put(None)

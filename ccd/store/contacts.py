@@ -211,6 +211,23 @@ async def find_contact(conn: asyncpg.Connection, key: str) -> asyncpg.Record | N
     )
 
 
+async def contact_of_phone(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
+                           phone: str) -> int:  # fmt: skip
+    """The contact of an E.164 number, created when there is none, with every lead of that
+    number linked to it (the dialer checks a lead's call consent through its contact)."""
+    async with conn.transaction():
+        contact_id: int = await conn.fetchval(
+            'INSERT INTO contacts (phone, sources) VALUES ($1, \'{"phone": "call"}\')'
+            " ON CONFLICT (phone) DO UPDATE SET phone = excluded.phone RETURNING id",
+            phone,
+        )
+        await conn.execute(
+            "UPDATE leads SET contact_id = $1 WHERE phone = $2 AND contact_id IS NULL",
+            contact_id, phone,
+        )  # fmt: skip
+    return contact_id
+
+
 async def record_consent(
     conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
     contact_id: int,

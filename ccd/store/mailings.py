@@ -4,7 +4,7 @@ claiming under the frequency cap, and settling what a dead process left in `send
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import time
 from typing import Any
@@ -15,6 +15,7 @@ from ccd.log import get_logger
 from ccd.messaging import tokens
 from ccd.messaging.segments import compile_rules
 from ccd.messaging.spec import ChannelTemplate, MailingSpec
+from ccd.messaging.templates import variables
 
 log = get_logger(__name__)
 
@@ -161,26 +162,47 @@ async def set_status(conn: Conn, name: str, target: str) -> tuple[str, str]:
     return old, target
 
 
+def template_fields(mailing: Mailing) -> list[str]:
+    """The contact fields (`{fields.x}`) any of the mailing's templates uses, in a fixed order:
+    the candidates read just these, as text, not each contact's whole JSON."""
+    templates = [t for v in mailing.variants for t in v.templates.values()]
+    templates += (mailing.confirmation or {}).values()
+    names = {
+        name.removeprefix("fields.")
+        for t in templates
+        for text in [*t.text.values(), t.fallback, t.subject or ""]
+        for name in variables(text)
+        if name.startswith("fields.")
+    }
+    return sorted(names)
+
+
 def candidates_query(mailing: Mailing) -> tuple[str, list[Any]]:
     """Contacts of the mailing's variants (the first variant whose segment holds), with what
-    the channel choice needs: consent for the purpose, blacklist, last marketing message."""
-    params: list[Any] = [mailing.purpose]
+    the channel choice needs: consent per channel for the purpose, blacklist, last marketing
+    message, and the values of the fields its templates use (template_fields' order)."""
+    params: list[Any] = [mailing.purpose, template_fields(mailing)]
     whens = [
         f"WHEN {compile_rules(v.rules, params) if v.segment else 'TRUE'} THEN {i}"
         for i, v in enumerate(mailing.variants)
     ]
+    consent = ", ".join(
+        f"max(status) FILTER (WHERE channel = '{c}') AS {c}" for c in ("sms", "email", "fax")
+    )
     sql = f"""
     WITH consent AS (
-        SELECT contact_id, jsonb_object_agg(channel, status) AS consent FROM (
+        SELECT contact_id, {consent} FROM (
             SELECT DISTINCT ON (contact_id, channel) contact_id, channel, status
             FROM consent_events WHERE purpose = $1 ORDER BY contact_id, channel, id DESC
         ) last GROUP BY contact_id
     ), picked AS (
         SELECT c.*, CASE {" ".join(whens)} END AS variant FROM contacts c
     )
-    SELECT p.id, p.phone, p.email, p.fax, p.first_name, p.last_name, p.language, p.fields,
+    SELECT p.id, p.phone, p.email, p.fax, p.first_name, p.last_name, p.language,
+           ARRAY(SELECT p.fields ->> f FROM unnest($2::text[]) WITH ORDINALITY AS u(f, n)
+                 ORDER BY n) AS field_values,
            p.preferred_channels, p.time_zone, p.email_bad_at IS NOT NULL AS email_bad,
-           p.variant, coalesce(k.consent, '{{}}'::jsonb) AS consent,
+           p.variant, k.sms AS consent_sms, k.email AS consent_email, k.fax AS consent_fax,
            EXISTS (SELECT 1 FROM blacklist b WHERE b.phone = p.phone) AS phone_blacklisted,
            EXISTS (SELECT 1 FROM blacklist b WHERE b.phone = p.fax) AS fax_blacklisted,
            cm.last_at AS last_marketing_at
@@ -209,7 +231,9 @@ MESSAGE_COLUMNS = (
 )  # fmt: skip
 
 
-async def write_messages(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:
+async def write_messages(
+    conn: Conn, rows: Sequence[tuple[Any, ...]] | AsyncIterable[tuple[Any, ...]]
+) -> None:
     await conn.copy_records_to_table("mailing_messages", records=rows, columns=MESSAGE_COLUMNS)
 
 

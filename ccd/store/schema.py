@@ -15,6 +15,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
@@ -595,6 +596,7 @@ mailing_variants = Table(
     Column("channels", ARRAY(Text), nullable=False),
     Column("templates", JSONB, nullable=False, comment="channel -> language -> template"),
     UniqueConstraint("mailing_id", "position"),
+    UniqueConstraint("mailing_id", "id"),  # the target of mailing_messages' key
     CheckConstraint(
         "channels <@ ARRAY['sms', 'email', 'fax'] AND cardinality(channels) > 0", name="channels"
     ),
@@ -604,8 +606,8 @@ mailing_messages = Table(
     "mailing_messages",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("mailing_id", Integer, ForeignKey("mailings.id", ondelete="CASCADE"), nullable=False),
-    Column("variant_id", Integer, ForeignKey("mailing_variants.id", ondelete="CASCADE")),
+    Column("mailing_id", Integer, nullable=False),
+    Column("variant_id", Integer, nullable=False),
     Column("contact_id", BigInteger, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
     Column("channel", Text),
     Column("address", Text),
@@ -622,6 +624,12 @@ mailing_messages = Table(
     Column("delivered_at", DateTime(timezone=True)),
     Column("ended_at", DateTime(timezone=True)),
     Column("provider_id", Text, comment="the channel's id of the message"),
+    # One key for both (a lookup per row written, see migration 0011): the variant is one of
+    # the message's own mailing.
+    ForeignKeyConstraint(
+        ["mailing_id", "variant_id"], ["mailing_variants.mailing_id", "mailing_variants.id"],
+        ondelete="CASCADE",
+    ),  # fmt: skip
     # Exactly one message (or one left-out row) per person and mailing.
     UniqueConstraint("mailing_id", "contact_id"),
     CheckConstraint(_in("state", MESSAGE_STATES), name="state"),
@@ -675,7 +683,7 @@ smsc_links = Table(
 )
 
 
-# --- inbound SMS and the managers' inbox (migration 0011) ---
+# --- inbound SMS and the managers' inbox (migration 0012) ---
 
 SMS_INBOUND_STATUSES = ("new", "assigned", "done", "auto")
 SMS_REPLY_STATES = ("sending", "sent", "failed", "unknown")

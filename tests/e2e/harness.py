@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
 import re
 import signal
 import subprocess
@@ -135,6 +136,40 @@ class Reply:
     body: Any
 
 
+class TerminalCli:
+    """One `ccd` command on a pseudo-terminal, as people see it: rich's live views included."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, master: int) -> None:
+        self.proc = proc
+        self._master = master
+        self._chunks: list[bytes] = []
+        self._reader = asyncio.get_running_loop().run_in_executor(None, self._drain)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                data = os.read(self._master, 65536)
+            except OSError:  # EIO: the command closed its terminal
+                return
+            if not data:
+                return
+            self._chunks.append(data)
+
+    def output(self) -> str:
+        return b"".join(self._chunks).decode(errors="replace")
+
+    async def wait(self, within: float) -> int:
+        try:
+            code = await asyncio.wait_for(self.proc.wait(), within)
+            await asyncio.wait_for(self._reader, 5.0)
+            return code
+        finally:
+            if self.proc.returncode is None:
+                self.proc.kill()
+                await self.proc.wait()
+            os.close(self._master)
+
+
 class CcdProcess:
     """`ccd run --config FILE` in a subprocess; the CLI and the HTTP API against it."""
 
@@ -247,6 +282,16 @@ class CcdProcess:
         if check and proc.returncode != 0:
             raise AssertionError(f"ccd {' '.join(args)} exited {proc.returncode}:\n{text}")
         return text
+
+    async def cli_on_terminal(self, *args: str) -> TerminalCli:
+        master, slave = pty.openpty()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ccd", "--config", str(self.config), *args,
+            env={**self._env(), "COLUMNS": "200", "TERM": "xterm"},
+            stdin=slave, stdout=slave, stderr=slave,
+        )  # fmt: skip
+        os.close(slave)
+        return TerminalCli(proc, master)
 
     async def add_agent(self, login: str, endpoint: str, *campaigns: str) -> str:
         """`ccd agent add`; returns the agent's API token."""

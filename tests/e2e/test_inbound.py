@@ -54,6 +54,16 @@ async def test_inbound_ivr_queue_agent_and_the_disposition_via_the_api(
 
     await double_proc.hangup(call)
     await daemon.wait_agent(token, "WRAP_UP")
+    # In wrap-up the caller's consent still goes to their contact (the caller's number).
+    reply = await daemon.post(
+        "/api/agent/consent", {"channels": ["sms"], "status": "opt_in"}, token=token
+    )
+    assert (reply.status, reply.body["phone"]) == (200, CALLER), reply
+    (consent,) = await daemon.sql(
+        "SELECT ce.status, ce.method, ce.proof->>'call_id' AS call_id FROM consent_events ce"
+        " JOIN contacts c ON c.id = ce.contact_id WHERE c.phone = $1", CALLER,
+    )  # fmt: skip
+    assert tuple(consent) == ("opt_in", "agent", call)
     callback_at = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
     reply = await daemon.post(
         "/api/agent/disposition",

@@ -86,8 +86,17 @@ async def test_mailing_sent_by_the_daemon_and_unsubscribed_in_one_click(
                      str(tmp_path / "v.yaml"), "--hours", "00:00-24:00")  # fmt: skip
     out = await daemon.cli("mailing", "preview", "spring")
     assert "opted_out" in out and "3 messages would be sent" in out
+    # An operator follows it live on a terminal: the view updates until the mailing ends.
+    watch = await daemon.cli_on_terminal("mailing", "status", "spring", "--watch")
+
+    async def shown() -> bool:
+        return "mailing spring: draft" in watch.output()
+
+    await eventually(shown, within=30, what="the live status on the terminal")
     await daemon.cli("mailing", "start", "spring")
     await _status(daemon, "spring", "completed")
+    assert await watch.wait(within=30) == 0, watch.output()
+    assert "mailing spring: completed" in watch.output().rsplit("mailing spring: draft", 1)[1]
 
     assert sorted(m["To"] for m in inbox.messages) == [
         "ivan@example.com", "maria@example.com", "olena@example.com",

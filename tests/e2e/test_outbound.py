@@ -295,3 +295,53 @@ async def test_supervisor_whispers_then_barges_and_pops_a_message_to_the_agent(
 
     await eventually(sup_gone, within=10, what="supervisor leg hung up")
     assert await daemon.agent_state(token) == "TALKING"
+
+
+async def test_the_customer_tells_the_agent_no_more_calls_and_no_campaign_calls_them_again(
+    ccd: CcdFactory, double_proc: DoubleProcess
+) -> None:
+    daemon = await ccd("--wrapup-timeout", "30")
+    phone, other = "+74951000031", "+74951000032"
+    await double_proc.program(phone, "answer", after=1.0, hangup_after=600.0)
+    await daemon.setup_campaign("spring", [phone], "--mode", "POWER")
+    token = await daemon.login_agent("anna", "PJSIP/agent101")
+    await daemon.cli("campaign", "start", "spring")
+    await daemon.wait_agent(token, "TALKING")
+    bad = await daemon.post("/api/agent/consent", {"channels": ["phone"], "status": "opt_out"},
+                            token=token)  # fmt: skip
+    assert bad.status == 400 and bad.body["field"] == "channels.0", bad
+    reply = await daemon.post(
+        "/api/agent/consent",
+        {"channels": ["call", "sms"], "status": "opt_out", "note": "no more calls, please"},
+        token=token,
+    )
+    assert reply.status == 200, reply
+    assert reply.body["phone"] == phone and reply.body["purpose"] == "marketing"
+    rows = await daemon.sql(
+        "SELECT channel, status, method, proof->>'login' AS login, proof->>'note' AS note"
+        " FROM consent_events WHERE contact_id = $1 ORDER BY channel",
+        reply.body["contact_id"],
+    )
+    assert [tuple(r) for r in rows] == [
+        ("call", "opt_out", "agent", "anna", "no more calls, please"),
+        ("sms", "opt_out", "agent", "anna", "no more calls, please"),
+    ]
+    assert "agent" in await daemon.cli("contacts", "show", phone)
+    me = (await daemon.get("/api/agent/me", token=token)).body
+    await double_proc.hangup(me["call"]["attempt_id"])
+    await daemon.wait_agent(token, "WRAP_UP")
+    done = await daemon.post("/api/agent/disposition", {"disposition": "END"}, token=token)
+    assert done.status == 200, done
+
+    # Another campaign holds the same number and a fresh one: only the fresh one is called.
+    await double_proc.program(other, "answer", after=1.0, hangup_after=600.0)
+    await daemon.setup_campaign("autumn", [phone, other], "--mode", "POWER", trunk=False)
+    await daemon.cli("campaign", "start", "autumn")
+    await daemon.wait_agent(token, "TALKING")
+    dialed = await daemon.sql(
+        "SELECT l.phone FROM attempts a JOIN leads l ON l.id = a.lead_id"
+        " JOIN campaigns c ON c.id = a.campaign_id WHERE c.name = 'autumn'"
+    )
+    assert [r["phone"] for r in dialed] == [other]
+    assert (await daemon.post("/api/agent/consent", {"channels": ["call"], "status": "opt_in"},
+                              token=token)).status == 200  # fmt: skip

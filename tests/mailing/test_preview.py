@@ -4,11 +4,15 @@ person, once."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import pytest
 
 from ccd.messaging.planner import plan
+from ccd.store import mailings as store
 from tests.cli.conftest import Invoke
 from tests.mailing.conftest import write
 
@@ -141,3 +145,28 @@ async def test_report_and_export_of_a_mailing(
     assert "Привіт Olena, баланс 12.50" in text and "no_consent" in text
     r = await cli("export", "messages", "nope")
     assert r.exit_code == 2 and "no mailing named 'nope'" in r.output
+
+
+async def test_plan_streams_in_chunks_and_a_failed_read_writes_nothing(
+    cli: Invoke, pool: asyncpg.Pool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _setup(cli, pool, tmp_path)
+    mid = await pool.fetchval("SELECT id FROM mailings")
+    real = store.candidates
+
+    async def breaks_after_three(*args: Any, **kw: Any) -> AsyncIterator[asyncpg.Record]:
+        n = 0
+        async for row in real(*args, **kw):
+            if n == 3:
+                raise asyncpg.QueryCanceledError("canceling statement due to user request")
+            n += 1
+            yield row
+
+    monkeypatch.setattr(store, "candidates", breaks_after_three)
+    with pytest.raises(asyncpg.QueryCanceledError):
+        await plan(pool, mid, 14, chunk=2)  # two chunks went into the COPY before the error
+    assert await pool.fetchval("SELECT count(*) FROM mailing_messages") == 0
+    assert await pool.fetchval("SELECT planned_at FROM mailings") is None
+
+    monkeypatch.setattr(store, "candidates", real)
+    assert await plan(pool, mid, 14, chunk=2) == 7

@@ -1,7 +1,7 @@
 """inbound SMS: customers' messages, replies to them, keyword rules, the manager role
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-03 07:30:00
 
 sms_inbound holds every message a customer sent (once: dedup_key + received_at find the same
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
