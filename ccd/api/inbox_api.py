@@ -6,9 +6,9 @@
     POST /api/inbox/{id}/done
     POST /api/inbox/{id}/assign       {"login": "olga"} (leave it out: to me; null: to nobody)
 
-New messages and replies are pushed over GET /api/live as `sms_inbound` and `sms_reply`,
-assignments and dones as `sms_updated`. `from`/`to` are days (UTC; `to` included) or
-ISO 8601 times.
+New messages and replies are pushed over GET /api/live as `sms_inbound` (a burst as one
+`sms_inbound_many`) and `sms_reply`, assignments and dones as `sms_updated`. `from`/`to` are
+days (UTC; `to` included) or ISO 8601 times.
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@
 `accept` only queues (the SMPP link must answer deliver_sm at once); one writer stores what
 queued in batches of up to `batch` (a burst of 10 000 is a few dozen transactions), so every
 message is stored before anything else happens to it. A batch the database refused is kept
-and tried again: nothing is dropped while PostgreSQL is away. Then, per stored message:
-the live consoles hear of it, and a rule's reply (the STOP confirmation among them) is sent.
+and tried again: nothing is dropped while PostgreSQL is away. Then the live consoles hear of
+the stored messages (each, or one note for a burst), and a rule's reply (the STOP
+confirmation among them) is sent per message.
 Consent from STOP is written in the batch's own transaction (ccd.store.inbox).
 
 Replies are a customer's answer, not marketing: a reply to a message the customer sent is
@@ -38,6 +39,9 @@ Notify = Callable[[dict[str, Any]], None]
 # Longer than any send takes (a link answers or gives up within 30 s): a reply `sending` for
 # longer was left by a process that died mid-send.
 STALE_SEND = timedelta(minutes=2)
+# Stored at once, more messages than this are announced as one `sms_inbound_many` (the
+# consoles reload their list) rather than each on its own.
+PUSH_EACH = 50
 
 
 class SendText(Protocol):
@@ -148,8 +152,11 @@ class SmsInbox:
             rows = await store.messages_by_id(conn, [s.id for s in stored]) if stored else []
         self.stored += len(stored)
         log.info("sms.mo.stored", messages=len(stored), batch=len(batch))
-        for row in rows:  # as GET /api/inbox lists them
-            self._notify({"type": "sms_inbound", "message": _json(row)})
+        if len(rows) > PUSH_EACH:  # a burst: one note, not more than a console's queue holds
+            self._notify({"type": "sms_inbound_many", "count": len(rows)})
+        else:
+            for row in rows:  # as GET /api/inbox lists them
+                self._notify({"type": "sms_inbound", "message": _json(row)})
         by_item = {id(i): rule for i, rule in items}
         for s in stored:
             rule = by_item[id(s.item)]

@@ -107,6 +107,7 @@ function onLive(msg) {
   switch (msg.type) {
     case "snapshot": syncClock(msg.now); load(); break;
     case "sms_inbound": upsert(msg.message); break;
+    case "sms_inbound_many": load(); break;
     case "sms_updated": upsert(msg.message); break;
     case "sms_reply":
       if (inbox.current && inbox.current.id === msg.inbound_id) openMessage(msg.inbound_id);
