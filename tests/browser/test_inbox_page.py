@@ -1,7 +1,8 @@
 """The managers' SMS inbox page in headless Chromium: a manager signs in and lands on it, a
 customer's SMS from the SMSC double appears live, the manager opens it (with the contact's
-history), replies (the double receives the SMS), takes it and marks it done; a filter by
-code; a supervisor reaches the page from the wallboard."""
+history and their marketing consent: opted out by STOP), replies (the double receives the
+SMS), takes it and marks it done; a filter by code; a supervisor reaches the page from the
+wallboard."""
 
 from __future__ import annotations
 
@@ -66,7 +67,9 @@ async def test_a_manager_answers_a_customers_sms_from_the_inbox_page(
     await expect(rows).to_have_count(1)
     await expect(page.locator("#to-wallboard")).to_be_hidden()
 
-    # A new message appears without a reload.
+    # New messages appear without a reload: Anna unsubscribes, then asks about her order.
+    smsc.inject_mo("79161234567", "7333", "стоп")
+    await expect(rows).to_have_count(1)  # answered by the STOP rule: not open
     smsc.inject_mo("79161234567", "7333", "Заказ 4521: когда привезёте?")
     await expect(rows).to_have_count(2)
     row = rows.filter(has_text="Заказ 4521")
@@ -78,6 +81,7 @@ async def test_a_manager_answers_a_customers_sms_from_the_inbox_page(
     card = page.locator("#message-card")
     await expect(card).to_be_visible()
     await expect(page.locator("#m-text")).to_have_text("Заказ 4521: когда привезёте?")
+    await expect(page.locator("#m-consent")).to_have_text("marketing SMS: opted out")
     await page.fill("#reply-text", "Завтра с 10 до 14.")
     await page.click("#reply-form button[type=submit]")
     await expect(page.locator("#flash")).to_contain_text("Reply sent (1 SMS)")
@@ -87,7 +91,9 @@ async def test_a_manager_answers_a_customers_sms_from_the_inbox_page(
                    for s in smsc.submits)  # fmt: skip
 
     await eventually(delivered, 10, "the reply at the SMSC")
-    await expect(page.locator("#m-history li")).to_have_count(2)  # the message and the reply
+    # STOP, its confirmation, the question and the answer (an opted-out customer's question
+    # is answered all the same)
+    await expect(page.locator("#m-history li")).to_have_count(4)
     await expect(page.locator("#m-history li").first).to_contain_text("→ Завтра с 10 до 14.")
 
     await page.click("#m-assign")

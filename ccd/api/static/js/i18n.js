@@ -44,6 +44,8 @@ const I18N = {
     st_open: "open", st_all: "all", st_new: "new", st_assigned: "assigned", st_done: "done",
     st_auto: "answered by a rule", reply_sent: "Reply sent ({n} SMS)",
     reply_failed: "Reply not sent", reply_unknown: "Reply may not have gone out",
+    consent_opt_out: "marketing SMS: opted out", consent_opt_in: "marketing SMS: opted in",
+    consent_pending: "marketing SMS: awaiting confirmation",
   },
   ru: {
     title_login: "ccd — вход", title_agent: "ccd — оператор", title_supervisor: "ccd — супервизор",
@@ -86,6 +88,8 @@ const I18N = {
     st_open: "открытые", st_all: "все", st_new: "новое", st_assigned: "назначено", st_done: "готово",
     st_auto: "отвечено правилом", reply_sent: "Ответ отправлен ({n} SMS)",
     reply_failed: "Ответ не отправлен", reply_unknown: "Ответ мог не уйти",
+    consent_opt_out: "рекламные SMS: отписан", consent_opt_in: "рекламные SMS: согласен",
+    consent_pending: "рекламные SMS: ждём подтверждения",
   },
 };
 

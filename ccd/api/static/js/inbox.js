@@ -68,6 +68,10 @@ function renderMessage() {
   $("#m-text").textContent = m.text;
   $("#m-meta").textContent = [fmtTime(m.received_at), m.keyword || t("no_code"), t("st_" + m.status),
     m.assigned_to ? t("assigned_to") + ": " + m.assigned_to : ""].filter(Boolean).join(" · ");
+  // Marketing SMS consent now (replies go regardless: they answer the customer).
+  const consent = m.history.consent.filter((c) => c.channel === "sms" && c.purpose === "marketing").pop();
+  $("#m-consent").textContent = consent ? t("consent_" + consent.status) : "";
+  $("#m-consent").dataset.status = consent ? consent.status : "";
   const isOpen = m.status === "new" || m.status === "assigned";
   $("#m-assign").disabled = !isOpen;
   $("#m-done").disabled = !isOpen;
