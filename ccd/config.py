@@ -76,6 +76,33 @@ class SmtpRelay(BaseModel):
     rate_per_s: float = Field(default=100.0, gt=0)
 
 
+class FaxSettings(BaseModel):
+    """The fax channel: SendFAX() through Asterisk, over the trunks and routes of calls."""
+
+    # Where ccd puts each document as TIFF-F for Asterisk to read (same path on both sides:
+    # one host, or a shared mount); ccd writes it, Asterisk's user must be able to read it.
+    spool_dir: Path
+    context: str = Field(default="ccd-fax", pattern=r"^[A-Za-z0-9_-]+$")  # runs SendFAX()
+    caller_id: str = ""
+    station_id: str = Field(default="", max_length=20)  # FAXOPT(localstationid): the TSI
+    header: str = Field(default="", max_length=50)  # FAXOPT(headerinfo): atop each page
+    dial_timeout: int = Field(default=45, ge=15, le=300)  # ring time, seconds
+    max_call_s: float = Field(default=1800.0, gt=0)  # a fax call still up then is hung up
+    # Unanswered faxes are tried again as calls are (their default retry rules), up to
+    # max_attempts sends in all.
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    retry_busy_s: float = Field(default=7200.0, ge=0)
+    retry_no_answer_s: float = Field(default=7200.0, ge=0)
+    retry_congestion_s: float = Field(default=300.0, ge=0)  # also: no free trunk channel
+
+    @field_validator("spool_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        if not v.is_absolute():
+            raise ValueError("must be an absolute path (Asterisk reads the files at that path)")
+        return v
+
+
 class MailingSettings(BaseModel):
     # Marketing messages per contact: at most one in this many days, over every channel.
     cap_days: int = Field(default=14, ge=0)
@@ -83,6 +110,7 @@ class MailingSettings(BaseModel):
     public_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
     from_address: str = "ccd@localhost"
     smtp: list[SmtpRelay] = Field(default_factory=list)
+    fax: FaxSettings | None = None  # [mailing.fax]: the fax channel; unset = no faxes
     batch: int = Field(default=50, ge=1, le=1000)
 
 

@@ -38,6 +38,7 @@ from ccd.inbound.service import InboundService, attach_to_engine
 from ccd.log import get_logger
 from ccd.messaging.channel import Channel
 from ccd.messaging.email import EmailChannel
+from ccd.messaging.fax import FaxChannel
 from ccd.messaging.inbox import SmsInbox
 from ccd.messaging.sender import MailingService
 from ccd.messaging.sms.gateway import SendResult, SmsGateway
@@ -163,7 +164,7 @@ class Service:
                 allowed_origins=settings.http.allowed_origins,
                 trusted_proxies=settings.http.trusted_proxies,
             )
-            mailing = _mailing_service(settings, pool, db_url, engine.instance.instance_id)
+            mailing = _mailing_service(settings, pool, db_url, engine)
         except BaseException:
             await pool.close()
             raise
@@ -233,14 +234,20 @@ class Service:
 
 
 def _mailing_service(
-    settings: Settings, pool: asyncpg.Pool, db_url: str, instance_id: str
+    settings: Settings, pool: asyncpg.Pool, db_url: str, engine: Engine
 ) -> MailingService:
     cfg = settings.mailing
     channels: dict[str, Channel] = {}
     if cfg.smtp:
         channels["email"] = EmailChannel(cfg.smtp, cfg.from_address)
+    if cfg.fax is not None:
+        # Faxes are calls: the engine's Pbx places them on the trunks its campaigns share,
+        # and its router hands their events to the channel.
+        fax = FaxChannel(cfg.fax, engine.pbx, engine.trunks, pool)
+        engine.router.add_handler(fax.owns, fax)
+        channels["fax"] = fax
     return MailingService(
-        pool, db_url, channels, instance_id=instance_id,
+        pool, db_url, channels, instance_id=engine.instance.instance_id,
         alive=partial(InstanceLock.owner_alive, pool), public_url=cfg.public_url or "",
         cap_days=cfg.cap_days, batch=cfg.batch,
     )  # fmt: skip

@@ -12,10 +12,10 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from ccd.cli.common import EXIT_USAGE, console, fail, run, state, with_conn
+from ccd.cli.common import EXIT_USAGE, console, err_console, fail, run, state, with_conn
 from ccd.domain.calling_hours import parse_hours, zone
 from ccd.messaging import planner
-from ccd.messaging.spec import SpecError, load_spec
+from ccd.messaging.spec import SpecError, load_spec, missing_documents
 from ccd.store import mailings as store
 
 app = typer.Typer(
@@ -56,6 +56,9 @@ def create(
         spec = load_spec(variants)
     except SpecError as exc:
         fail(str(exc), code=EXIT_USAGE)
+    for where in missing_documents(spec):  # ccd run may read another disk: a note, no error
+        err_console.print(f"note: {variants}: {where}: no such file here", highlight=False,
+                          soft_wrap=True)  # fmt: skip
 
     async def go(conn: asyncpg.Connection) -> int:
         try:

@@ -83,6 +83,10 @@ class TrunkTable:
                 return trunk
         raise NoRoute(f"no trunk with a free channel routes {number}")
 
+    def serves(self, number: str) -> bool:
+        """Whether any enabled trunk routes `number` (full or not)."""
+        return any(number.startswith(p) for p, _, _ in self._routes)
+
     def release(self, trunk_id: int | None) -> None:
         trunk = self._trunks.get(trunk_id) if trunk_id is not None else None
         if trunk is not None and trunk.in_use > 0:

@@ -436,7 +436,6 @@ class CallRunner:
             await pbx.remove_from_bridge(agent.bridge_id, [self.call_id])
             await self._step(name, "agent", input=str(agent.agent_id), result="no answer")
             return
-        await agents.bridged(agent.agent_id, rid, channel_id=self.call_id)
         self.answered = True
         self.in_queue = False
         answered_at = self.d.clock.now()
@@ -446,6 +445,8 @@ class CallRunner:
             self.call_id, agent.agent_id, caller=self.caller, did=self.did, queue=node.queue,
             campaign_id=self.campaign_id, at=answered_at,
         )  # fmt: skip
+        # TALKING last: whoever sees the agent talking finds the call (and its contact).
+        await agents.bridged(agent.agent_id, rid, channel_id=self.call_id)
         await self._step(name, "agent", input=str(agent.agent_id), result="answered")
         if self.d.recorder is not None and self.flow is not None and self.flow.record != "none":
             await self.d.recorder.start(

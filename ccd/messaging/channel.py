@@ -1,8 +1,9 @@
 """The one interface every channel implements (email, fax, SMS over SMPP, ...).
 
-A channel sends one message and says what became of the send at once (`SendResult`); what
-happens later (delivery reports, a fax's pages) it reports through the listener the sender
-gives it. Nothing outside a channel knows its wire protocol.
+A channel sends one message and says what became of the send when `send` returns
+(`SendResult`: an e-mail's relay answer, a fax's whole call); what happens later (delivery
+reports) it reports through the listener the sender gives it. Nothing outside a channel knows
+its wire protocol.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ class OutboundMessage:
     message_id: int
     channel: str
     address: str  # E.164 number or e-mail address
-    body: str
+    body: str  # the text; for a fax, the path of its document (TIFF or PDF)
     subject: str | None = None
     html: str | None = None
     unsubscribe_url: str | None = None
+    attempt: int = 1  # 1 on the first send, 2 after one RETRY, ...
 
 
 class Outcome(StrEnum):
@@ -39,6 +41,7 @@ class SendResult:
     reason: str | None = None
     bad_address: bool = False  # a permanent refusal of the address itself
     retry_after_s: float = 300.0
+    pages: int | None = None  # a fax's pages transferred
 
 
 @dataclass(frozen=True, slots=True)

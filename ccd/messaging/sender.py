@@ -185,6 +185,7 @@ class MailingService:
             message = OutboundMessage(
                 claimed.id, claimed.channel, claimed.address, body, row["subject"],
                 unsubscribe_url=f"{base}/u/{tokens.make(key, claimed.id)}",
+                attempt=claimed.attempt,
             )  # fmt: skip
             try:
                 result = await channel.send(message)
@@ -206,12 +207,12 @@ class MailingService:
             if result.outcome is Outcome.RETRY:
                 await store.record_result(
                     conn, claimed.id, "planned", reason=result.reason,
-                    retry_after_s=result.retry_after_s,
+                    retry_after_s=result.retry_after_s, provider_id=result.provider_id,
                 )  # fmt: skip
             else:
                 await store.record_result(
                     conn, claimed.id, result.outcome.value, provider_id=result.provider_id,
-                    reason=result.reason,
+                    reason=result.reason, pages=result.pages,
                 )  # fmt: skip
         log.info("mailing.message", message_id=claimed.id, channel=claimed.channel,
                  outcome=result.outcome.value, reason=result.reason)  # fmt: skip

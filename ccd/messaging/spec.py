@@ -11,10 +11,15 @@ variants:
     templates:
       email: {subject: "Your balance", text: {default: "..."}, fallback: "..."}
       sms: {text: {default: "..."}, fallback: "..."}
+  - channels: [fax]               # a fax's "text" is its document: a TIFF or PDF path
+    templates:
+      fax: {text: {default: "/srv/ccd/notices/{fields.account}.pdf"},
+            fallback: "/srv/ccd/notices/general.pdf"}
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 Sendable = Literal["sms", "email", "fax"]
+FAX_DOCUMENT = re.compile(r"^/.*\.(tiff?|pdf)$", re.IGNORECASE)
 
 
 class SpecError(ValueError):
@@ -58,6 +64,13 @@ class VariantSpec(BaseModel):
             raise ValueError(f"templates: none for channel {missing[0]}")
         if "email" in self.channels and not self.templates["email"].subject:
             raise ValueError("templates.email.subject: an e-mail needs a subject")
+        if (fax := self.templates.get("fax")) is not None:
+            for where, text in [*fax.text.items(), ("fallback", fax.fallback)]:
+                if not FAX_DOCUMENT.match(text.strip()):
+                    raise ValueError(
+                        f"templates.fax.{where}: {text!r} is not the absolute path of a"
+                        " .tif, .tiff or .pdf document"
+                    )
         return self
 
 
@@ -79,7 +92,24 @@ class MailingSpec(BaseModel):
                     )
             if channel == "email" and not t.subject:
                 raise ValueError("confirmation.email.subject: an e-mail needs a subject")
+            if channel == "fax":
+                raise ValueError("confirmation.fax: a fax cannot carry a confirmation link")
         return self
+
+
+def missing_documents(spec: MailingSpec) -> list[str]:
+    """Fax documents named without variables that are not files here ("variants.0.fax.default:
+    /srv/x.pdf"): the daemon fails those faxes if it cannot read them either."""
+    out = []
+    for i, v in enumerate(spec.variants):
+        fax = v.templates.get("fax")
+        if fax is None:
+            continue
+        for where, text in [*fax.text.items(), ("fallback", fax.fallback)]:
+            path = text.strip()
+            if "{" not in path and not Path(path).is_file():
+                out.append(f"variants.{i}.templates.fax.{where}: {path}")
+    return out
 
 
 def load_spec(path: Path) -> MailingSpec:

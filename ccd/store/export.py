@@ -283,7 +283,8 @@ ORDER BY l.id
 MESSAGES_QUERY = """
 SELECT mm.id, m.name AS mailing, s.name AS segment, mm.contact_id, c.phone, c.email,
        mm.channel, mm.address, mm.state, mm.reason, mm.subject, mm.body, mm.planned_at,
-       mm.not_before, mm.sending_at, mm.sent_at, mm.delivered_at, mm.ended_at, mm.provider_id
+       mm.not_before, mm.sending_at, mm.sent_at, mm.delivered_at, mm.ended_at, mm.provider_id,
+       mm.attempts, mm.pages
 FROM mailing_messages mm
 JOIN mailings m ON m.id = mm.mailing_id
 JOIN contacts c ON c.id = mm.contact_id

@@ -204,7 +204,8 @@ def candidates_query(mailing: Mailing) -> tuple[str, list[Any]]:
            p.preferred_channels, p.time_zone, p.email_bad_at IS NOT NULL AS email_bad,
            p.variant, k.sms AS consent_sms, k.email AS consent_email, k.fax AS consent_fax,
            EXISTS (SELECT 1 FROM blacklist b WHERE b.phone = p.phone) AS phone_blacklisted,
-           EXISTS (SELECT 1 FROM blacklist b WHERE b.phone = p.fax) AS fax_blacklisted,
+           EXISTS (SELECT 1 FROM blacklist b WHERE b.phone = p.fax AND b.reason <> 'fax')
+               AS fax_blacklisted,
            cm.last_at AS last_marketing_at
     FROM picked p
     LEFT JOIN consent k ON k.contact_id = p.id
@@ -239,12 +240,14 @@ async def write_messages(
 
 # Due messages of one mailing, locked; the ones whose consent, blacklist or address changed
 # since planning are skipped with the reason; marketing ones must win their contact's cap row.
+# A number blacklisted because a fax answered a call (reason 'fax') may still get faxes.
 _CLAIM = """
 WITH due AS (
     SELECT mm.id, mm.contact_id, mm.channel, mm.address, mm.kind,
         (SELECT status FROM consent_events ce WHERE ce.contact_id = mm.contact_id
            AND ce.channel = mm.channel AND ce.purpose = $3 ORDER BY ce.id DESC LIMIT 1) AS consent,
-        EXISTS (SELECT 1 FROM blacklist b WHERE b.phone = mm.address) AS blacklisted,
+        EXISTS (SELECT 1 FROM blacklist b WHERE b.phone = mm.address
+                AND (mm.channel <> 'fax' OR b.reason <> 'fax')) AS blacklisted,
         (SELECT email_bad_at IS NOT NULL FROM contacts c WHERE c.id = mm.contact_id) AS bad
     FROM mailing_messages mm
     WHERE mm.mailing_id = $1 AND mm.state = 'planned' AND mm.not_before <= now()
@@ -277,6 +280,7 @@ class Claimed:
     channel: str
     address: str
     kind: str = "content"
+    attempt: int = 1
 
 
 async def claim(
@@ -307,13 +311,20 @@ async def claim(
                 " WHERE m.id = s.id",
                 list(skip), list(skip.values()),
             )  # fmt: skip
+        attempts: dict[int, int] = {}
         if go:
-            await conn.execute(
-                "UPDATE mailing_messages SET state = 'sending', sending_at = now(), instance = $2"
-                " WHERE id = ANY($1::bigint[])",
-                [r["id"] for r in go], instance,
-            )  # fmt: skip
-    return [Claimed(r["id"], r["channel"], r["address"], r["kind"]) for r in go]
+            attempts = {
+                r["id"]: r["attempts"]
+                for r in await conn.fetch(
+                    "UPDATE mailing_messages SET state = 'sending', sending_at = now(),"
+                    " instance = $2, attempts = attempts + 1 WHERE id = ANY($1::bigint[])"
+                    " RETURNING id, attempts",
+                    [r["id"] for r in go], instance,
+                )  # fmt: skip
+            }
+    return [
+        Claimed(r["id"], r["channel"], r["address"], r["kind"], attempts[r["id"]]) for r in go
+    ]
 
 
 async def record_result(
@@ -324,23 +335,25 @@ async def record_result(
     provider_id: str | None = None,
     reason: str | None = None,
     retry_after_s: float | None = None,
+    pages: int | None = None,
 ) -> None:
     """What became of a send: sent/delivered/failed/unknown, or back to planned (retry)."""
     if retry_after_s is not None:
         await conn.execute(
             "UPDATE mailing_messages SET state = 'planned', instance = NULL, reason = $2,"
+            " provider_id = coalesce($4, provider_id),"
             " not_before = now() + make_interval(secs => $3) WHERE id = $1",
-            message_id, reason, retry_after_s,
+            message_id, reason, retry_after_s, provider_id,
         )  # fmt: skip
         return
     await conn.execute(
         """UPDATE mailing_messages SET state = $2, provider_id = coalesce($3, provider_id),
-           reason = $4,
+           reason = $4, pages = coalesce($5, pages),
            sent_at = CASE WHEN $2 IN ('sent', 'delivered') THEN coalesce(sent_at, now()) END,
            delivered_at = CASE WHEN $2 = 'delivered' THEN now() END,
            ended_at = CASE WHEN $2 <> 'sent' THEN now() END
            WHERE id = $1""",
-        message_id, state, provider_id, reason,
+        message_id, state, provider_id, reason, pages,
     )  # fmt: skip
 
 
@@ -364,8 +377,8 @@ async def release(pool: asyncpg.Pool, message_ids: Sequence[int]) -> None:
         for message_id in message_ids:
             await release_cap(conn, message_id)
         await conn.execute(
-            "UPDATE mailing_messages SET state = 'planned', instance = NULL, sending_at = NULL"
-            " WHERE id = ANY($1::bigint[]) AND state = 'sending'",
+            "UPDATE mailing_messages SET state = 'planned', instance = NULL, sending_at = NULL,"
+            " attempts = attempts - 1 WHERE id = ANY($1::bigint[]) AND state = 'sending'",
             list(message_ids),
         )
 

@@ -45,17 +45,18 @@ async def mailing_id(conn: AnyConnection, name: str) -> int:
 
 async def mailing_summary(conn: AnyConnection, name: str) -> Report:
     """The mailing_report view for one mailing: per segment and channel, planned, sent,
-    delivered, failed, unknown, left out, opt-outs through its messages' links, and replies
-    (SMS from the contact within 7 days after the mailing's SMS to them)."""
+    delivered, failed, unknown, left out, opt-outs through its messages' links, the pages of
+    delivered faxes, and replies (SMS from the contact within 7 days after the mailing's SMS
+    to them)."""
     await mailing_id(conn, name)
     rows = await conn.fetch(
         "SELECT segment, channel, planned, sent, delivered, failed, unknown, left_out, opted_out,"
-        " replies FROM mailing_report WHERE mailing = $1"
+        " fax_pages, replies FROM mailing_report WHERE mailing = $1"
         " ORDER BY segment NULLS LAST, channel NULLS LAST",
         name,
     )
     columns = ["segment", "channel", "planned", "sent", "delivered", "failed", "unknown",
-               "left_out", "opted_out", "replies"]  # fmt: skip
+               "left_out", "opted_out", "fax_pages", "replies"]  # fmt: skip
     return Report(columns, [tuple(r) for r in rows])
 
 

@@ -624,6 +624,9 @@ mailing_messages = Table(
     Column("delivered_at", DateTime(timezone=True)),
     Column("ended_at", DateTime(timezone=True)),
     Column("provider_id", Text, comment="the channel's id of the message"),
+    Column("attempts", SmallInteger, nullable=False, server_default="0",
+           comment="times the message was handed to its channel"),  # fmt: skip
+    Column("pages", Integer, comment="pages a fax transferred"),
     # One key for both (a lookup per row written, see migration 0011): the variant is one of
     # the message's own mailing.
     ForeignKeyConstraint(
@@ -683,7 +686,7 @@ smsc_links = Table(
 )
 
 
-# --- inbound SMS and the managers' inbox (migration 0012) ---
+# --- inbound SMS and the managers' inbox (migration 0013) ---
 
 SMS_INBOUND_STATUSES = ("new", "assigned", "done", "auto")
 SMS_REPLY_STATES = ("sending", "sent", "failed", "unknown")

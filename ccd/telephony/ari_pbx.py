@@ -10,6 +10,11 @@ How ARI facts (recorded from Asterisk 22) become domain events:
   there still ends with ChannelDestroyed; originating straight into the context would not.)
 - fax: with tone_detect=True the call is placed with formats=ulaw (TONE_DETECT stays silent on
   wideband formats) and TONE_DETECT(<fax_tone_hz>) is set at answer -> ToneDetected.
+- sending a fax: the caller continues the answered call into a context that runs SendFAX()
+  (dialplan/extensions_ccd.conf, [ccd-fax]). The channel stays subscribed there, so res_fax's
+  FAXSTATUS, FAXERROR, FAXSTATUSSTRING and FAXPAGES come as ChannelVarset (as AMDSTATUS does,
+  14b), before the ChannelDestroyed that ends the call, also when the far end hung up first
+  -> CallEnded.fax.
 - end: ChannelDestroyed of the `;1` channel for calls we originated; StasisEnd for channels that
   entered from the dialplan or are snoops (they get no ChannelDestroyed). Outcome from causes.py.
 - shutdown (20b, 20c): `core restart now` first sends every channel ChannelHangupRequest with
@@ -53,6 +58,7 @@ from ccd.telephony.pbx import (
     CallRinging,
     CallUnbridged,
     DtmfReceived,
+    FaxReport,
     HangupReason,
     LinkStatus,
     LiveCall,
@@ -95,6 +101,10 @@ _MUST_DELIVER = frozenset(
         "RecordingFailed",
     }
 )
+# ChannelVarset events a call keeps (the rest, RTP statistics, BRIDGEPEER, STASISSTATUS, ...,
+# are dropped at the reader): AMD()'s result and res_fax's set_channel_variables().
+_FAX_VARS = frozenset({"FAXSTATUS", "FAXERROR", "FAXSTATUSSTRING", "FAXPAGES"})
+_CALL_VARS = frozenset({"AMDSTATUS", *_FAX_VARS})
 _RECENTLY_ENDED_MAX = 10_000
 _SOFTHANGUP_SHUTDOWN = 4  # the soft hangup flag of `core stop/restart now` (20b, 20c)
 # The one router: ARI event type -> AriPbx handler method. Other types (ChannelDialplan,
@@ -119,9 +129,15 @@ ROUTED_EVENTS = frozenset(_ROUTES)
 
 
 def wanted(event: AriEvent) -> bool:
-    """Cheap reader-side filter: of the many ChannelVarset events (RTP statistics, BRIDGEPEER,
-    STASISSTATUS, ...) only AMDSTATUS matters to a call."""
-    return event.type != "ChannelVarset" or event.raw.get("variable") == "AMDSTATUS"
+    """Cheap reader-side filter: of the many ChannelVarset events only _CALL_VARS matter."""
+    return event.type != "ChannelVarset" or event.raw.get("variable") in _CALL_VARS
+
+
+def _must_deliver(item: _Item) -> bool:
+    """What a flooded call queue still accepts: the call's life cycle and its results."""
+    if not isinstance(item, AriEvent):
+        return True
+    return item.type in _MUST_DELIVER or item.type == "ChannelVarset"  # wanted() kept it
 
 
 @dataclass(eq=False)
@@ -141,6 +157,7 @@ class _Call:
     cause_txt: str | None = None  # Asterisk's words for the cause (ChannelDestroyed only)
     sip_code: int | None = None
     amd_status: str | None = None
+    fax_vars: dict[str, str] | None = None  # res_fax's FAX* variables, once SendFAX() ended
     tone: str | None = None
     shutdown: bool = False  # Asterisk is stopping: a soft hangup request with cause 4 came
 
@@ -194,7 +211,7 @@ class AriPbx:
         self._dispatcher: KeyedDispatcher[_Item] = KeyedDispatcher(
             self._handle,
             max_pending=max_pending_per_call,
-            must_deliver=lambda i: not isinstance(i, AriEvent) or i.type in _MUST_DELIVER,
+            must_deliver=_must_deliver,
             name="ari",
         )
         self._clients: dict[str, AriClient] = {}
@@ -663,8 +680,13 @@ class AriPbx:
         # AMDSTATUS arrives while the channel runs AMD() outside Stasis (14b); keep it in case
         # the call ends there and never re-enters Stasis with the result.
         if call is not None and ev.channel_id == call.call_id:
-            if ev.raw.get("variable") == "AMDSTATUS":
-                call.amd_status = ev.raw.get("value") or None
+            name, value = ev.raw.get("variable"), ev.raw.get("value")
+            if name == "AMDSTATUS":
+                call.amd_status = value or None
+            elif name in _FAX_VARS and isinstance(value, str):
+                if call.fax_vars is None:
+                    call.fax_vars = {}
+                call.fax_vars[name] = value
 
     async def _on_tone(self, ev: AriEvent, call: _Call | None) -> None:
         if call is None or call.tone is not None:
@@ -761,6 +783,7 @@ class AriPbx:
                 lost=lost,
                 cause_txt=call.cause_txt,
                 shutdown=call.shutdown,
+                fax=_fax_report(call.fax_vars),
             )
         )
 
@@ -799,6 +822,19 @@ class AriPbx:
         log.info("pbx.resync", node=node, live=len(live), lost=len(lost))
         assert self._handler is not None
         await self._handler.on_pbx_reconnected(node, frozenset(live))
+
+
+def _fax_report(variables: Mapping[str, str] | None) -> FaxReport | None:
+    """FAXSTATUS is set whenever res_fax ran (also on an error before the transfer began)."""
+    if not variables or not variables.get("FAXSTATUS"):
+        return None
+    pages = variables.get("FAXPAGES", "")
+    return FaxReport(
+        variables["FAXSTATUS"],
+        error=variables.get("FAXERROR") or None,
+        detail=variables.get("FAXSTATUSSTRING") or None,
+        pages=int(pages) if pages.isdigit() else None,
+    )
 
 
 def _stasis_args(ch: m.Channel, app: str) -> tuple[str, ...] | None:

@@ -47,6 +47,7 @@ __all__ = [
     "CallRinging",
     "CallUnbridged",
     "DtmfReceived",
+    "FaxReport",
     "HangupReason",
     "LinkStatus",
     "LiveCall",
@@ -191,6 +192,16 @@ class CallUnbridged:
 
 
 @dataclass(frozen=True, slots=True)
+class FaxReport:
+    """What SendFAX()/ReceiveFAX() left on the channel (FAXSTATUS, FAXERROR, ...)."""
+
+    status: str  # SUCCESS | FAILED
+    error: str | None = None
+    detail: str | None = None  # FAXSTATUSSTRING
+    pages: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CallEnded:
     """The call is over; sent exactly once per call."""
 
@@ -207,6 +218,7 @@ class CallEnded:
     # Cut by an Asterisk shutdown or restart: a soft hangup request with cause 4
     # (AST_SOFTHANGUP_SHUTDOWN) came first; the causes that follow say nothing of the far end.
     shutdown: bool = False
+    fax: FaxReport | None = None  # the call ran a fax application in the dialplan
 
 
 @dataclass(frozen=True, slots=True)

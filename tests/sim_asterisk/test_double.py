@@ -17,6 +17,7 @@ import pytest
 from ccd.sim.asterisk import AsteriskDouble, FarEnd
 from ccd.sim.asterisk.recordings import FORMATS, audio_file
 from ccd.sim.asterisk.schema import RESOURCE, AriSchema, ModelSchema, RouteError
+from tests.fax.documents import write_tiff
 from tests.sim_asterisk.replay import basic_auth
 
 AUTH = {"Authorization": basic_auth("ccd", "ccdsecret")}
@@ -639,3 +640,77 @@ async def test_ami_half_open_stops_answering(double: AsteriskDouble) -> None:
         await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 0.2)
     assert not writer.is_closing()
     writer.close()
+
+
+# ------------------------------------------------------------------- SendFAX ([ccd-fax])
+def _varsets(client: Client, channel: str) -> list[tuple[str, str]]:
+    return [(e["variable"], e["value"]) for e in client.events
+            if e["type"] == "ChannelVarset" and e["channel"]["id"] == channel
+            and e["variable"].startswith("FAX")]  # fmt: skip
+
+
+def _steps(client: Client, channel: str) -> list[str]:
+    """The channel's event types, a varset named by its variable."""
+    return [e["variable"] if e["type"] == "ChannelVarset" else e["type"]
+            for e in client.events if (e.get("channel") or {}).get("id") == channel]  # fmt: skip
+
+
+async def _send_fax(client: Client, number: str, channel: str, document: Path) -> None:
+    await client.call("POST", "/channels", params={
+        "endpoint": f"PJSIP/{number}@trunk", "app": "ccd", "channelId": channel,
+    }, json={"variables": {"CCD_FAX_FILE": str(document)}})  # fmt: skip
+    await client.wait_for("StasisStart", channel)
+    status, _ = await client.call("POST", f"/channels/{channel}/continue",
+                                  params={"context": "ccd-fax", "extension": "s"})  # fmt: skip
+    assert status == 204
+
+
+async def test_sendfax_sets_res_fax_variables_then_the_dialplan_hangs_up(
+    double: AsteriskDouble, client: Client, tmp_path: Path
+) -> None:
+    document = write_tiff(tmp_path / "doc.tif", 2)
+    double.program("700", FarEnd.fax(tone="CED"))
+    await _send_fax(client, "700", "fx1", document)
+    await client.wait_for("ChannelDestroyed", "fx1", within=5)
+    assert _varsets(client, "fx1") == [
+        ("FAXSTATUS", "SUCCESS"), ("FAXSTATUSSTRING", "OK"), ("FAXBITRATE", "14400"),
+        ("FAXRESOLUTION", "8040x7700"), ("FAXMODE", "audio"), ("FAXPAGES", "2"),
+    ]  # fmt: skip
+    steps = _steps(client, "fx1")  # out of Stasis, the results, then Hangup() ends the call
+    assert steps.index("StasisEnd") < steps.index("FAXSTATUS") < steps.index("FAXPAGES")
+    assert steps.index("FAXPAGES") < steps.index("ChannelHangupRequest")
+    assert steps[-1] == "ChannelDestroyed" and steps.count("StasisStart") == 1
+    destroyed = await client.wait_for("ChannelDestroyed", "fx1")
+    assert destroyed["cause"] == 16
+
+    double.program("701", FarEnd.fax(error="Disconnected after permitted retries", pages=1))
+    await _send_fax(client, "701", "fx2", document)
+    await client.wait_for("ChannelDestroyed", "fx2", within=5)
+    assert _varsets(client, "fx2")[:3] == [
+        ("FAXSTATUS", "FAILED"), ("FAXERROR", "Disconnected after permitted retries"),
+        ("FAXSTATUSSTRING", "Disconnected after permitted retries"),
+    ]  # fmt: skip
+    assert _varsets(client, "fx2")[-1] == ("FAXPAGES", "1")
+
+
+async def test_sendfax_on_a_person_or_a_missing_file_fails_as_res_fax_does(
+    double: AsteriskDouble, client: Client, tmp_path: Path
+) -> None:
+    document = write_tiff(tmp_path / "doc.tif", 1)
+    double.program("702", FarEnd.answer(hangup_after=3))  # a person: hello?, then hangs up
+    await _send_fax(client, "702", "fx3", document)
+    await client.wait_for("ChannelDestroyed", "fx3", within=5)
+    assert _varsets(client, "fx3")[:3] == [
+        ("FAXSTATUS", "FAILED"), ("FAXERROR", "HANGUP"),
+        ("FAXSTATUSSTRING", "remote channel hungup"),
+    ]  # fmt: skip
+    steps = _steps(client, "fx3")  # the far end's BYE first, then res_fax gives up
+    assert steps.index("ChannelHangupRequest") < steps.index("FAXSTATUS")
+
+    double.program("703", FarEnd.fax(tone="CED"))
+    await _send_fax(client, "703", "fx4", tmp_path / "missing.tif")
+    await client.wait_for("ChannelDestroyed", "fx4", within=5)
+    assert _varsets(client, "fx4") == [
+        ("FAXERROR", "FILE_ERROR"), ("FAXSTATUSSTRING", "error reading file"),
+        ("FAXSTATUS", "FAILED"),
+    ]  # fmt: skip

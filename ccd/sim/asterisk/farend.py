@@ -29,6 +29,10 @@ class FarEnd:
     tone: str | None = None  # "CNG" | "CED": fax tones after answer
     amd: str = "HUMAN"  # what AMD() concludes on this far end
     indication: bool = False  # busy signalled as an indication (dialplan Busy()), not a hangup
+    # A fax machine receiving our SendFAX(): None takes every page; else the transfer fails
+    # with this FAXERROR after fax_pages pages.
+    fax_error: str | None = None
+    fax_pages: int = 0
 
     @classmethod
     def answer(cls, after: float = 0.0, hangup_after: float | None = None, dtmf: str = "",
@@ -42,11 +46,16 @@ class FarEnd:
         return cls("answer", after, hangup_after, amd="MACHINE")
 
     @classmethod
-    def fax(cls, after: float = 0.0, tone: str = "CNG",
-            hangup_after: float | None = None) -> FarEnd:
+    def fax(cls, after: float = 0.0, tone: str = "CNG", hangup_after: float | None = None,
+            error: str | None = None, pages: int = 0) -> FarEnd:
+        """A fax machine. Sent a fax (SendFAX), it takes every page, or with `error` fails
+        after `pages` pages with that FAXERROR."""
         if tone not in TONES:
             raise ValueError(f"fax tone must be one of {sorted(TONES)}, got {tone!r}")
-        return cls("answer", after, hangup_after, tone=tone, amd="NOTSURE")
+        if pages < 0:
+            raise ValueError(f"pages must be >= 0, got {pages}")
+        return cls("answer", after, hangup_after, tone=tone, amd="NOTSURE", fax_error=error,
+                   fax_pages=pages)  # fmt: skip
 
     @classmethod
     def busy(cls, after: float = 0.0, sip: int | None = 486, indication: bool = False) -> FarEnd:

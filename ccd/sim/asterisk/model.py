@@ -69,6 +69,7 @@ class Channel:
     tone_freq: int = 0  # the far end's fax tone, once it sounds
     tone_until: float = 0.0  # monotonic end of the current burst
     tone_pending: bool = False
+    faxing: bool = False  # in SendFAX() (the ccd-fax context)
     bridge: Bridge | None = None
     bridge_vars: list[str] = field(default_factory=list)  # BRIDGEPEER etc. currently set
     snoops: list[Channel] = field(default_factory=list)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from ccd.sim.asterisk import sendfax
 from ccd.sim.asterisk.bridges import Bridges
 from ccd.sim.asterisk.errors import AriError
 from ccd.sim.asterisk.events import EventHub
@@ -435,6 +436,10 @@ class Pbx:
             far = ch.far_end or FarEnd.answer()
             cause, delay = AMD_RESULTS[far.amd]
             self.later(ch, delay, self._amd_done, ch, far.amd, cause)
+        elif context == sendfax.FAX_CONTEXT:
+            ch.faxing = True
+            fax = sendfax.run(ch.far_end or FarEnd.answer(), ch.variables)
+            self.later(ch, fax.seconds, self._fax_done, ch, fax)
         else:
             self.later(ch, DIALPLAN_RUN, self.hangup, ch, 16, "dialplan")
 
@@ -444,6 +449,21 @@ class Pbx:
         self.varset(ch, "AMDCAUSE", cause)
         ch.priority = 4
         self.enter_stasis(ch, ["amd", status, cause])
+
+    def _fax_done(self, ch: Channel, fax: sendfax.FaxRun) -> None:
+        ch.faxing = False
+        for name, value in fax.variables:
+            self.varset(ch, name, value)
+        # SendFAX returned -1 (a file it cannot read): the call ends there; else Hangup().
+        ch.priority = 5 if fax.fail_hangup else 7
+        self.hangup(ch, 16, "dialplan")
+
+    def _fax_cut(self, ch: Channel) -> None:
+        """The call is hung up during SendFAX(): res_fax reports the transfer as failed."""
+        if ch.faxing:
+            ch.faxing = False
+            for name, value in sendfax.hangup_vars(ch.variables):
+                self.varset(ch, name, value)
 
     # ----------------------------------------------------------------- inbound
     def inbound_call(self, did: str, caller: str, far_end: FarEnd, *, caller_name: str = "",
@@ -503,6 +523,7 @@ class Pbx:
             return
         soft = {"app": 32, "dialplan": 16}[how]
         self._hangup_request(ch, soft, soft=True)
+        self._fax_cut(ch)
         self._leave_call(ch, hangup=True)
         if not ch.answered:
             self.dial_event(ch, "CANCEL")
@@ -536,6 +557,7 @@ class Pbx:
                 if other is not None:
                     self.varset(other, f"{name}BRIDGED", value)
             self._hangup_request(ch, None)
+        self._fax_cut(ch)
         self._leave_call(ch, hangup=True)
         self._end_snoops(ch)
         self._destroy(ch, cause)

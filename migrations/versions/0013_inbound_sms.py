@@ -1,7 +1,7 @@
 """inbound SMS: customers' messages, replies to them, keyword rules, the manager role
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-03 07:30:00
 
 sms_inbound holds every message a customer sent (once: dedup_key + received_at find the same
@@ -16,14 +16,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
 _NOW = sa.text("now()")
 
-# mailing_report as 0009 made it, up to its last column; `replies` is appended after it.
+# mailing_report as 0012 left it, up to its last column; `replies` is appended after it.
 _REPORT_HEAD = """
 SELECT m.name AS mailing, s.name AS segment, mm.channel,
        count(*) FILTER (WHERE mm.state <> 'skipped') AS planned,
@@ -35,7 +35,8 @@ SELECT m.name AS mailing, s.name AS segment, mm.channel,
        count(*) FILTER (WHERE EXISTS (
            SELECT 1 FROM consent_events ce
            WHERE ce.contact_id = mm.contact_id AND ce.status = 'opt_out'
-             AND ce.proof ->> 'message_id' = mm.id::text)) AS opted_out
+             AND ce.proof ->> 'message_id' = mm.id::text)) AS opted_out,
+       coalesce(sum(mm.pages) FILTER (WHERE mm.state = 'delivered'), 0) AS fax_pages
 """
 _REPORT_TAIL = """
 FROM mailing_messages mm
