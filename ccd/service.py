@@ -26,6 +26,7 @@ from aiohttp import web
 
 from ccd.api.agent_api import AgentApi
 from ccd.api.console import ConsoleParts
+from ccd.api.inbox_api import InboxApi
 from ccd.api.live import QueueLive
 from ccd.api.mailings_api import MailingsApi
 from ccd.api.ops import add_ops_routes
@@ -40,6 +41,7 @@ from ccd.log import get_logger
 from ccd.messaging.channel import Channel
 from ccd.messaging.email import EmailChannel
 from ccd.messaging.fax import FaxChannel
+from ccd.messaging.inbox import SmsInbox
 from ccd.messaging.sender import MailingService
 from ccd.messaging.sms.channel import SmsChannel
 from ccd.ops.metrics import Metrics
@@ -76,6 +78,7 @@ class Service:
         flows: FlowLoader,
         mailing: MailingService,
         sms: SmsChannel | None,
+        inbox: SmsInbox,
     ) -> None:
         self.settings = settings
         self.pool = pool
@@ -90,6 +93,7 @@ class Service:
         self._flows = flows
         self.mailing = mailing
         self.sms = sms  # None when no SMSC link is configured
+        self.inbox = inbox
         self.systemd = SystemdNotifier()
         self._site: web.AppRunner | None = None
         self._lifecycle: asyncio.Task[None] | None = None
@@ -136,6 +140,9 @@ class Service:
                 )
             )
             inbound.calls.set_listener(InboundFeed(parts.hub))
+            inbox = SmsInbox(pool, sms.send_text if sms else None, parts.hub.push_to_inbox)
+            if sms is not None:
+                sms.set_inbound(inbox.accept)
             feed = EngineFeed(pool, parts.hub, metrics)
             engine.set_notifier(feed, on_failure=metrics.observer_failed)
             readiness = Readiness(
@@ -156,6 +163,7 @@ class Service:
                     partial(add_ops_routes, metrics=metrics, readiness=readiness),
                     UnsubscribeApi(pool).add_routes,
                     MailingsApi(pool).add_routes,
+                    InboxApi(pool, inbox, parts.hub).add_routes,
                 ],
                 allowed_origins=settings.http.allowed_origins,
                 trusted_proxies=settings.http.trusted_proxies,
@@ -166,7 +174,7 @@ class Service:
             raise
         return cls(
             settings, pool, engine, inbound, amis, parts, feed, metrics, readiness, app, flows,
-            mailing, sms,
+            mailing, sms, inbox,
         )  # fmt: skip
 
     async def start(self) -> None:
@@ -192,6 +200,7 @@ class Service:
             log.info("sms.channel_ready", links=sorted(self.sms.gateway.links),
                      awaiting_receipts=resumed)  # fmt: skip
         await self.mailing.start()  # starts the channels: the SMSC links bind on their own
+        await self.inbox.start()
 
     async def serve(self) -> None:
         """Until SIGTERM or SIGINT; SIGHUP reloads the IVR flows."""
@@ -213,7 +222,8 @@ class Service:
         try:
             if self._site is not None:
                 await self._site.cleanup()
-            await self.mailing.stop()
+            await self.mailing.stop()  # closes the channels, the SMSC links with them
+            await self.inbox.close()
             if self._disabled_task is not None:
                 self._disabled_task.cancel()
                 await asyncio.gather(self._disabled_task, return_exceptions=True)

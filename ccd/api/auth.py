@@ -213,6 +213,16 @@ async def json_body(request: web.Request, model: type[M]) -> M:
         raise error(400, f"{where}: {first['msg']}") from None
 
 
+def query_model(request: web.Request, model: type[M]) -> M:
+    """The request's query parameters validated by `model`, or 400 naming the bad one."""
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "query"
+        raise error(400, f"{where}: {first['msg']}") from None
+
+
 def path_id(request: web.Request, what: str, *, max_id: int = INT4_MAX) -> int:
     """The {id} of the path (routes match it as [0-9]+); 404 past the column's range, where
     no row can be."""
@@ -280,7 +290,7 @@ class AuthApi:
         )  # fmt: skip
         return resp
 
-    @require_role("agent", "supervisor", "admin")
+    @require_role("agent", "supervisor", "admin", "manager")
     async def logout(self, request: web.Request) -> web.Response:
         token = request_token(request)
         assert token is not None
@@ -289,7 +299,7 @@ class AuthApi:
         resp.del_cookie(TOKEN_COOKIE, path="/")
         return resp
 
-    @require_role("agent", "supervisor", "admin")
+    @require_role("agent", "supervisor", "admin", "manager")
     async def me(self, request: web.Request) -> web.Response:
         p = principal(request)
         name = ""

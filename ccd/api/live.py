@@ -7,7 +7,8 @@ Every subscriber gets a snapshot first and then deltas, in order, through its ow
 queue; a subscriber that falls behind is dropped (its socket closes with 1013 and the console
 reconnects for a fresh snapshot), so one stalled browser never holds the engine up.
 
-Two WebSockets serve it: GET /api/live for supervisors and admins (everything), and
+Two WebSockets serve it: GET /api/live for supervisors and admins (everything; managers get
+the SMS inbox's news only), and
 GET /api/agent/ws for an agent (their own state, their own call, their pop-up messages).
 """
 
@@ -89,11 +90,13 @@ def to_json(obj: Any) -> Any:
 
 @dataclass(eq=False)
 class Subscription:
-    """One connected client: its queue, and the agent it is (None = a supervisor)."""
+    """One connected client: its queue, and the agent it is (None = a supervisor, or a
+    manager when `inbox_only`: they hear of the SMS inbox and nothing else)."""
 
     agent_id: int | None
     queue: asyncio.Queue[dict[str, Any] | None] = field(repr=False)
     dropped: bool = False
+    inbox_only: bool = False
 
     async def next(self) -> dict[str, Any] | None:
         """The next message, or None when the hub dropped this subscriber."""
@@ -204,6 +207,11 @@ class LiveHub:
         return bool(subs)
 
     def push_to_supervisors(self, msg: dict[str, Any]) -> None:
+        for s in [s for s in self._subs if s.agent_id is None and not s.inbox_only]:
+            self._put(s, msg)
+
+    def push_to_inbox(self, msg: dict[str, Any]) -> None:
+        """SMS inbox news: to supervisors and managers."""
         for s in [s for s in self._subs if s.agent_id is None]:
             self._put(s, msg)
 
@@ -227,10 +235,13 @@ class LiveHub:
 
     # --- subscribers ---
 
-    def subscribe(self, agent_id: int | None = None) -> Subscription:
-        """A new subscriber; its first message is the snapshot (supervisor or agent view)."""
-        sub = Subscription(agent_id, asyncio.Queue(self._queue_size))
-        sub.queue.put_nowait(self.snapshot(agent_id))
+    def subscribe(self, agent_id: int | None = None, *, inbox_only: bool = False) -> Subscription:
+        """A new subscriber; its first message is the snapshot (supervisor or agent view; a
+        manager's is empty: the inbox itself comes from GET /api/inbox)."""
+        sub = Subscription(agent_id, asyncio.Queue(self._queue_size), inbox_only=inbox_only)
+        first = {"type": "snapshot", "now": datetime.now(UTC).isoformat()} if inbox_only \
+            else self.snapshot(agent_id)  # fmt: skip
+        sub.queue.put_nowait(first)
         self._subs.add(sub)
         return sub
 
@@ -258,6 +269,8 @@ class LiveHub:
     def _send(self, msg: dict[str, Any], *, agent_id: int | None = None) -> None:
         """To every supervisor, and to the agent's own consoles when the change is theirs."""
         for s in list(self._subs):
+            if s.inbox_only:
+                continue
             if s.agent_id is None or (agent_id is not None and s.agent_id == agent_id):
                 self._put(s, msg)
 
@@ -369,9 +382,9 @@ class LiveApi:
         app.on_startup.append(lambda _app: self._sessions.start())
         app.on_cleanup.append(lambda _app: self._sessions.close())
 
-    @require_role("supervisor", "admin")
+    @require_role("supervisor", "admin", "manager")
     async def live(self, request: web.Request) -> web.WebSocketResponse:
-        return await self._serve(request, None)
+        return await self._serve(request, None, inbox_only=principal(request).role == "manager")
 
     @require_role("agent")
     async def agent_ws(self, request: web.Request) -> web.WebSocketResponse:
@@ -379,10 +392,12 @@ class LiveApi:
         assert agent_id is not None
         return await self._serve(request, agent_id)
 
-    async def _serve(self, request: web.Request, agent_id: int | None) -> web.WebSocketResponse:
+    async def _serve(
+        self, request: web.Request, agent_id: int | None, *, inbox_only: bool = False
+    ) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=self._heartbeat_s)
         await ws.prepare(request)
-        sub = self._hub.subscribe(agent_id)
+        sub = self._hub.subscribe(agent_id, inbox_only=inbox_only)
         pump = asyncio.create_task(self._pump(ws, sub))
         token = request_token(request)
         assert token is not None  # require_role let the request in

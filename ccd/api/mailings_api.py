@@ -13,14 +13,14 @@ from ccd.api.auth import require_role
 
 _SQL = """
 SELECT m.id, m.name, m.purpose, m.status, r.segment, r.channel, r.planned, r.sent,
-       r.delivered, r.failed, r.unknown, r.left_out, r.opted_out, r.expired, r.parts
+       r.delivered, r.failed, r.unknown, r.left_out, r.opted_out, r.expired, r.parts, r.replies
 FROM mailings m LEFT JOIN mailing_report r ON r.mailing = m.name
 WHERE m.status <> 'draft'
 ORDER BY m.id DESC, r.segment NULLS LAST, r.channel NULLS LAST
 LIMIT 500
 """
 _COUNTS = ("planned", "sent", "delivered", "failed", "unknown", "left_out", "opted_out",
-           "expired", "parts")  # fmt: skip
+           "expired", "parts", "replies")  # fmt: skip
 
 
 class MailingsApi:

@@ -17,9 +17,9 @@ from typing import Any
 
 import asyncpg
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from ccd.api.auth import Int4Id, error, principal, require_role
+from ccd.api.auth import Int4Id, error, principal, query_model, require_role
 from ccd.api.live import to_json
 from ccd.log import get_logger
 from ccd.store import recordings as store
@@ -59,12 +59,7 @@ class RecordingsApi:
 
     @require_role("supervisor", "admin")
     async def search(self, request: web.Request) -> web.Response:
-        try:
-            q = RecordingQuery.model_validate(dict(request.query))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(x) for x in first["loc"])
-            raise error(400, f"{field}: {first['msg']}") from None
+        q = query_model(request, RecordingQuery)
         rows = await store.search(
             self._pool,
             store.Filter(q.campaign, q.agent_id, q.date, q.disposition, q.limit),

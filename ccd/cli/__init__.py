@@ -19,6 +19,7 @@ from ccd.cli import (
     routing,
     segment,
     simulate,
+    sms,
     smsc,
     user,
 )  # fmt: skip
@@ -58,6 +59,7 @@ app.add_typer(contacts.app, name="contacts")
 app.add_typer(segment.app, name="segment")
 app.add_typer(mailing.app, name="mailing")
 app.add_typer(smsc.app, name="smsc")
+app.add_typer(sms.app, name="sms")
 app.command("run")(run_cli.run_cmd)
 app.command("demo")(run_cli.demo_cmd)
 app.command("simulate")(simulate.simulate_cmd)

@@ -93,6 +93,11 @@ def show(key: Annotated[str, typer.Argument(help="E.164 phone or e-mail address"
         msgs.add_row(str(r["at"]), r["mailing"], r["channel"] or "", r["address"] or "",
                      r["state"], r["reason"] or "")  # fmt: skip
     console.print(msgs)
+    sms = Table("at", "", "text", "keyword / kind", "state", title="SMS (inbox)")
+    for r in history["sms"]:
+        sms.add_row(str(r["at"]), "from" if r["direction"] == "in" else "to", Text(r["text"]),
+                    r["keyword"] or "", r["state"])  # fmt: skip
+    console.print(sms)
 
 
 @app.command()

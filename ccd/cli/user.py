@@ -29,7 +29,9 @@ PasswordOpt = Annotated[
 @app.command()
 def add(
     login: Annotated[str, typer.Argument(help="login name")],
-    role: Annotated[str, typer.Option("--role", help="agent, supervisor or admin")],
+    role: Annotated[
+        str, typer.Option("--role", help="agent, supervisor, admin or manager (SMS inbox)")
+    ],
     password: PasswordOpt,
     name: Annotated[str, typer.Option("--name", help="display name")] = "",
     agent: Annotated[

@@ -18,6 +18,8 @@ import asyncpg
 
 from ccd.log import get_logger
 from ccd.messaging.contact_rows import ContactColumns, ContactRow, RowError, parse, resolve
+from ccd.store.db import AnyConnection
+from ccd.store.inbox import sms_history
 from ccd.store.leads_import import Rejected, RejectsFile, default_rejects_path
 from ccd.store.tabular import TableError, open_table
 
@@ -245,8 +247,9 @@ async def record_consent(
              purpose=purpose, status=status, method=method)  # fmt: skip
 
 
-async def contact_history(conn: asyncpg.Connection, contact_id: int) -> dict[str, list[Any]]:
-    """Consent rows, calls (attempts of its leads) and messages, oldest first."""
+async def contact_history(conn: AnyConnection, contact_id: int) -> dict[str, list[Any]]:
+    """Consent rows, calls (attempts of its leads), mailing messages and SMS both ways (the
+    last 200), oldest first."""
     consent = await conn.fetch(
         "SELECT at, channel, purpose, status, method, proof FROM consent_events"
         " WHERE contact_id = $1 ORDER BY id", contact_id,
@@ -261,4 +264,5 @@ async def contact_history(conn: asyncpg.Connection, contact_id: int) -> dict[str
         " mm.reason FROM mailing_messages mm JOIN mailings m ON m.id = mm.mailing_id"
         " WHERE mm.contact_id = $1 ORDER BY mm.id", contact_id,
     )  # fmt: skip
-    return {"consent": list(consent), "calls": list(calls), "messages": list(messages)}
+    return {"consent": list(consent), "calls": list(calls), "messages": list(messages),
+            "sms": await sms_history(conn, contact_id)}  # fmt: skip

@@ -294,6 +294,22 @@ WHERE mm.mailing_id = $1 AND mm.planned_at >= $2 AND mm.planned_at < $3
 ORDER BY mm.id
 """
 
+INBOX_QUERY = """
+SELECT i.id, i.received_at, i.sender, nullif(concat_ws(' ', c.first_name, c.last_name), '')
+       AS contact, i.recipient, i.text, i.keyword, i.status, au.login AS assigned_to,
+       i.done_at, t.first_reply_at, t.response_s,
+       (SELECT r.text FROM sms_replies r WHERE r.inbound_id = i.id AND r.state <> 'failed'
+        ORDER BY r.id LIMIT 1) AS first_reply,
+       i.parts, i.coding, i.link
+FROM sms_inbound i
+JOIN sms_response_times t ON t.id = i.id
+LEFT JOIN contacts c ON c.id = i.contact_id
+LEFT JOIN users au ON au.id = i.assigned_user_id
+WHERE ($1::text IS NULL OR i.keyword IS NOT DISTINCT FROM upper(nullif($1, '')))
+  AND i.received_at >= $2 AND i.received_at < $3
+ORDER BY i.received_at, i.id
+"""
+
 WHAT = {"attempts": ATTEMPTS_QUERY, "leads": LEADS_QUERY, "messages": MESSAGES_QUERY}
 
 
@@ -340,17 +356,39 @@ async def export_rows(
     `since`/`until` bound created_at (until exclusive). Times are written in the connection's
     TimeZone (see use_time_zone).
     """
-    query = WHAT[what]
     cid = await (mailing_id if what == "messages" else campaign_id)(conn, campaign)
     lo = since or datetime.min.replace(tzinfo=ZoneInfo("UTC"))
     hi = until or datetime.max.replace(tzinfo=ZoneInfo("UTC"))
+    return await _write(conn, WHAT[what], (cid, lo, hi), fmt, out, f"{what} {campaign}")
+
+
+async def export_inbox(
+    conn: asyncpg.Connection,
+    fmt: Format,
+    out: Path | None,
+    *,
+    code: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
+    """Write the customers' SMS received in [since, until) (of one keyword's code; "" = those
+    that matched none), with their first reply and outcome, to `out`; return the count."""
+    lo = since or datetime.min.replace(tzinfo=ZoneInfo("UTC"))
+    hi = until or datetime.max.replace(tzinfo=ZoneInfo("UTC"))
+    return await _write(conn, INBOX_QUERY, (code, lo, hi), fmt, out, "inbox")
+
+
+async def _write(
+    conn: asyncpg.Connection, query: str, args: tuple[Any, ...], fmt: Format, out: Path | None,
+    sheet: str,
+) -> int:  # fmt: skip
     tz = await use_time_zone(conn, None)
     if fmt == "csv":
-        return await _copy_csv(conn, await _csv_safe(conn, query), (cid, lo, hi), out)
+        return await _copy_csv(conn, await _csv_safe(conn, query), args, out)
     columns = await _columns(conn, query)
     n = 0
-    with open_sink("xlsx", columns, out, tz=tz, sheet=f"{what} {campaign}") as sink:
-        async for record in _records(conn, query, cid, lo, hi):
+    with open_sink("xlsx", columns, out, tz=tz, sheet=sheet) as sink:
+        async for record in _records(conn, query, *args):
             sink.write(tuple(record))
             n += 1
     return n

@@ -46,10 +46,11 @@ async def mailing_id(conn: AnyConnection, name: str) -> int:
 async def mailing_summary(conn: AnyConnection, name: str) -> Report:
     """The mailing_report view for one mailing: per segment and channel, planned, sent,
     delivered, failed, expired, unknown, left out, opt-outs through its messages' links, the
-    pages of delivered faxes and the SMS parts sent (what carriers bill)."""
+    pages of delivered faxes, the SMS parts sent (what carriers bill) and replies (SMS from the
+    contact within 7 days after the mailing's SMS to them)."""
     await mailing_id(conn, name)
     columns = ["segment", "channel", "planned", "sent", "delivered", "failed", "expired",
-               "unknown", "left_out", "opted_out", "fax_pages", "parts"]  # fmt: skip
+               "unknown", "left_out", "opted_out", "fax_pages", "parts", "replies"]  # fmt: skip
     rows = await conn.fetch(
         f"SELECT {', '.join(columns)} FROM mailing_report WHERE mailing = $1"
         " ORDER BY segment NULLS LAST, channel NULLS LAST",

@@ -65,7 +65,7 @@ OUTCOMES = (
 ATTEMPT_STATES = ("pending", "dialing", "answered", "bridged", "ended")
 BLACKLIST_REASONS = ("bad_number", "fax", "dnc", "manual")
 AGENT_STATES = ("LOGGED_OUT", "READY", "RESERVED", "TALKING", "WRAP_UP", "PAUSED")
-USER_ROLES = ("agent", "supervisor", "admin")
+USER_ROLES = ("agent", "supervisor", "admin", "manager")
 INBOUND_OUTCOMES = (
     "answered", "abandoned_ivr", "abandoned_queue", "overflowed", "voicemail", "callback",
     "hangup", "failed",
@@ -686,4 +686,79 @@ smsc_links = Table(
     CheckConstraint("port BETWEEN 1 AND 65535", name="port"),
     CheckConstraint("tps IS NULL OR tps > 0", name="tps"),
     CheckConstraint("window_size > 0", name="window_size"),
+)
+
+
+# --- inbound SMS and the managers' inbox (migration 0013) ---
+
+SMS_INBOUND_STATUSES = ("new", "assigned", "done", "auto")
+SMS_REPLY_STATES = ("sending", "sent", "failed", "unknown")
+
+sms_keywords = Table(
+    "sms_keywords",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("code", Text, nullable=False, comment="as the operator typed it"),
+    Column("match_key", Text, nullable=False, unique=True,
+           comment="the code folded for matching (case, Cyrillic look-alikes)"),  # fmt: skip
+    Column("reply", Text, comment="template; NULL = no reply"),
+    Column("assign", Text, nullable=False),
+    Column("consent", Text, comment="opt_out | opt_in | NULL"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("assign IN ('inbox', 'auto')", name="assign"),
+    CheckConstraint("consent IS NULL OR consent IN ('opt_out', 'opt_in')", name="consent"),
+)
+
+sms_inbound = Table(
+    "sms_inbound",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("link", Text, nullable=False, comment="the SMSC link it came over"),
+    Column("sender", Text, nullable=False, comment="E.164 when numeric"),
+    Column("recipient", Text, nullable=False, comment="our number or short code"),
+    Column("contact_id", BigInteger, ForeignKey("contacts.id", ondelete="SET NULL")),
+    Column("text", Text, nullable=False),
+    Column("coding", Text, nullable=False),
+    Column("parts", SmallInteger, nullable=False, server_default="1"),
+    Column("complete", Boolean, nullable=False, server_default="true",
+           comment="false: some parts never came"),  # fmt: skip
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("stored_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("dedup_key", Text, nullable=False, comment="sha256 of sender, recipient and text"),
+    Column("keyword", Text, comment="the code of the rule it matched"),
+    Column("status", Text, nullable=False, server_default="new"),
+    Column("assigned_user_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("assigned_at", DateTime(timezone=True)),
+    Column("done_at", DateTime(timezone=True)),
+    Column("done_user_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    CheckConstraint(_in("status", SMS_INBOUND_STATUSES), name="status"),
+    Index("ix_sms_inbound_received", "received_at", "id"),
+    Index("ix_sms_inbound_keyword", "keyword", "received_at"),
+    Index("ix_sms_inbound_status", "status", "received_at"),
+    Index("ix_sms_inbound_dedup", "dedup_key", "received_at"),
+    Index("ix_sms_inbound_contact", "contact_id", "received_at"),
+)
+
+sms_replies = Table(
+    "sms_replies",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("inbound_id", BigInteger, ForeignKey("sms_inbound.id", ondelete="CASCADE"),
+           nullable=False),  # fmt: skip
+    Column("contact_id", BigInteger, ForeignKey("contacts.id", ondelete="SET NULL")),
+    Column("phone", Text, nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="SET NULL"),
+           comment="NULL: sent by a rule"),  # fmt: skip
+    Column("kind", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("state", Text, nullable=False, server_default="sending"),
+    Column("parts", SmallInteger),
+    Column("provider_id", Text, comment="the SMSC's message ids"),
+    Column("error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("sent_at", DateTime(timezone=True)),
+    CheckConstraint("kind IN ('manual', 'auto')", name="kind"),
+    CheckConstraint(_in("state", SMS_REPLY_STATES), name="state"),
+    Index("ix_sms_replies_inbound", "inbound_id", "created_at"),
+    Index("ix_sms_replies_contact", "contact_id", "created_at"),
 )

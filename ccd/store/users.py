@@ -24,7 +24,7 @@ import asyncpg
 from ccd.domain.names import check_one_line
 from ccd.store.agents import acquire, hash_token, new_token, notify_sessions_ended
 
-ROLES = ("agent", "supervisor", "admin")
+ROLES = ("agent", "supervisor", "admin", "manager")
 SCRYPT_N = 2**14
 SCRYPT_R = 8
 SCRYPT_P = 1

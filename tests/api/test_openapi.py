@@ -12,11 +12,13 @@ from aiohttp import web
 from ccd.api.agent_api import AgentApi
 from ccd.api.auth import PUBLIC_ATTR, ROLES_ATTR
 from ccd.api.console import ConsoleParts
+from ccd.api.inbox_api import InboxApi
 from ccd.api.mailings_api import MailingsApi
 from ccd.api.openapi import documented_operations, load_spec, routed_operations
 from ccd.api.ops import add_ops_routes
 from ccd.api.server import build_app
 from ccd.api.unsubscribe import UnsubscribeApi
+from ccd.messaging.inbox import SmsInbox
 from ccd.ops.metrics import Metrics
 from ccd.ops.readiness import Readiness
 from tests.api.conftest import ClientFactory
@@ -31,7 +33,8 @@ async def _daemon_app(pool: asyncpg.Pool, make_engine: EngineFactory) -> web.App
     parts = await ConsoleParts.create(pool, engine)
     readiness = Readiness(pool=pool, head_revision=None, nodes=[], links=dict)
     ops = partial(add_ops_routes, metrics=Metrics(), readiness=readiness)
-    mailing = [UnsubscribeApi(pool).add_routes, MailingsApi(pool).add_routes]
+    inbox = InboxApi(pool, SmsInbox(pool, None, parts.hub.push_to_inbox), parts.hub)
+    mailing = [UnsubscribeApi(pool).add_routes, MailingsApi(pool).add_routes, inbox.add_routes]
     return build_app(pool, [AgentApi(engine).add_routes, *parts.route_adders(), ops, *mailing])
 
 

@@ -136,11 +136,11 @@ async def test_report_and_export_of_a_mailing(
     lines = r.output.strip().splitlines()
     assert lines[0] == (
         "segment,channel,planned,sent,delivered,failed,expired,unknown,left_out,opted_out,"
-        "fax_pages,parts"
+        "fax_pages,parts,replies"
     )
-    assert "seniors,email,1,0,0,1,0,0,0,0,0,0" in lines
-    assert ",sms,1,1,0,0,0,0,0,1,0,2" in lines  # the everyone-else variant has no segment
-    assert ",,0,0,0,0,0,0,5,0,0,0" in lines  # left out: no channel
+    assert "seniors,email,1,0,0,1,0,0,0,0,0,0,0" in lines
+    assert ",sms,1,1,0,0,0,0,0,1,0,2,0" in lines  # the everyone-else variant has no segment
+    assert ",,0,0,0,0,0,0,5,0,0,0,0" in lines  # left out: no channel
     out = tmp_path / "m.csv"
     r = await cli("export", "messages", "spring", "-o", str(out))
     assert r.exit_code == 0 and "7 messages exported" in r.output, r.output

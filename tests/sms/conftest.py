@@ -8,11 +8,16 @@ from typing import Any
 
 import pytest
 
+from ccd.messaging.channel import StatusReport
 from ccd.messaging.sms.settings import LinkSettings
 from ccd.sim.smsc.double import SmscDouble
 from ccd.sim.smsc.process import SmscProcess
 
 ACCOUNTS = {"ccd1": "secret1", "ccd2": "secret2", "ccd3": "secret3", "ccd4": "secret4"}
+
+
+async def no_reports(report: StatusReport) -> None:
+    """A status listener for tests that do not follow delivery reports."""
 
 
 def link(port: int, name: str = "a", system_id: str = "ccd1", **kw: Any) -> LinkSettings:

@@ -27,7 +27,7 @@ def _reassembler(timeout: float = 60) -> tuple[Reassembler, list[InboundSms]]:
 def test_a_single_part_message_is_decoded_at_once() -> None:
     r, got = _reassembler()
     r.add("a", _parts("СТОП")[0], T0)
-    assert got == [InboundSms("79161234567", "7333", "СТОП", 1, True, "a", T0)]
+    assert got == [InboundSms("79161234567", "7333", "СТОП", 1, True, "a", T0, "ucs2")]
 
 
 def test_a_long_message_is_whole_in_every_order_of_its_parts() -> None:

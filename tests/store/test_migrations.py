@@ -15,7 +15,8 @@ from ccd.store.db import connect
 TABLES = {
     "campaigns", "trunks", "routes", "leads", "attempts", "blacklist", "agents",
     "campaign_agents", "agent_state_log", "inbound_routes", "inbound_calls", "ivr_steps",
-    "recordings", "users", "spy_sessions", "messages", "smsc_links",
+    "recordings", "users", "spy_sessions", "messages", "smsc_links", "sms_inbound", "sms_replies",
+    "sms_keywords",
 }  # fmt: skip
 
 

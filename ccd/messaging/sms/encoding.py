@@ -216,11 +216,23 @@ def split_udh(short_message: bytes) -> tuple[Concat | None, bytes]:
     return concat, payload
 
 
+def _scheme(data_coding: int) -> int:
+    if data_coding & 0xF0 == 0xF0:  # message class group: bit 2 says 8-bit data, else 7-bit
+        return 0x04 if data_coding & 0x04 else 0x00
+    return data_coding
+
+
+_CODING_NAMES = {0x00: "gsm7", 0x01: "ascii", 0x03: "latin1", 0x08: "ucs2"}
+
+
+def coding_name(data_coding: int) -> str:
+    """The name of a data_coding decode() reads (gsm7, ascii, latin1, ucs2), else its hex."""
+    return _CODING_NAMES.get(_scheme(data_coding), f"0x{data_coding:02x}")
+
+
 def decode(data_coding: int, payload: bytes) -> str:
     """The text of a payload in the SMPP data_coding it came with."""
-    scheme = data_coding
-    if data_coding & 0xF0 == 0xF0:  # message class group: bit 2 says 8-bit data, else 7-bit
-        scheme = 0x04 if data_coding & 0x04 else 0x00
+    scheme = _scheme(data_coding)
     if scheme == 0x00:
         return gsm7_decode(payload)
     if scheme == 0x01:

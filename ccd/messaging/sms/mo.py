@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ccd.log import get_logger
-from ccd.messaging.sms.encoding import Concat, EncodingError, decode, split_udh
+from ccd.messaging.sms.encoding import Concat, EncodingError, coding_name, decode, split_udh
 from ccd.messaging.sms.pdu import ESM_UDHI, ShortMessage, Tag
 
 log = get_logger(__name__)
@@ -34,6 +34,7 @@ class InboundSms:
     complete: bool
     link: str
     received_at: datetime
+    coding: str  # gsm7, ucs2, latin1, ascii (encoding.coding_name)
 
 
 @dataclass
@@ -68,7 +69,8 @@ class Reassembler:
         concat, payload = _concat(sm)
         if concat is None or concat.total == 1:
             text = decode(sm.data_coding, payload)
-            self._emit(InboundSms(sm.source_addr, sm.destination_addr, text, 1, True, link, now))
+            self._emit(InboundSms(sm.source_addr, sm.destination_addr, text, 1, True, link, now,
+                                   coding_name(sm.data_coding)))  # fmt: skip
             return
         key = (sm.source_addr, sm.destination_addr, concat.ref, concat.total)
         done = self._done.get(key)
@@ -95,7 +97,8 @@ class Reassembler:
             text = decode(p.data_coding, joined)
         except EncodingError:  # an odd UCS-2 length when a middle part is missing
             text = "".join(decode(p.data_coding, p.payloads[s]) for s in sorted(p.payloads))
-        self._emit(InboundSms(key[0], key[1], text, p.total, complete, p.link, p.first_at))
+        self._emit(InboundSms(key[0], key[1], text, p.total, complete, p.link, p.first_at,
+                               coding_name(p.data_coding)))  # fmt: skip
 
     def sweep(self, now: datetime) -> None:
         """Deliver what came of messages whose parts stopped coming."""

@@ -9,7 +9,8 @@
     POST /receipts {"prefix": "7916", "state": "delivered"|null, "delay": 1, "before_resp":
                    false, "tlv": true}     the receipt rule for destinations with that prefix
     POST /release               send every held submit_sm_resp -> {"released": n}
-    POST /mo       {"sender", "recipient", "text", "order": [2, 1], "system_id", "ref"}
+    POST /mo       {"sender", "recipient", "text", "order": [2, 1], "system_id", "ref",
+                    "count": 1}  count > 1: a burst, the n-th from the sender's number + n
     POST /drop     {"system_id"?}          cut sessions (TCP reset) -> {"dropped": n}
     POST /mute     {"system_id"?}          sessions that answer nothing more (half-open)
     POST /restart  {"down_for": 1.0}       the SMSC restarts on the same port (answers at once)
@@ -54,6 +55,7 @@ class MoBody(_Body):
     order: list[int] | None = None
     system_id: str | None = None
     ref: int = Field(default=0x42, ge=0, le=255)
+    count: int = Field(default=1, ge=1, le=1_000_000)
 
 
 class TargetBody(_Body):
@@ -107,9 +109,13 @@ def control_app(smsc: SmscDouble) -> web.Application:
 
     async def mo(request: web.Request) -> web.Response:
         body = await _parse(request, MoBody)
+        if body.count > 1 and not body.sender.isdigit():
+            raise web.HTTPBadRequest(text="count: a burst needs a numeric sender")
         try:
-            parts = smsc.inject_mo(body.sender, body.recipient, body.text, order=body.order,
-                                   system_id=body.system_id, ref=body.ref)  # fmt: skip
+            for n in range(body.count):
+                sender = str(int(body.sender) + n) if body.count > 1 else body.sender
+                parts = smsc.inject_mo(sender, body.recipient, body.text, order=body.order,
+                                       system_id=body.system_id, ref=body.ref)  # fmt: skip
         except ValueError as exc:
             raise web.HTTPBadRequest(text=str(exc)) from None
         return web.json_response({"parts": parts})

@@ -6,7 +6,8 @@ document.addEventListener("DOMContentLoaded", () => {
     const login = $("#login").value.trim(), password = $("#password").value;
     try {
       const res = await api("POST", "/api/login", { login, password });
-      location.href = res.user.role === "agent" ? "agent.html" : "supervisor.html";
+      const home = { agent: "agent.html", manager: "inbox.html" };
+      location.href = home[res.user.role] || "supervisor.html";
     } catch (e) {
       if (e.status === 429) flash(t("too_many", { s: (e.body && e.body.retry_after) || "60" }), true);
       else if (e.status === 401) flash(t("wrong_login"), true);

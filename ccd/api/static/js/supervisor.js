@@ -207,6 +207,7 @@ async function sendMessage(ev) {
 document.addEventListener("DOMContentLoaded", async () => {
   const me = await api("GET", "/api/me");
   if (me.role === "agent") { location.href = "agent.html"; return; }
+  if (me.role === "manager") { location.href = "inbox.html"; return; }
   $("#who").textContent = me.name || me.login;
   $("#sign-out").addEventListener("click", signOut);
   $("#spy-stop").addEventListener("click", stopSpy);
