@@ -179,7 +179,7 @@ async def test_a_reply_reaches_the_smsc_also_for_an_opted_out_customer_and_is_pu
     row = await pool.fetchrow("SELECT r.*, u.login FROM sms_replies r JOIN users u"
                               " ON u.id = r.user_id WHERE r.inbound_id = $1", mid)  # fmt: skip
     assert (row["login"], row["kind"], row["state"], row["parts"]) == ("olga", "manual", "sent", 1)
-    assert row["provider_id"] == smsc.submits[-1].message_id
+    assert row["provider_id"] == f"a:{smsc.submits[-1].message_id}"  # link:id, as mailings
     one = await _get(c, f"/api/inbox/{mid}", olga)
     assert [r["text"] for r in one["replies"]] == ["Заказ 4521 приедет завтра"]
     assert one["replies"][0]["user_login"] == "olga"
