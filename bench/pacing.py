@@ -14,7 +14,11 @@ E[talk] / (E[talk] + E[wrap]) per cell and pacer, and whether the targets hold:
 Then the simulator's speed (sim-hours per wall second, 8 h × 20 agents) against a bare
 event loop that pushes and pops the same number of heap events, timed in the same run.
 
-Run: python bench/pacing.py [--quick] [--seeds N] [--jobs N]
+--curve prints instead what a looser abandon limit buys: erlang at target_abandon 3, 5, 8
+and 12 % in the plain 15 and 20 agent cells, and the abandon at which occupancy would reach
+0.90 of the limit (interpolated between the measured points).
+
+Run: python bench/pacing.py [--quick | --curve] [--seeds N] [--jobs N]
 """
 
 from __future__ import annotations
@@ -51,6 +55,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 Cell = tuple[int, float, str]  # agents, mean talk seconds, variant (or "answer=0.10")
+Job = tuple[Cell, int, str, float]  # cell, seed, pacer, its target_abandon (0: none)
+
+CURVE_CELLS: list[Cell] = [(15, 60.0, "plain"), (20, 60.0, "plain"), (15, 240.0, "plain"),
+                           (20, 240.0, "plain")]  # fmt: skip
+CURVE_TARGETS = (0.03, 0.05, 0.08, 0.12)
 
 
 def grid(quick: bool) -> list[Cell]:
@@ -78,11 +87,50 @@ def no_idle_limit(sc: Scenario) -> float:
     return sc.talk_s / (sc.talk_s + sc.wrap_s)
 
 
-def run_one(job: tuple[Cell, int, str]) -> tuple[Cell, int, str, float, float]:
-    cell, seed, pacer = job
+def run_one(job: Job) -> tuple[Job, float, float]:
+    cell, seed, pacer, target = job
     sc = scenario(cell, seed)
-    r = simulate(sc, create_pacer(pacer, **PACERS[pacer]), pacer)
-    return cell, seed, pacer, r.abandon, r.occupancy / no_idle_limit(sc)
+    params = {**PACERS[pacer], **({"target_abandon": target} if target else {})}
+    r = simulate(sc, create_pacer(pacer, **params), pacer)
+    return job, r.abandon, r.occupancy / no_idle_limit(sc)
+
+
+def run_all(jobs: list[Job], processes: int) -> dict[Job, tuple[float, float]]:
+    """Abandon and occupancy (of the no-idle limit) per job; the slowest jobs start first
+    (erlang, many agents, short calls), so the pool does not end waiting on one long run."""
+    order = sorted(jobs, key=lambda j: -(j[2] == "erlang") * j[0][0] / j[0][1])
+    with Pool(processes) as pool:
+        return {job: (ab, oc) for job, ab, oc in pool.imap_unordered(run_one, order, chunksize=1)}
+
+
+def curve(seeds: int, processes: int) -> int:
+    """Erlang's occupancy against its abandon limit, and the abandon that 0.90 would take."""
+    jobs = [(c, s, "erlang", t) for c in CURVE_CELLS for t in CURVE_TARGETS for s in range(seeds)]
+    out = run_all(jobs, processes)
+    print(f"erlang, {seeds} simulated 8 h days per point: abandon % mean/max, occupancy of "
+          "the no-idle limit (mean)\n")  # fmt: skip
+    print(f"{'agents':>6} {'talk':>5} |" + "".join(f" {f'limit {100 * t:g} %':>17} |"
+                                                   for t in CURVE_TARGETS))  # fmt: skip
+    for cell in CURVE_CELLS:
+        points = []
+        line = f"{cell[0]:>6} {cell[1]:>5.0f} |"
+        for t in CURVE_TARGETS:
+            ab = [out[cell, s, "erlang", t][0] for s in range(seeds)]
+            occ = statistics.mean(out[cell, s, "erlang", t][1] for s in range(seeds))
+            points.append((statistics.mean(ab), occ))
+            line += f" {100 * statistics.mean(ab):5.2f}/{100 * max(ab):5.2f} {occ:5.3f} |"
+        print(f"{line} {TARGET_OCCUPANCY:.2f} at {abandon_for(points, TARGET_OCCUPANCY)}")
+    return 0
+
+
+def abandon_for(points: list[tuple[float, float]], occupancy: float) -> str:
+    """The abandon rate at which occupancy crosses `occupancy`, linear between the points."""
+    for (a0, o0), (a1, o1) in itertools.pairwise(points):
+        if o0 < occupancy <= o1:
+            return f"{100 * (a0 + (a1 - a0) * (occupancy - o0) / (o1 - o0)):.1f} %"
+    if points[0][1] >= occupancy:
+        return f"<= {100 * points[0][0]:.1f} %"
+    return f"> {100 * points[-1][0]:.1f} %"
 
 
 def bare_loop(events: int, ticks: int) -> float:
@@ -122,22 +170,21 @@ def speed() -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a small grid, 2 seeds")
+    ap.add_argument("--curve", action="store_true", help="erlang's occupancy per abandon limit")
     ap.add_argument("--seeds", type=int, default=5, help="days per cell (seeds 0..N-1)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
     args = ap.parse_args()
+    if args.curve:
+        return curve(args.seeds, args.jobs)
     cells = grid(args.quick)
     seeds = 2 if args.quick else args.seeds
-    jobs = [(c, s, p) for c in cells for s in range(seeds) for p in PACERS]
-    # the slowest jobs first (erlang, many agents, short calls), so the pool does not end
-    # waiting on one long run
-    jobs.sort(key=lambda j: -(j[2] == "erlang") * j[0][0] / j[0][1])
+    jobs = [(c, s, p, 0.0) for c in cells for s in range(seeds) for p in PACERS]
     started = time.perf_counter()
     abandon: dict[tuple[Cell, str], list[float]] = defaultdict(list)
     occ: dict[tuple[Cell, str], list[float]] = defaultdict(list)
-    with Pool(args.jobs) as pool:
-        for cell, _seed, pacer, ab, oc in pool.imap_unordered(run_one, jobs, chunksize=1):
-            abandon[cell, pacer].append(ab)
-            occ[cell, pacer].append(oc)
+    for (cell, _seed, pacer, _target), (day_abandon, day_occ) in run_all(jobs, args.jobs).items():
+        abandon[cell, pacer].append(day_abandon)
+        occ[cell, pacer].append(day_occ)
     wall = time.perf_counter() - started
     print(f"{len(jobs)} simulated 8 h days in {wall:.0f} s on {args.jobs} processes")
     print("abandon % of answered calls, mean/max over seeds; occupancy = talk occupancy as a")
@@ -152,9 +199,9 @@ def main() -> int:
     for cell in cells:
         line = f"{cell[0]:>6} {cell[1]:>5.0f} {cell[2]:>11} |"
         for p in PACERS:
-            ab = abandon[cell, p]
+            days = abandon[cell, p]
             line += (
-                f" {100 * statistics.mean(ab):6.2f}/{100 * max(ab):5.2f}"
+                f" {100 * statistics.mean(days):6.2f}/{100 * max(days):5.2f}"
                 f" {statistics.mean(occ[cell, p]):5.3f} |"
             )
         print(line)
@@ -166,10 +213,10 @@ def main() -> int:
             lost_cells.append(cell)
     print("\nper pacer over all cells (abandon % mean/max, occupancy mean/min of the limit):")
     for p in PACERS:
-        ab = [a for c in cells for a in abandon[c, p]]
-        oc = [o for c in cells for o in occ[c, p]]
-        print(f"  {p:8s} {100 * statistics.mean(ab):5.2f}/{100 * max(ab):5.2f}"
-              f"  {statistics.mean(oc):5.3f}/{min(oc):5.3f}")  # fmt: skip
+        rates = [a for c in cells for a in abandon[c, p]]
+        occs = [o for c in cells for o in occ[c, p]]
+        print(f"  {p:8s} {100 * statistics.mean(rates):5.2f}/{100 * max(rates):5.2f}"
+              f"  {statistics.mean(occs):5.3f}/{min(occs):5.3f}")  # fmt: skip
     ok_abandon = worst_abandon <= TARGET_ABANDON
     print("\ntargets:")
     print(f"  erlang abandon <= 3.0 % in every run: worst {100 * worst_abandon:.2f} % "
