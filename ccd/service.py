@@ -143,6 +143,7 @@ class Service:
             inbox = SmsInbox(pool, sms.send_text if sms else None, parts.hub.push_to_inbox)
             if sms is not None:
                 sms.set_inbound(inbox.accept)
+                sms.set_replies(inbox.reply_report)
             feed = EngineFeed(pool, parts.hub, metrics)
             engine.set_notifier(feed, on_failure=metrics.observer_failed)
             readiness = Readiness(

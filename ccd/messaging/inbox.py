@@ -2,14 +2,17 @@
 
     inbox = SmsInbox(pool, send_text, notify)
     sms.set_inbound(inbox.accept)        # the SMS channel hands every reassembled MO over
+    sms.set_replies(inbox.reply_report)  # and the replies' delivery receipts
     await inbox.start()  ...  await inbox.close()
 
-`accept` only queues (the SMPP link must answer deliver_sm at once); one writer stores what
-queued in batches of up to `batch` (a burst of 10 000 is a few dozen transactions), so every
-message is stored before anything else happens to it. A batch the database refused is kept
-and tried again: nothing is dropped while PostgreSQL is away. Then the live consoles hear of
-the stored messages (each, or one note for a burst), and a rule's reply (the STOP
-confirmation among them) is sent per message.
+`accept` queues and returns once the message is stored: the SMS link answers the SMSC only
+then, so a message in hand when the process dies is delivered again (and one stored whose
+answer was lost is a repeat the dedup window absorbs). One writer stores what queued in
+batches of up to `batch` (a burst of 10 000 is a few dozen transactions), so every message is
+stored before anything else happens to it. A batch the database refused is kept and tried
+again, unanswered meanwhile: nothing is dropped while PostgreSQL is away. Then the live
+consoles hear of the stored messages (each, or one note for a burst), and a rule's reply (the
+STOP confirmation among them) is sent per message.
 Consent from STOP is written in the batch's own transaction (ccd.store.inbox).
 
 Replies are a customer's answer, not marketing: a reply to a message the customer sent is
@@ -27,8 +30,9 @@ from typing import Any, Protocol
 import asyncpg
 
 from ccd.log import get_logger
-from ccd.messaging.channel import Outcome, SendResult
+from ccd.messaging.channel import Outcome, SendResult, StatusReport
 from ccd.messaging.keywords import Assign, Rule, Rules, reply_text
+from ccd.messaging.sms.channel import REPLY_REF
 from ccd.messaging.sms.mo import InboundSms
 from ccd.store import inbox as store
 from ccd.store.sms_keywords import load_rules
@@ -42,6 +46,9 @@ STALE_SEND = timedelta(minutes=2)
 # Stored at once, more messages than this are announced as one `sms_inbound_many` (the
 # consoles reload their list) rather than each on its own.
 PUSH_EACH = 50
+
+
+_Queued = tuple[InboundSms, "asyncio.Future[None]"]
 
 
 class SendText(Protocol):
@@ -81,17 +88,21 @@ class SmsInbox:
         self._batch = batch
         self._window = dedup_window
         self._retry_s = retry_s
-        self._queue: asyncio.Queue[InboundSms | None] = asyncio.Queue()  # None: close
+        # each message with the future its `accept` awaits; None: close
+        self._queue: asyncio.Queue[_Queued | None] = asyncio.Queue()
         self._sends = asyncio.Semaphore(concurrency)
         self._writer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._in_hand: list[InboundSms] = []  # the batch being stored
+        self._in_hand: list[_Queued] = []  # the batch being stored
         self.stored = 0  # messages stored by this process (benchmarks read it)
         self.store_failures = 0  # batches the database refused (and that were tried again)
 
     async def accept(self, sms: InboundSms) -> None:
-        """The SMS channel's inbound handler: queue, never wait."""
-        self._queue.put_nowait(sms)
+        """The SMS channel's inbound handler: returns when the message is stored (its batch
+        committed), however long the database takes."""
+        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((sms, stored))
+        await stored
 
     async def start(self) -> None:
         settled = await store.settle_stale_replies(self._pool, STALE_SEND)
@@ -109,11 +120,14 @@ class SmsInbox:
             await asyncio.gather(self._writer, return_exceptions=True)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        lost = len(self._in_hand)
+        left = list(self._in_hand)
         while not self._queue.empty():
-            lost += self._queue.get_nowait() is not None
-        if lost:
-            log.error("sms.mo.not_stored", messages=lost)
+            if (queued := self._queue.get_nowait()) is not None:
+                left.append(queued)
+        for _, stored in left:  # unanswered: the SMSC delivers them again
+            stored.cancel()
+        if left:
+            log.error("sms.mo.not_stored", messages=len(left))
 
     async def _write(self) -> None:
         closing = False
@@ -123,11 +137,11 @@ class SmsInbox:
                 return
             batch = self._in_hand = [first]
             while len(batch) < self._batch and not self._queue.empty():
-                sms = self._queue.get_nowait()
-                if sms is None:
+                queued = self._queue.get_nowait()
+                if queued is None:
                     closing = True
                     break
-                batch.append(sms)
+                batch.append(queued)
             while True:
                 try:
                     await self._store(batch)
@@ -141,11 +155,14 @@ class SmsInbox:
                     await asyncio.sleep(self._retry_s)
             self._in_hand = []
 
-    async def _store(self, batch: list[InboundSms]) -> None:
+    async def _store(self, batch: list[_Queued]) -> None:
         async with self._pool.acquire() as conn:
             rules = await load_rules(conn)
-            items = [_incoming(sms, rules) for sms in batch]
+            items = [_incoming(sms, rules) for sms, _ in batch]
             stored = await store.store_batch(conn, [i for i, _ in items], window=self._window)
+            for _, answer in batch:  # committed (repeats were stored before): answer the SMSC
+                if not answer.done():
+                    answer.set_result(None)
             rows = await store.messages_by_id(conn, [s.id for s in stored]) if stored else []
         self.stored += len(stored)
         log.info("sms.mo.stored", messages=len(stored), batch=len(batch))
@@ -191,7 +208,7 @@ class SmsInbox:
             raise KeyError(inbound_id)
         reply_id, phone = started
         async with self._sends:
-            result = await self._send_text(phone, text, f"reply:{reply_id}")
+            result = await self._send_text(phone, text, f"{REPLY_REF}{reply_id}")
         state, error, parts = reply_state(result), result.reason, result.parts or 0
         await store.finish_reply(self._pool, reply_id, state=state, parts=parts,
                                  provider_id=result.provider_id, error=error)  # fmt: skip
@@ -201,6 +218,20 @@ class SmsInbox:
         self._notify({"type": "sms_reply", "inbound_id": inbound_id, "reply_id": reply_id,
                       "state": state, "kind": kind})  # fmt: skip
         return {"id": reply_id, "state": state, "parts": parts, "error": error}
+
+    async def reply_report(self, report: StatusReport) -> None:
+        """The SMS channel's listener for replies' receipts: the reply's row takes the final
+        state (delivered, failed with the receipt's state, expired), and the consoles hear."""
+        row = await store.report_reply(self._pool, report.message_id, state=report.state,
+                                       reason=report.reason)  # fmt: skip
+        if row is None:
+            log.info("sms.reply.report_ignored", reply_id=report.message_id, state=report.state)
+            return
+        log.info("sms.reply.reported", reply_id=report.message_id, state=report.state,
+                 reason=report.reason)  # fmt: skip
+        self._notify({"type": "sms_reply", "inbound_id": row["inbound_id"],
+                      "reply_id": report.message_id, "state": row["state"],
+                      "kind": row["kind"]})  # fmt: skip
 
 
 def _incoming(sms: InboundSms, rules: Rules) -> tuple[store.Incoming, Rule | None]:

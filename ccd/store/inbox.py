@@ -185,11 +185,26 @@ async def finish_reply(
     conn: Conn, reply_id: int, *, state: str, parts: int, provider_id: str | None,
     error: str | None,
 ) -> None:  # fmt: skip
+    """The send's outcome; a receipt's state written meanwhile (it may come first) stays."""
     await conn.execute(
-        "UPDATE sms_replies SET state = $2, parts = $3, provider_id = $4, error = $5,"
+        "UPDATE sms_replies SET state = CASE WHEN state = 'sending' THEN $2 ELSE state END,"
+        " parts = $3, provider_id = $4, error = coalesce(error, $5),"
         " sent_at = CASE WHEN $2 = 'sent' THEN now() END WHERE id = $1",
         reply_id, state, parts, provider_id, error,
     )  # fmt: skip
+
+
+async def report_reply(
+    conn: Conn, reply_id: int, *, state: str, reason: str | None
+) -> dict[str, Any] | None:
+    """A reply's final delivery state from its receipts (delivered, failed, expired): its
+    row's inbound_id, kind and state, or None when it is not awaiting one."""
+    row = await conn.fetchrow(
+        "UPDATE sms_replies SET state = $2, error = $3, reported_at = now()"
+        " WHERE id = $1 AND state IN ('sending', 'sent') RETURNING inbound_id, kind, state",
+        reply_id, state, reason,
+    )  # fmt: skip
+    return dict(row) if row else None
 
 
 async def settle_stale_replies(conn: Conn, older_than: timedelta) -> int:

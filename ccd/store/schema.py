@@ -692,7 +692,7 @@ smsc_links = Table(
 # --- inbound SMS and the managers' inbox (migration 0013) ---
 
 SMS_INBOUND_STATUSES = ("new", "assigned", "done", "auto")
-SMS_REPLY_STATES = ("sending", "sent", "failed", "unknown")
+SMS_REPLY_STATES = ("sending", "sent", "delivered", "failed", "expired", "unknown")
 
 sms_keywords = Table(
     "sms_keywords",
@@ -757,6 +757,7 @@ sms_replies = Table(
     Column("error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("sent_at", DateTime(timezone=True)),
+    Column("reported_at", DateTime(timezone=True)),
     CheckConstraint("kind IN ('manual', 'auto')", name="kind"),
     CheckConstraint(_in("state", SMS_REPLY_STATES), name="state"),
     Index("ix_sms_replies_inbound", "inbound_id", "created_at"),

@@ -9,8 +9,11 @@ make one `StatusReport`: delivered when every part is, failed (the receipt state
 when a part is undeliverable or rejected, expired when a part expired or had no final
 receipt within the validity period.
 
-The same channel sends the inbox's replies (`send_text`) and hands customers' messages to
-the handler given to `set_inbound` (by default they are logged and dropped).
+The same channel sends the inbox's replies (`send_text`, ref `reply:<id>`; their receipts make
+`StatusReport`s with the reply's id for the listener given to `set_replies`) and hands
+customers' messages to the handler given to `set_inbound` (by default they are logged and
+dropped). The handler returns once the message is stored: only then is the SMSC answered, so
+a message the handler failed on, or that was in hand when the process died, comes again.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ log = get_logger(__name__)
 
 InboundHandler = Callable[[InboundSms], Awaitable[None]]
 
-MAILING_REF = "mailing:"  # refs of mailing messages; other refs are the caller's (replies)
+MAILING_REF = "mailing:"  # refs of mailing messages
+REPLY_REF = "reply:"  # refs of the inbox's replies; other refs' receipts are only logged
 # Refusals that say "not now" rather than "never": the message may go later.
 _PASSING = frozenset(status_name(s) for s in (Status.THROTTLED, Status.MSGQFUL, Status.SYSERR))
 
@@ -117,15 +121,22 @@ class SmsChannel:
         self._retry_after_s = retry_after_s
         self._handler: InboundHandler = _drop_inbound
         self._on_status: StatusListener | None = None
+        self._on_reply: StatusListener | None = None
         # ref -> part -> latest receipt state, for messages sent (or being sent) and not final
         self._parts: dict[str, dict[int, DeliveryState]] = {}
-        self._reports: asyncio.Queue[StatusReport] = asyncio.Queue()
+        self._reports: asyncio.Queue[tuple[StatusListener, StatusReport]] = asyncio.Queue()
         self._reporter: asyncio.Task[None] | None = None
         self._handling: set[asyncio.Task[None]] = set()
 
     def set_inbound(self, handler: InboundHandler) -> None:
-        """Customers' messages go to `handler` (one task each) from now on."""
+        """Customers' messages go to `handler` (one task each) from now on; each is answered
+        to the SMSC when its handler returns."""
         self._handler = handler
+
+    def set_replies(self, listener: StatusListener) -> None:
+        """The final delivery state of each reply (`reply:<id>`) goes to `listener`, with the
+        reply's id as the report's message_id."""
+        self._on_reply = listener
 
     def link_states(self) -> dict[str, str]:
         return {name: link.state.value for name, link in self.gateway.links.items()}
@@ -195,33 +206,43 @@ class SmsChannel:
             return
         del self._parts[receipt.ref]
         state, reason = report_state(final)
-        if not receipt.ref.startswith(MAILING_REF):
-            log.info("sms.reply.report", ref=receipt.ref, state=state, reason=reason)
+        listener, prefix = self._on_status, MAILING_REF
+        if receipt.ref.startswith(REPLY_REF) and self._on_reply is not None:
+            listener, prefix = self._on_reply, REPLY_REF
+        elif not receipt.ref.startswith(MAILING_REF):
+            log.info("sms.receipt.unclaimed", ref=receipt.ref, state=state, reason=reason)
             return
-        message_id = int(receipt.ref.removeprefix(MAILING_REF))
-        self._reports.put_nowait(StatusReport(message_id, state, reason))
+        assert listener is not None  # receipts come once start() has set _on_status
+        message_id = int(receipt.ref.removeprefix(prefix))
+        self._reports.put_nowait((listener, StatusReport(message_id, state, reason)))
 
     async def _report_loop(self) -> None:
         while True:
-            report = await self._reports.get()
+            listener, report = await self._reports.get()
             try:
-                assert self._on_status is not None
-                await self._on_status(report)
+                await listener(report)
             except Exception:  # noqa: BLE001 - one report's failure must not stop the others
                 log.exception("sms.report_failed", message_id=report.message_id)
             finally:
                 self._reports.task_done()
 
-    def _inbound(self, sms: InboundSms) -> None:
+    def _inbound(self, sms: InboundSms) -> asyncio.Future[None]:
         task = asyncio.create_task(self._handle(sms))
         self._handling.add(task)
-        task.add_done_callback(self._handling.discard)
+        task.add_done_callback(self._handled)
+        return task
+
+    def _handled(self, task: asyncio.Task[None]) -> None:
+        self._handling.discard(task)
+        if not task.cancelled():
+            task.exception()  # logged in _handle; the link (if it waits for it) answers it
 
     async def _handle(self, sms: InboundSms) -> None:
         try:
             await self._handler(sms)
-        except Exception:  # noqa: BLE001 - the handler's failure must not end the link
+        except Exception:  # the link answers with an error status: the SMSC delivers it again
             log.exception("sms.mo.handler_failed", sender=sms.sender, link=sms.link)
+            raise
 
     async def close(self, drain_s: float = 5.0) -> None:
         """Unbind; the reports and inbound messages already in hand are finished first."""

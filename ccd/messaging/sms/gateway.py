@@ -3,6 +3,11 @@
 Nothing outside ccd/messaging/sms/ knows SMPP: callers give (number, text, their reference) and get
 per-part outcomes; receipts come back as `Receipt` (their reference, part, state, time) and
 customers' messages as `InboundSms`, through the callbacks given at construction.
+A customer's message is answered to the SMSC when the future `on_inbound` returns is done
+(stored; see mo.py for long ones), so one not stored is delivered again. A receipt is answered
+at once: it settles a state in memory, written by the receipt's listener soon after; a crash
+in between costs that state (the message stays `sent`, or `expired` after the validity period
+when it was resumed).
 
 Why our own PDU codec (pdu.py) and not aiosmpplib: aiosmpplib (0.7) is an asyncio ESME
 with segmentation and throttling, but its rate limiter is a token bucket that lets up to
@@ -28,7 +33,7 @@ from enum import StrEnum
 from ccd.log import get_logger
 from ccd.messaging.sms.encoding import EncodingError, plan
 from ccd.messaging.sms.link import LinkDown, SmppLink, SubmitRejected, SubmitUnknown
-from ccd.messaging.sms.mo import InboundSms, Reassembler
+from ccd.messaging.sms.mo import InboundSms, Reassembler, Stored
 from ccd.messaging.sms.pdu import ESM_RECEIPT, ESM_TYPE_MASK, ESM_UDHI, ShortMessage, status_name
 from ccd.messaging.sms.receipts import PartKey, Receipt, ReceiptTracker, read_receipt
 from ccd.messaging.sms.routes import candidates
@@ -83,7 +88,7 @@ class SmsGateway:
         links: Sequence[LinkSettings],
         *,
         on_receipt: Callable[[Receipt], None],
-        on_inbound: Callable[[InboundSms], None],
+        on_inbound: Callable[[InboundSms], Stored],
         validity: timedelta = timedelta(hours=24),
         mo_timeout: timedelta = timedelta(minutes=5),
         receipt_hold: timedelta = timedelta(minutes=10),
@@ -122,19 +127,20 @@ class SmsGateway:
             self._tracker.sweep(now)
             self._reassembler.sweep(now)
 
-    def _delivered(self, link: str, sm: ShortMessage) -> None:
+    def _delivered(self, link: str, sm: ShortMessage) -> Stored:
         now = self._clock()
         if sm.esm_class & ESM_TYPE_MASK == ESM_RECEIPT:
             report = read_receipt(sm, now)
             if report is None:
                 log.warning("sms.receipt.unreadable", link=link, text=sm.short_message[:80])
-                return
+                return None
             self._tracker.receipt(link, report, now)
-            return
+            return None
         try:
-            self._reassembler.add(link, sm, now)
+            return self._reassembler.add(link, sm, now)
         except EncodingError as exc:  # answered OK all the same: a resend would not read better
             log.error("sms.mo.unreadable", link=link, sender=sm.source_addr, error=str(exc))
+            return None
 
     def expect(self, link: str, message_id: str, key: PartKey, expires: datetime) -> None:
         """A part sent before this process started (its id kept by the caller): its receipt,

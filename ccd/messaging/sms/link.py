@@ -10,6 +10,12 @@ ESME_RTHROTTLED / ESME_RMSGQFUL (in a submit_sm_resp or a generic_nack) mean the
 take it: the link pauses (doubling while it keeps happening) and sends it again. A submit
 that was written but got no response before the link dropped or the response timeout is
 `SubmitUnknown`: the SMSC may have taken it, so it is never re-sent here.
+
+Receiving: the deliver handler may return a future; the deliver_sm_resp then goes out when it
+resolves (OK; an error status when it failed, so the SMSC delivers again), in whatever order
+they resolve (resps are matched by sequence number), while the reader goes on reading. The
+SMSC's own window bounds how many wait. A resp due on a session that has ended is not sent:
+the SMSC delivers that deliver_sm again on the next bind.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import itertools
 import time
 from collections.abc import Callable
 from enum import StrEnum
+from functools import partial
+from typing import Any
 
 from ccd.log import get_logger
 from ccd.messaging.sms.pdu import (
@@ -40,8 +48,10 @@ from ccd.messaging.sms.settings import LinkSettings
 
 log = get_logger(__name__)
 
-DeliverHandler = Callable[[str, ShortMessage], None]
-"""Called with (link name, deliver_sm) before the deliver_sm_resp goes back; must not block."""
+DeliverHandler = Callable[[str, ShortMessage], "asyncio.Future[Any] | None"]
+"""Called with (link name, deliver_sm); must not block. Returns None to have it answered at
+once, or a future: answered when that is done (an error status if it failed; none at all if it
+was cancelled)."""
 
 
 class LinkState(StrEnum):
@@ -241,12 +251,15 @@ class SmppLink:
                 self._write(Pdu(Command.GENERIC_NACK, exc.status, pdu.sequence))
                 return
             try:
-                self._on_deliver(self.name, sm)
+                done = self._on_deliver(self.name, sm)
             except Exception:  # ours, not the SMSC's: let it deliver again later
                 log.exception("sms.link.deliver_failed", link=self.name)
                 self._write(Pdu(Command.DELIVER_SM_RESP, Status.X_T_APPN, pdu.sequence))
                 return
-            self._write(Pdu(Command.DELIVER_SM_RESP, 0, pdu.sequence, encode_id("")))
+            if done is None:
+                self._write(Pdu(Command.DELIVER_SM_RESP, 0, pdu.sequence, encode_id("")))
+            else:
+                done.add_done_callback(partial(self._answer, self._writer, pdu.sequence))
         elif pdu.command in _RESPONSES:
             self._write(Pdu(_RESPONSES[Command(pdu.command)], 0, pdu.sequence))
             if pdu.command == Command.UNBIND:
@@ -254,6 +267,22 @@ class SmppLink:
                 raise ConnectionResetError("unbind from the SMSC")
         else:
             self._write(Pdu(Command.GENERIC_NACK, Status.INVCMDID, pdu.sequence))
+
+    def _answer(
+        self, writer: asyncio.StreamWriter | None, seq: int, done: asyncio.Future[Any]
+    ) -> None:
+        """The deliver_sm_resp of a deliver_sm whose handling has ended, on its own session."""
+        if done.cancelled():
+            return
+        failed = done.exception() is not None
+        if writer is not self._writer or writer is None or writer.is_closing():
+            log.debug("sms.link.resp_lost", link=self.name, seq=seq, failed=failed)
+            return
+        if failed:
+            log.warning("sms.link.deliver_failed", link=self.name, error=repr(done.exception()))
+            writer.write(Pdu(Command.DELIVER_SM_RESP, Status.X_T_APPN, seq).encode())
+        else:
+            writer.write(Pdu(Command.DELIVER_SM_RESP, 0, seq, encode_id("")).encode())
 
     async def _keepalive(self, writer: asyncio.StreamWriter) -> None:
         """enquire_link every interval; a link silent for dead_after is dead (half-open)."""

@@ -8,10 +8,21 @@ marked incomplete: nothing the customer sent is dropped. A part repeated (the SM
 retried, or sent it on two links) is counted once, also after its message was completed
 (within the timeout, and only when its payload is the same: a new message that happens to
 reuse the 8-bit reference is not mistaken for a repeat).
+
+Acknowledgement (`add` returns when the SMSC may be answered): a whole message is answered
+once it is stored: `emit` returns a future done then (None: at once). A part of a long message
+that does not complete it is answered at once, and held in memory: holding its resp would fill
+the SMSC's window with parts whose later siblings then cannot come (SMSCs send within their
+window), and the SMSC gives up on a resp in tens of seconds anyway. So a crash loses the
+parts already answered of a message not yet whole; the part that completes it is answered
+after the store, so the SMSC delivers it again and the message is stored, marked incomplete,
+when the reassembly timeout ends. A repeat of a part of a message already whole is answered
+when that message is stored (its first answer went on a session that ended).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,6 +57,17 @@ class _Pending:
     payloads: dict[int, bytes] = field(default_factory=dict)
 
 
+Stored = asyncio.Future[None] | None
+"""Done when a message is stored and its deliver_sm may be answered; None: answer at once."""
+
+
+@dataclass
+class _Done:
+    at: datetime
+    payloads: dict[int, bytes]
+    stored: Stored
+
+
 def _concat(sm: ShortMessage) -> tuple[Concat | None, bytes]:
     if sm.esm_class & ESM_UDHI:
         return split_udh(sm.short_message)
@@ -57,53 +79,55 @@ def _concat(sm: ShortMessage) -> tuple[Concat | None, bytes]:
 
 
 class Reassembler:
-    def __init__(self, emit: Callable[[InboundSms], None], *, timeout: timedelta) -> None:
+    def __init__(self, emit: Callable[[InboundSms], Stored], *, timeout: timedelta) -> None:
         self._emit = emit
         self._timeout = timeout
         self._pending: dict[tuple[str, str, int, int], _Pending] = {}
         # parts of messages completed within the timeout: a repeat of one is no new message
-        self._done: dict[tuple[str, str, int, int], tuple[datetime, dict[int, bytes]]] = {}
+        self._done: dict[tuple[str, str, int, int], _Done] = {}
 
-    def add(self, link: str, sm: ShortMessage, now: datetime) -> None:
-        """One deliver_sm that is not a receipt. Raises EncodingError for an unreadable one."""
+    def add(self, link: str, sm: ShortMessage, now: datetime) -> Stored:
+        """One deliver_sm that is not a receipt; when to answer it (see the module's
+        docstring). Raises EncodingError for an unreadable one."""
         concat, payload = _concat(sm)
         if concat is None or concat.total == 1:
             text = decode(sm.data_coding, payload)
-            self._emit(InboundSms(sm.source_addr, sm.destination_addr, text, 1, True, link, now,
-                                   coding_name(sm.data_coding)))  # fmt: skip
-            return
+            return self._emit(InboundSms(sm.source_addr, sm.destination_addr, text, 1, True,
+                                          link, now, coding_name(sm.data_coding)))  # fmt: skip
         key = (sm.source_addr, sm.destination_addr, concat.ref, concat.total)
         done = self._done.get(key)
-        if done is not None and done[1].get(concat.seq) == payload:
+        if done is not None and done.payloads.get(concat.seq) == payload:
             log.info("sms.mo.duplicate_part", sender=sm.source_addr, ref=concat.ref,
                      part=concat.seq, link=link)  # fmt: skip
-            return
+            return done.stored
         pending = self._pending.get(key)
         if pending is None:
             pending = self._pending[key] = _Pending(now, link, sm.data_coding, concat.total)
         if concat.seq in pending.payloads:
             log.info("sms.mo.duplicate_part", sender=sm.source_addr, ref=concat.ref,
                      part=concat.seq, link=link)  # fmt: skip
-            return
+            return None
         pending.payloads[concat.seq] = payload
-        if len(pending.payloads) == concat.total:
-            del self._pending[key]
-            self._done[key] = (now, pending.payloads)
-            self._finish(key, pending, complete=True)
+        if len(pending.payloads) < concat.total:
+            return None
+        del self._pending[key]
+        stored = self._finish(key, pending, complete=True)
+        self._done[key] = _Done(now, pending.payloads, stored)
+        return stored
 
-    def _finish(self, key: tuple[str, str, int, int], p: _Pending, *, complete: bool) -> None:
+    def _finish(self, key: tuple[str, str, int, int], p: _Pending, *, complete: bool) -> Stored:
         joined = b"".join(p.payloads[seq] for seq in sorted(p.payloads))
         try:
             text = decode(p.data_coding, joined)
         except EncodingError:  # an odd UCS-2 length when a middle part is missing
             text = "".join(decode(p.data_coding, p.payloads[s]) for s in sorted(p.payloads))
-        self._emit(InboundSms(key[0], key[1], text, p.total, complete, p.link, p.first_at,
-                               coding_name(p.data_coding)))  # fmt: skip
+        return self._emit(InboundSms(key[0], key[1], text, p.total, complete, p.link,
+                                      p.first_at, coding_name(p.data_coding)))  # fmt: skip
 
     def sweep(self, now: datetime) -> None:
         """Deliver what came of messages whose parts stopped coming."""
-        for key, (done_at, _) in list(self._done.items()):
-            if now - done_at >= self._timeout:
+        for key, done in list(self._done.items()):
+            if now - done.at >= self._timeout:
                 del self._done[key]
         for key, pending in list(self._pending.items()):
             if now - pending.first_at >= self._timeout:

@@ -1,11 +1,14 @@
 """The SMSC double's control API: what a test (or a benchmark) does to it from another process.
 
-    GET  /state                 binds, counts, sessions (accepted, throttled, max_per_second,
-                                max_outstanding per session)
+    GET  /state                 binds, counts (deliver_sm acked, unacked, redelivered),
+                                sessions (accepted, throttled, max_per_second, max_outstanding,
+                                unacked per session)
     GET  /submits?since=N       the submit_sm received from index N on, decoded
-    POST /config   {"tps": 50, "window": 10, "resp_delay": 0.5, "hold": true, "nacks": [88]}
+    POST /config   {"tps": 50, "window": 10, "resp_delay": 0.5, "hold": true, "nacks": [88],
+                    "retry_s": 1.0}
                    (any subset; null tps/window: no limit; nacks: generic_nack statuses that
-                   answer the next submit_sm)
+                   answer the next submit_sm; retry_s: a deliver_sm answered with an error
+                   is delivered again after it)
     POST /receipts {"prefix": "7916", "state": "delivered"|null, "delay": 1, "before_resp":
                    false, "tlv": true}     the receipt rule for destinations with that prefix
     POST /release               send every held submit_sm_resp -> {"released": n}
@@ -38,6 +41,7 @@ class ConfigBody(_Body):
     resp_delay: float = Field(default=0.0, ge=0)
     hold: bool = False
     nacks: list[int] = []
+    retry_s: float = Field(default=1.0, gt=0)
 
 
 class ReceiptBody(_Body):

@@ -8,6 +8,9 @@ prefix (state, delay, before the submit_sm_resp or after, TLVs or text only), in
 messages (long ones as concatenated parts, in any order, repeated), drops or silences
 sessions, holds responses, and restarts (listener and sessions gone, then back on the port).
 Receipts for an account with no bound session wait for its next bind, as SMSCs queue them.
+A deliver_sm (receipt or MO) the ESME did not answer with an OK deliver_sm_resp is delivered
+again, as SMSCs do: at its next bind when the session ended unanswered, after `retry_s`
+when it answered with an error status.
 """
 
 from __future__ import annotations
@@ -104,6 +107,7 @@ class Session(asyncio.Protocol):
         self.recent: deque[float] = deque()
         self.seq = itertools.count(1)
         self.stats = _Stats()
+        self.unacked: dict[int, ShortMessage] = {}  # deliver_sm by sequence, awaiting resp
 
     # -- transport -------------------------------------------------------------------------
 
@@ -115,6 +119,10 @@ class Session(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.smsc.sessions.discard(self)
         self.transport = None
+        unacked, self.unacked = self.unacked, {}
+        if unacked and self.system_id is not None:  # the ESME may not have them: again later
+            self.smsc.redelivered += len(unacked)
+            self.smsc.queued[self.system_id].extend(unacked.values())
 
     @property
     def open(self) -> bool:
@@ -159,11 +167,11 @@ class Session(asyncio.Protocol):
             self.send(Pdu(Command.ENQUIRE_LINK_RESP, 0, pdu.sequence))
         elif cmd == Command.UNBIND:
             self.send(Pdu(Command.UNBIND_RESP, 0, pdu.sequence))
-            self.system_id = None
             if self.transport is not None:
-                self.transport.close()
+                self.transport.close()  # connection_lost queues what is unanswered
         elif pdu.is_response:  # generic_nack, deliver_sm_resp, enquire_link_resp
             self.smsc.responses.append(pdu)
+            self.answered(pdu)
         else:
             self.send(Pdu(Command.GENERIC_NACK, Status.INVCMDID, pdu.sequence))
 
@@ -236,12 +244,26 @@ class Session(asyncio.Protocol):
             smsc.later(rule.delay, smsc.send_receipt, self.system_id, message_id, sm, rule, self)
 
     def deliver(self, sm: ShortMessage) -> None:
-        self.send(Pdu(Command.DELIVER_SM, 0, next(self.seq), sm.encode()))
+        seq = next(self.seq)
+        self.unacked[seq] = sm
+        self.send(Pdu(Command.DELIVER_SM, 0, seq, sm.encode()))
+
+    def answered(self, pdu: Pdu) -> None:
+        sm = self.unacked.pop(pdu.sequence, None)
+        if sm is None:
+            return
+        if pdu.command == Command.DELIVER_SM_RESP and pdu.status == Status.OK:
+            self.smsc.acked_at.append(time.monotonic())
+            return
+        assert self.system_id is not None
+        self.smsc.redelivered += 1  # refused for now (or nacked): the SMSC tries again
+        self.smsc.later(self.smsc.retry_s, self.smsc.deliver_to, self.system_id, sm)
 
     def describe(self) -> dict[str, Any]:
         return {
             "session": self.number, "system_id": self.system_id, "receives": self.receives,
             "muted": self.muted, "accepted": len(self.stats.accepted_at),
+            "unacked": len(self.unacked),
             "throttled": self.stats.throttled, "max_outstanding": self.stats.max_outstanding,
             "max_per_second": max_per_window(self.stats.accepted_at),
         }  # fmt: skip
@@ -265,6 +287,9 @@ class SmscDouble:
         self.submits: list[Submitted] = []
         self.held: list[tuple[Session, Pdu]] = []
         self.queued: dict[str, list[ShortMessage]] = defaultdict(list)
+        self.retry_s = 1.0  # a deliver_sm answered with an error is delivered again after it
+        self.acked_at: list[float] = []  # monotonic, per OK deliver_sm_resp
+        self.redelivered = 0
         self.ids = itertools.count(0x1000)
         self.binds = self.throttled = self.receipts_sent = self.mo_sent = 0
         self.port = 0
@@ -349,7 +374,7 @@ class SmscDouble:
         bound = [s for s in self.sessions if s.system_id == system_id and s.receives and s.open]
         return min(bound, key=lambda s: s.number) if bound else None
 
-    def _deliver(self, system_id: str, sm: ShortMessage, prefer: Session | None = None) -> None:
+    def deliver_to(self, system_id: str, sm: ShortMessage, prefer: Session | None = None) -> None:
         session = self._receiving(system_id, prefer)
         if session is None:
             self.queued[system_id].append(sm)
@@ -358,7 +383,7 @@ class SmscDouble:
 
     def flush_queued(self, system_id: str) -> None:
         for sm in self.queued.pop(system_id, []):
-            self._deliver(system_id, sm)
+            self.deliver_to(system_id, sm)
 
     def send_receipt(
         self, system_id: str, message_id: str, sm: ShortMessage, rule: ReceiptRule,
@@ -379,7 +404,7 @@ class SmscDouble:
             short_message=text.encode("ascii"), esm_class=ESM_RECEIPT, tlvs=tlvs,
         )  # fmt: skip
         self.receipts_sent += 1
-        self._deliver(system_id, receipt, session)
+        self.deliver_to(system_id, receipt, session)
 
     def inject_mo(
         self, sender: str, recipient: str, text: str, *, order: list[int] | None = None,
@@ -398,7 +423,7 @@ class SmscDouble:
                 data_coding=p.coding, esm_class=ESM_UDHI if p.concatenated else 0,
             )  # fmt: skip
             self.mo_sent += 1
-            self._deliver(target, sm)
+            self.deliver_to(target, sm)
         return len(p.parts)
 
     def _matching(self, system_id: str | None) -> list[Session]:
@@ -422,7 +447,9 @@ class SmscDouble:
         return {
             "port": self.port, "binds": self.binds, "submits": len(self.submits),
             "throttled": self.throttled, "receipts_sent": self.receipts_sent,
-            "mo_sent": self.mo_sent, "held": len(self.held),
+            "mo_sent": self.mo_sent, "held": len(self.held), "acked": len(self.acked_at),
+            "unacked": sum(len(s.unacked) for s in self.sessions),
+            "redelivered": self.redelivered,
             "queued": {k: len(v) for k, v in self.queued.items() if v},
             "sessions": [s.describe() for s in sorted(self.sessions, key=lambda s: s.number)],
             "all_sessions": [s.describe() for s in self._all],
