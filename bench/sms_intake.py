@@ -3,10 +3,12 @@ API under load meanwhile.
 
 The double runs in a process of its own and sends --messages one-part MO (each from its own
 number, half of them a keyword) over 2 links as fast as it can; ccd takes them as `ccd run`
-does (`SmsLinks` -> `SmsInbox`, batched writes, contacts created, keywords matched) while 4
-managers' clients poll GET /api/inbox?status=new and open the newest message. Printed:
+does (`SmsChannel` -> `SmsInbox`, batched writes, contacts created, keywords matched; each
+deliver_sm answered once its row is committed) while 4 managers' clients poll GET
+/api/inbox?status=new and open the newest message. Printed:
 
-- messages/s stored (first deliver_sm to the last row committed), none lost;
+- messages/s stored (first deliver_sm to the last row committed), none lost, and to the last
+  deliver_sm_resp the double got;
 - baseline: one bare INSERT ... SELECT FROM unnest of the same rows into sms_inbound (what
   the database alone takes), and the ratio;
 - the inbox API's latency during the burst: p50, p99, max.
@@ -33,9 +35,10 @@ from ccd.api.inbox_api import InboxApi
 from ccd.api.live import LiveHub
 from ccd.api.server import build_app, start_site
 from ccd.log import configure_logging
+from ccd.messaging.channel import StatusReport
 from ccd.messaging.inbox import SmsInbox
+from ccd.messaging.sms.channel import SmsChannel
 from ccd.messaging.sms.settings import LinkSettings
-from ccd.service import SmsLinks
 from ccd.sim.smsc.process import SmscProcess
 from ccd.store.db import create_pool
 from ccd.store.sms_keywords import add_keyword
@@ -46,6 +49,10 @@ ACCOUNTS = {"mo1": "pw1", "mo2": "pw2"}
 
 async def _stored(pool: asyncpg.Pool) -> int:
     return int(await pool.fetchval("SELECT count(*) FROM sms_inbound"))
+
+
+async def _no_reports(report: StatusReport) -> None:
+    """The burst sends nothing: no delivery reports to follow."""
 
 
 async def poll_api(base: str, token: str, stop: asyncio.Event, latencies: list[float]) -> None:
@@ -65,18 +72,18 @@ async def poll_api(base: str, token: str, stop: asyncio.Event, latencies: list[f
 
 async def burst(
     url: str, smsc: SmscProcess, total: int, batch: int
-) -> tuple[float, list[float], int]:
+) -> tuple[float, float, list[float], int]:
     pool = await create_pool(url, min_size=2, max_size=10)
     await add_keyword(pool, "VOTE", reply=None, assign="inbox", consent=None)
     await add_user(pool, "olga", "bench-pass", "manager")
     hub = LiveHub()
     links = [LinkSettings(name=f"l{i}", host="127.0.0.1", port=smsc.port, system_id=sid,
                           password=pw) for i, (sid, pw) in enumerate(ACCOUNTS.items())]  # fmt: skip
-    sms = SmsLinks(links)
+    sms = SmsChannel(links)
     inbox = SmsInbox(pool, sms.send_text, hub.push_to_inbox, batch=batch)
     sms.set_inbound(inbox.accept)
     await inbox.start()
-    sms.start()
+    await sms.start(_no_reports)
     for link in sms.gateway.links.values():
         await link.wait_bound(10)
     runner = await start_site(
@@ -102,6 +109,11 @@ async def burst(
             raise SystemExit(f"only {stored} of {total} stored after 300 s")
         await asyncio.sleep(0.05)
     took = time.perf_counter() - started
+    while (acked := (await smsc.control("GET", "/state"))["acked"]) < total:
+        if time.perf_counter() - started > 300:
+            raise SystemExit(f"only {acked} of {total} deliver_sm answered after 300 s")
+        await asyncio.sleep(0.05)
+    answered = time.perf_counter() - started
     stop.set()
     await asyncio.gather(*pollers)
     await runner.cleanup()
@@ -109,7 +121,7 @@ async def burst(
     await inbox.close()
     contacts = int(await pool.fetchval("SELECT count(*) FROM contacts"))
     await pool.close()
-    return total / took, latencies, contacts
+    return total / took, total / answered, latencies, contacts
 
 
 async def baseline(url: str, total: int) -> float:
@@ -138,7 +150,7 @@ async def run(url: str, args: argparse.Namespace) -> None:
         smsc = SmscProcess(Path(tmp), ACCOUNTS, receipts=False)
         smsc.start()
         try:
-            rate, latencies, contacts = await burst(url, smsc, args.messages, args.batch)
+            rate, acked, latencies, contacts = await burst(url, smsc, args.messages, args.batch)
         finally:
             smsc.stop()
     base = await baseline(url, args.messages)
@@ -146,6 +158,7 @@ async def run(url: str, args: argparse.Namespace) -> None:
           f"2 links, 4 inbox API clients polling meanwhile")  # fmt: skip
     print(f"  stored by ccd (SmsInbox, batched, contacts + keywords): {rate:>9,.0f} messages/s "
           f"({contacts:,} contacts created, none lost)")  # fmt: skip
+    print(f"  answered to the SMSC (deliver_sm_resp once stored):   {acked:>9,.0f} messages/s")
     print(f"  baseline, one bare INSERT ... unnest of the same rows:  {base:>9,.0f} rows/s "
           f"(ratio {rate / base:.2f})")  # fmt: skip
     print(f"  inbox API during the burst ({len(latencies):,} requests): p50 "

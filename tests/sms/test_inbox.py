@@ -19,8 +19,9 @@ from ccd.messaging.inbox import SmsInbox
 from ccd.messaging.keywords import STOP_RU
 from ccd.messaging.sender import MailingService
 from ccd.messaging.sms.channel import SmsChannel
+from ccd.messaging.sms.receipts import DeliveryState
 from ccd.messaging.spec import MailingSpec
-from ccd.sim.smsc.double import SmscDouble, Submitted
+from ccd.sim.smsc.double import ReceiptRule, SmscDouble, Submitted
 from ccd.store import mailings as mailing_store
 from ccd.store.sms_keywords import add_keyword
 from tests.dialer.conftest import eventually
@@ -254,15 +255,83 @@ async def test_a_reply_left_sending_by_a_dead_process_is_settled_unknown_never_r
     assert smsc.submits == []
 
 
-async def test_a_batch_the_database_refuses_is_kept_and_stored_once_it_can_be(
+async def test_a_batch_the_database_refuses_is_kept_unanswered_and_answered_once_stored(
     pool: asyncpg.Pool, smsc: SmscDouble
 ) -> None:
+    """No deliver_sm_resp goes back before the message is committed: while PostgreSQL refuses,
+    the SMSC keeps them unanswered (it would deliver them again if ccd died now). Of a long
+    message, the parts before the last are answered at once (held in memory), the part that
+    makes it whole only once it is stored."""
     async with _inbox(pool, smsc) as run:
         await pool.execute("ALTER TABLE sms_inbound RENAME TO sms_inbound_away")
         for n in range(3):
             smsc.inject_mo(f"7916123456{n}", "7333", f"VOTE {n}")
+        assert smsc.inject_mo("79031112233", "7333", LONG, order=[2, 3, 1]) == 3
         await eventually(lambda: _true(run.inbox.store_failures >= 2), 10, "refused twice")
+        await eventually(lambda: _true(smsc.state()["acked"] == 2), 5, "2 early parts answered")
+        assert smsc.state()["unacked"] == 4 and smsc.redelivered == 0
+        stored_before = len(smsc.acked_at)
         await pool.execute("ALTER TABLE sms_inbound_away RENAME TO sms_inbound")
-        await eventually(_count(pool, 3), 10, "the kept batch stored")
+        await eventually(_count(pool, 4), 10, "the kept batch stored")
+        await eventually(lambda: _true(smsc.state()["acked"] == 6), 5, "all answered")
+    assert stored_before == 2 and smsc.state()["unacked"] == 0
     assert sorted(r["text"] for r in await pool.fetch("SELECT text FROM sms_inbound")) == [
-        "VOTE 0", "VOTE 1", "VOTE 2"]  # fmt: skip
+        "VOTE 0", "VOTE 1", "VOTE 2", LONG]  # fmt: skip
+
+
+async def test_an_mo_is_answered_only_after_its_batch_commits(
+    pool: asyncpg.Pool, smsc: SmscDouble
+) -> None:
+    """A slow batch (its transaction held open by a lock on sms_inbound): the message's
+    deliver_sm_resp comes after the commit, never before."""
+    async with _inbox(pool, smsc), pool.acquire() as blocker:
+        tx = blocker.transaction()
+        await tx.start()
+        await blocker.execute("LOCK TABLE sms_inbound IN EXCLUSIVE MODE")
+        smsc.inject_mo("79161234567", "7333", "Когда доставка?")
+        await eventually(_waiting_on_lock(pool), 10, "the batch waits on the lock")
+        assert smsc.state()["acked"] == 0 and smsc.state()["unacked"] == 1
+        await tx.rollback()  # the batch goes on and commits
+        await eventually(lambda: _true(smsc.state()["acked"] == 1), 10, "answered")
+        assert await pool.fetchval("SELECT count(*) FROM sms_inbound") == 1
+
+
+def _waiting_on_lock(pool: asyncpg.Pool) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return bool(await pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND datname = current_database()"))  # fmt: skip
+
+    return check
+
+
+async def test_reply_receipts_settle_replies_delivered_or_failed_and_are_pushed(
+    pool: asyncpg.Pool, smsc: SmscDouble
+) -> None:
+    smsc.rules["7916"] = ReceiptRule(DeliveryState.DELIVERED, delay=0.2)
+    smsc.rules["7903"] = ReceiptRule(DeliveryState.UNDELIVERABLE, delay=0.2)
+    async with _inbox(pool, smsc) as run:
+        run.sms.set_replies(run.inbox.reply_report)
+        smsc.inject_mo("79161234567", "7333", "Когда доставка?")
+        smsc.inject_mo("79031112233", "7333", "А завтра?")
+        await eventually(_count(pool, 2), 10, "2 stored")
+        ids = dict(await pool.fetch("SELECT sender, id FROM sms_inbound"))
+        for sender in ids:
+            out = await run.inbox.reply(ids[sender], "Завтра с 10 до 14.", user_id=None)
+            assert out["state"] == "sent"
+
+        async def settled() -> bool:
+            states = await pool.fetch("SELECT state FROM sms_replies WHERE state <> 'sent'")
+            return len(states) == 2
+
+        await eventually(settled, 10, "both replies settled by their receipts")
+        rows = await pool.fetch(
+            "SELECT phone, state, error, reported_at IS NOT NULL AS reported FROM sms_replies"
+        )
+        pushed = [(p["inbound_id"], p["state"]) for p in run.pushed if p["type"] == "sms_reply"]
+    got = {r["phone"]: (r["state"], r["error"], r["reported"]) for r in rows}
+    assert got == {"+79161234567": ("delivered", None, True),
+                   "+79031112233": ("failed", "UNDELIV", True)}  # fmt: skip
+    assert sorted(pushed) == sorted([
+        (ids["+79161234567"], "sent"), (ids["+79031112233"], "sent"),
+        (ids["+79161234567"], "delivered"), (ids["+79031112233"], "failed")])  # fmt: skip

@@ -176,7 +176,13 @@ def test_max_per_window_counts_half_open_windows() -> None:
     assert max_per_window([0.0] * 5 + [3.0]) == 5
 
 
+def _resps(smsc: SmscDouble) -> list[tuple[int, int]]:
+    """(sequence, status) of every deliver_sm_resp the double got, in order."""
+    return [(r.sequence, r.status) for r in smsc.responses if r.command == Command.DELIVER_SM_RESP]
+
+
 async def test_a_failing_deliver_handler_asks_the_smsc_to_deliver_again(smsc: SmscDouble) -> None:
+    smsc.retry_s = 0.2
     seen: list[str] = []
 
     def handler(name: str, sm: ShortMessage) -> None:
@@ -190,14 +196,50 @@ async def test_a_failing_deliver_handler_asks_the_smsc_to_deliver_again(smsc: Sm
         await ln.wait_bound(5)
         smsc.inject_mo("79161234567", "7333", "first")
         smsc.inject_mo("79161234567", "7333", "second")
-        await eventually(_cond(lambda: len(seen) == 2), 3, "both MO handled")
+        await eventually(_cond(lambda: len(_resps(smsc)) == 3), 5, "3 deliver_sm_resp")
+        assert [status for _, status in _resps(smsc)] == [Status.X_T_APPN, Status.OK, Status.OK]
+        assert seen == ["first", "second", "first"]  # the refused one came again
+        assert ln.bound and ln.binds == 1 and smsc.state()["unacked"] == 0
+    finally:
+        await ln.close()
 
-        def resps() -> list[int]:
-            return [r.status for r in smsc.responses if r.command == Command.DELIVER_SM_RESP]
 
-        await eventually(_cond(lambda: len(resps()) == 2), 3, "2 deliver_sm_resp")
-        assert resps() == [Status.X_T_APPN, Status.OK]
-        assert ln.bound and ln.binds == 1
+async def test_deliver_sm_is_answered_when_its_future_is_done_in_any_order(
+    smsc: SmscDouble,
+) -> None:
+    """The reader goes on while answers wait; each goes out (by sequence) when its future is
+    done, an error status when it failed, none when cancelled (the SMSC delivers it again)."""
+    waiting: dict[str, asyncio.Future[None]] = {}
+
+    def handler(name: str, sm: ShortMessage) -> asyncio.Future[None]:
+        fut = waiting[sm.short_message.decode()] = asyncio.get_running_loop().create_future()
+        return fut
+
+    smsc.retry_s = 60.0  # a refused one comes again, but not within this test
+    ln = SmppLink(link(smsc.port), handler)
+    ln.start()
+    try:
+        await ln.wait_bound(5)
+        for text in ("one", "two", "three", "four"):
+            smsc.inject_mo("79161234567", "7333", text)
+        await eventually(_cond(lambda: len(waiting) == 4), 3, "all 4 read, none answered")
+        assert _resps(smsc) == [] and smsc.state()["unacked"] == 4
+        waiting["three"].set_result(None)
+        waiting["one"].set_exception(RuntimeError("not stored"))
+        waiting["two"].cancel()
+        await eventually(_cond(lambda: len(_resps(smsc)) == 2), 3, "2 answers")
+        assert _resps(smsc) == [(3, Status.OK), (1, Status.X_T_APPN)]
+        # the session ends with "two" and "four" unanswered: the double delivers them again
+        smsc.drop()
+        waiting["four"].set_result(None)  # its answer was due on the session that ended
+        del waiting["two"], waiting["four"]
+        await eventually(_cond(lambda: "two" in waiting and "four" in waiting), 5, "again")
+        assert ln.binds == 2 and len(_resps(smsc)) == 2
+        waiting["four"].set_result(None)
+        waiting["two"].set_result(None)
+        await eventually(_cond(lambda: len(_resps(smsc)) == 4), 3, "the 2 answered")
+        assert [status for _, status in _resps(smsc)[2:]] == [Status.OK, Status.OK]
+        assert smsc.state()["unacked"] == 0 and smsc.redelivered == 3  # 2 + the refused one
     finally:
         await ln.close()
 

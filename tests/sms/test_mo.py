@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import UTC, datetime, timedelta
 
@@ -86,3 +87,24 @@ def test_sar_tlvs_concatenate_too() -> None:
                 Tag.SAR_SEGMENT_SEQNUM: bytes((seq,))}  # fmt: skip
         r.add("a", ShortMessage("1", "2", chunk, tlvs=tlvs), T0)
     assert [m.text for m in got] == ["hello world"]
+
+
+async def test_only_what_makes_a_message_whole_waits_for_its_store() -> None:
+    """A single part, or the part completing a long message, is answered when its message is
+    stored (the future emit returns); earlier parts at once (None); a repeat of a part of a
+    message already whole, when that message is stored."""
+    stored: list[asyncio.Future[None]] = []
+
+    def emit(sms: InboundSms) -> asyncio.Future[None]:
+        stored.append(asyncio.get_running_loop().create_future())
+        return stored[-1]
+
+    r = Reassembler(emit, timeout=timedelta(seconds=60))
+    assert r.add("a", _parts("ДА")[0], T0) is stored[0]
+    first, second, third = _parts("Перенесите доставку на пятницу, пожалуйста. " * 4)
+    assert r.add("a", third, T0) is None
+    assert r.add("a", first, T0) is None
+    assert r.add("b", first, T0) is None  # a repeat while the message is not whole yet
+    assert r.add("a", second, T0) is stored[1]
+    assert r.add("b", first, T0) is stored[1]  # its answer went on a session that ended
+    assert len(stored) == 2
