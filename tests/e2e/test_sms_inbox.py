@@ -1,7 +1,9 @@
 """Customers' SMS under `ccd run`, with the SMSC double in its own process and the link added
 by `ccd smsc add`: a message with a code lands in the inbox API and on a manager's WebSocket,
-the manager's reply reaches the double; STOP opts the sender out and confirms, and the next
-marketing mailing leaves them out; a burst of 5 000 is stored whole while the API answers."""
+the manager's reply reaches the double and its receipt marks it delivered; STOP opts the sender
+out and confirms, and the next marketing mailing leaves them out; a burst of 5 000 is stored
+whole while the API answers; MO received but not stored when ccd is killed -9 are delivered
+again by the SMSC after the restart and stored once."""
 
 from __future__ import annotations
 
@@ -101,6 +103,15 @@ async def test_a_coded_sms_reaches_the_inbox_live_and_the_managers_reply_reaches
         assert reply.status == 200 and reply.body["state"] == "sent", reply
         (sent,) = await _submits_to(smsc, "79161234567")
         assert sent["text"] == "Да, привезём в пятницу в 19:00."
+
+        async def delivered() -> bool:  # the double's receipt (DELIVRD) for the reply
+            with contextlib.suppress(TimeoutError):
+                pushed.append(await ws.receive_json(timeout=0.2))
+            return any(m["type"] == "sms_reply" and m["state"] == "delivered" for m in pushed)
+
+        await eventually(delivered, within=15, what="the reply's receipt on the socket")
+        (row,) = await daemon.sql("SELECT state, reported_at FROM sms_replies")
+        assert row["state"] == "delivered" and row["reported_at"] is not None
         done = await daemon.post(f"/api/inbox/{msg['id']}/done", token=token)
         assert done.status == 200 and done.body["status"] == "done"
 
@@ -167,3 +178,38 @@ async def test_a_burst_of_mo_is_stored_whole_while_the_inbox_api_answers(
     (row,) = await daemon.sql("SELECT count(*) AS n, count(DISTINCT sender) AS d FROM sms_inbound")
     assert (row["n"], row["d"]) == (n, n) and answered >= 1
     assert sum(e["messages"] for e in daemon.events("sms.mo.stored")) == n
+
+
+async def test_mo_in_hand_at_a_kill_9_are_delivered_again_after_the_restart_and_stored_once(
+    sms_ccd: tuple[CcdProcess, SmscProcess],
+) -> None:
+    daemon, smsc = sms_ccd
+    await daemon.sql("ALTER TABLE sms_inbound RENAME TO sms_inbound_away")  # PostgreSQL refuses
+    await smsc.control("POST", "/mo", {"sender": "79160000000", "recipient": "7333",
+                                       "text": "ЗАКАЗ 17", "count": 3})  # fmt: skip
+
+    async def unanswered() -> bool:
+        state = await smsc.control("GET", "/state")
+        return bool(daemon.events("sms.mo.store_failed")) and state["unacked"] == 3
+
+    await eventually(unanswered, within=15, what="3 MO received, refused by the database")
+    assert (await smsc.control("GET", "/state"))["acked"] == 0
+    daemon.kill9()
+    await daemon.sql("ALTER TABLE sms_inbound_away RENAME TO sms_inbound")
+    await daemon.start()
+
+    async def stored() -> bool:
+        (row,) = await daemon.sql("SELECT count(*) AS n FROM sms_inbound")
+        return bool(row["n"] >= 3)
+
+    await eventually(stored, within=20, what="the 3 stored after the restart")
+    state = await smsc.control("GET", "/state")
+    assert state["redelivered"] == 3 and state["binds"] == 2
+    rows = await daemon.sql("SELECT sender, count(*) AS n FROM sms_inbound GROUP BY 1")
+    assert {r["sender"]: r["n"] for r in rows} == {
+        "+79160000000": 1, "+79160000001": 1, "+79160000002": 1}  # fmt: skip
+
+    async def answered() -> bool:
+        return bool((await smsc.control("GET", "/state"))["acked"] == 3)
+
+    await eventually(answered, within=10, what="the 3 answered once stored")
