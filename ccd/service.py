@@ -43,10 +43,11 @@ from ccd.messaging.email import EmailChannel
 from ccd.messaging.fax import FaxChannel
 from ccd.messaging.inbox import SmsInbox
 from ccd.messaging.sender import MailingService
-from ccd.messaging.sms.channel import SmsChannel
+from ccd.messaging.sms.channel import REPLY_REF, SmsChannel
 from ccd.ops.metrics import Metrics
 from ccd.ops.readiness import Readiness
 from ccd.ops.systemd import ServiceSignals, SystemdNotifier
+from ccd.store import inbox as inbox_store
 from ccd.store import mailings as mailings_store
 from ccd.store import migrate
 from ccd.store import smsc as smsc_store
@@ -198,6 +199,9 @@ class Service:
         if self.sms is not None:
             awaiting = await mailings_store.awaiting_reports(self.pool, "sms")
             resumed = self.sms.resume((r["id"], r["provider_id"], r["sent_at"]) for r in awaiting)
+            replies = await inbox_store.replies_awaiting_reports(self.pool)
+            resumed += self.sms.resume(((r["id"], r["provider_id"], r["sent_at"]) for r in replies),
+                                       prefix=REPLY_REF)  # fmt: skip
             log.info("sms.channel_ready", links=sorted(self.sms.gateway.links),
                      awaiting_receipts=resumed)  # fmt: skip
         await self.mailing.start()  # starts the channels: the SMSC links bind on their own

@@ -207,6 +207,15 @@ async def report_reply(
     return dict(row) if row else None
 
 
+async def replies_awaiting_reports(conn: Conn) -> list[asyncpg.Record]:
+    """Replies the SMSC took and whose receipts have not come (id, provider_id, sent_at): a
+    reply sent before a restart still gets its receipt matched after it."""
+    return list(await conn.fetch(
+        "SELECT id, provider_id, sent_at FROM sms_replies"
+        " WHERE state = 'sent' AND provider_id IS NOT NULL AND sent_at IS NOT NULL"
+    ))  # fmt: skip
+
+
 async def settle_stale_replies(conn: Conn, older_than: timedelta) -> int:
     """Replies left `sending` by a process that died mid-send become `unknown` (never sent
     again: the SMSC may have taken them). Only rows older than any send takes, so another

@@ -40,6 +40,7 @@ async def base(
     sms = SmsChannel([link(smsc.port)])
     inbox = SmsInbox(pool, sms.send_text, parts.hub.push_to_inbox)
     sms.set_inbound(inbox.accept)
+    sms.set_replies(inbox.reply_report)
     await inbox.start()
     await sms.start(no_reports)
     await sms.gateway.links["a"].wait_bound(5)
@@ -94,7 +95,10 @@ async def test_a_manager_answers_a_customers_sms_from_the_inbox_page(
     # STOP, its confirmation, the question and the answer (an opted-out customer's question
     # is answered all the same)
     await expect(page.locator("#m-history li")).to_have_count(4)
-    await expect(page.locator("#m-history li").first).to_contain_text("→ Завтра с 10 до 14.")
+    # the reply's receipt (DELIVRD from the double) is pushed and shown
+    await expect(page.locator("#m-history li").first).to_contain_text(
+        "→ Завтра с 10 до 14. · delivered"
+    )
 
     await page.click("#m-assign")
     await expect(row.locator("td").nth(5)).to_have_text("olga")

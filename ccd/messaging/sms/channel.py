@@ -144,10 +144,13 @@ class SmsChannel:
     def binds(self) -> dict[str, int]:
         return {name: link.binds for name, link in self.gateway.links.items()}
 
-    def resume(self, awaiting: Iterable[tuple[int, str, datetime]]) -> int:
-        """Messages (id, provider id, sent at) sent before this process: their receipts are
-        matched when they come, and their parts expire at sent at + validity. Call before
-        start(), so that receipts the SMSCs kept for the next bind find them."""
+    def resume(
+        self, awaiting: Iterable[tuple[int, str, datetime]], *, prefix: str = MAILING_REF
+    ) -> int:
+        """Messages (id, provider id, sent at) sent before this process, mailing messages or
+        (prefix REPLY_REF) replies: their receipts are matched when they come, and their parts
+        expire at sent at + validity. Call before start(), so that receipts the SMSCs kept for
+        the next bind find them."""
         resumed = 0
         for message_id, pid, sent_at in awaiting:
             try:
@@ -155,7 +158,7 @@ class SmsChannel:
             except ValueError as exc:
                 log.warning("sms.resume.bad_id", message_id=message_id, error=str(exc))
                 continue
-            ref = f"{MAILING_REF}{message_id}"
+            ref = f"{prefix}{message_id}"
             self._parts[ref] = {}
             for n, (link, smsc_id) in enumerate(parts, start=1):
                 self.gateway.expect(link, smsc_id, PartKey(ref, n, len(parts)),

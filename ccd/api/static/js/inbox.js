@@ -77,7 +77,9 @@ function renderMessage() {
   $("#m-done").disabled = !isOpen;
   const items = [];
   for (const h of m.history.sms) {
-    items.push({ at: h.at, text: (h.direction === "in" ? "← " : "→ ") + h.text, cls: h.direction });
+    // a reply shows where it is: sent, then delivered / not delivered / expired by its receipt
+    const text = h.direction === "in" ? "← " + h.text : "→ " + h.text + " · " + t("rs_" + h.state);
+    items.push({ at: h.at, text, cls: h.direction });
   }
   for (const c of m.history.calls) items.push({ at: c.at, text: "☎ " + c.campaign + " · " + (c.disposition || c.outcome || ""), cls: "call" });
   for (const x of m.history.messages) items.push({ at: x.at, text: "✉ " + x.mailing + " · " + (x.channel || "") + " · " + x.state, cls: "mailing" });
