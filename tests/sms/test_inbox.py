@@ -5,6 +5,7 @@ confirmation (and the next marketing SMS not sent), a burst of 10 000 stored wit
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -304,6 +305,25 @@ async def test_an_mo_is_answered_only_after_its_batch_commits(
         await tx.rollback()  # the batch goes on and commits
         await eventually(lambda: _true(smsc.state()["acked"] == 1), 10, "answered")
         assert await pool.fetchval("SELECT count(*) FROM sms_inbound") == 1
+
+
+async def test_a_graceful_close_answers_the_messages_in_hand_before_the_unbind(
+    pool: asyncpg.Pool, smsc: SmscDouble
+) -> None:
+    async with _inbox(pool, smsc) as run, pool.acquire() as blocker:
+        tx = blocker.transaction()
+        await tx.start()
+        await blocker.execute("LOCK TABLE sms_inbound IN EXCLUSIVE MODE")
+        smsc.inject_mo("79161234567", "7333", "Когда доставка?")
+        await eventually(_waiting_on_lock(pool), 10, "the batch waits on the lock")
+        closing = asyncio.create_task(run.sms.close())
+        await asyncio.sleep(0.2)  # the close waits for the message in hand, links still bound
+        assert not closing.done() and run.sms.gateway.links["l0"].bound
+        assert smsc.state()["acked"] == 0
+        await tx.rollback()
+        await closing
+    assert smsc.state()["acked"] == 1 and not smsc.queued.get("ccd1")  # not delivered again
+    assert await pool.fetchval("SELECT count(*) FROM sms_inbound") == 1
 
 
 def _waiting_on_lock(pool: asyncpg.Pool) -> Callable[[], Awaitable[bool]]:

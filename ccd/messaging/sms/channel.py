@@ -248,7 +248,12 @@ class SmsChannel:
             raise
 
     async def close(self, drain_s: float = 5.0) -> None:
-        """Unbind; the reports and inbound messages already in hand are finished first."""
+        """Unbind. Customers' messages in hand are stored first, so that their answers go out
+        before the unbind (else the SMSC delivers them again: repeats, which the inbox absorbs);
+        the reports in hand are finished after (drain_s at most for each)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(drain_s):
+                await asyncio.gather(*self._handling, return_exceptions=True)
         await self.gateway.close()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(drain_s):
