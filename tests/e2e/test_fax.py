@@ -88,8 +88,8 @@ async def test_a_fax_mailing_delivers_retries_busy_lines_and_reports_failures(
     assert re.search(r"delivered\s*│\s*2", status) and re.search(r"failed\s*│\s*1", status)
     report = await daemon.cli("report", "mailing", "notice", "-f", "csv")
     lines = report.strip().splitlines()
-    assert lines[0].endswith("delivered,failed,expired,unknown,left_out,opted_out,fax_pages,parts")
-    assert ",fax,3,2,2,1,0,0,0,0,4,0" in lines, report
+    assert lines[0].endswith("failed,expired,unknown,left_out,opted_out,fax_pages,parts,replies")
+    assert ",fax,3,2,2,1,0,0,0,0,4,0,0" in lines, report
 
     requests = await double.control("GET", "/requests")
     continues = [r for r in requests if r["path"].endswith("/continue")]

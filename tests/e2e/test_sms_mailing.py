@@ -131,10 +131,10 @@ async def test_an_sms_mailing_is_sent_and_settled_by_receipts_with_its_parts_cou
 
     out = await daemon.cli("report", "mailing", "tariff", "-f", "csv")
     lines = out.strip().splitlines()
-    assert lines[0].endswith("failed,expired,unknown,left_out,opted_out,fax_pages,parts"), out
-    assert "seniors,sms,1,1,1,0,0,0,0,0,0,3" in lines, out
-    assert ",sms,3,2,2,1,0,0,0,0,0,3" in lines, out
-    assert ",,0,0,0,0,0,0,1,0,0,0" in lines, out  # left out (opted out): no channel
+    assert lines[0].endswith("unknown,left_out,opted_out,fax_pages,parts,replies"), out
+    assert "seniors,sms,1,1,1,0,0,0,0,0,0,3,0" in lines, out
+    assert ",sms,3,2,2,1,0,0,0,0,0,3,0" in lines, out
+    assert ",,0,0,0,0,0,0,1,0,0,0,0" in lines, out  # left out (opted out): no channel
     status = await daemon.cli("mailing", "status", "tariff")
     assert re.search(r"sms parts sent\s*│\s*6\b", status), status
 

@@ -5,11 +5,9 @@ the message, and a late report never overrides a message that is not `sent`."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import time
 
 import asyncpg
-import pytest
 
 from ccd.messaging.channel import StatusReport
 from ccd.messaging.sender import MailingService
@@ -19,20 +17,12 @@ from ccd.messaging.spec import MailingSpec
 from ccd.sim.smsc.double import ReceiptRule, SmscDouble
 from ccd.store import mailings as store
 from tests.dialer.conftest import eventually
-from tests.sms.conftest import ACCOUNTS, link
+from tests.sms.conftest import link, smsc
+
+__all__ = ["smsc"]  # the SMSC double fixture, shared with tests/sms
 
 SPEC = MailingSpec.model_validate({"variants": [{"channels": ["sms"], "templates": {"sms": {
     "text": {"default": "Привет, {first_name}! " * 12}, "fallback": "Привет!"}}}]})  # fmt: skip
-
-
-@pytest.fixture
-async def smsc() -> AsyncIterator[SmscDouble]:
-    double = SmscDouble(accounts=ACCOUNTS)
-    await double.start()
-    try:
-        yield double
-    finally:
-        await double.stop()
 
 
 async def _false(_instance: str) -> bool:
