@@ -4,7 +4,7 @@ mailing sees them; every combination as a pure mapping, then against the SMSC do
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -276,7 +276,11 @@ async def test_customers_messages_go_to_the_inbound_handler(smsc: SmscDouble) ->
 
     async with _channel([link(smsc.port)]) as (channel, reports):
         smsc.inject_mo("79161234567", "7333", "СТОП")  # no handler yet: logged and dropped
-        await asyncio.sleep(0.2)
+
+        async def answered() -> bool:  # at once, as nothing will store it
+            return bool(smsc.state()["acked"] == 1)
+
+        await eventually(answered, 5, "the dropped message answered")
         channel.set_inbound(handler)
         smsc.inject_mo("79161234567", "7333", LONG_RU, order=[2, 3, 1])
 
@@ -284,6 +288,7 @@ async def test_customers_messages_go_to_the_inbound_handler(smsc: SmscDouble) ->
             return bool(got)
 
         await eventually(heard, 5, "the inbound message")
+        await eventually(_all_answered(smsc, 4), 5, "the 3 parts answered too")
         reply = await channel.send_text("+79161234567", "Спасибо, записали вас", "inbox:1")
         assert (reply.outcome, reply.parts) == (Outcome.SENT, 1)
 
@@ -295,3 +300,11 @@ async def test_customers_messages_go_to_the_inbound_handler(smsc: SmscDouble) ->
     assert [(m.sender, m.text, m.parts) for m in got] == [("79161234567", LONG_RU, 3)]
     assert smsc.submits[-1].as_json()["text"] == "Спасибо, записали вас"
     assert reports.reports == []  # a reply's receipt is no mailing message's report
+
+
+def _all_answered(smsc: SmscDouble, n: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        state = smsc.state()
+        return bool(state["acked"] == n and state["unacked"] == 0)
+
+    return check
