@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from pydantic import AnyHttpUrl
+
 from ccd.config import AsteriskNode
 from ccd.telephony.ari_client import AriClient
 from ccd.telephony.ari_events import AriEvent
@@ -184,7 +186,8 @@ async def client_rate(port: int, n_events: int, naive: bool) -> tuple[float, flo
     async def on_reconnected(*_: object) -> None:
         pass
 
-    node = AsteriskNode(name="bench", ari_url=f"http://127.0.0.1:{port}/ari", ari_password="x")
+    node = AsteriskNode(name="bench", ari_url=AnyHttpUrl(f"http://127.0.0.1:{port}/ari"),
+                        ari_password="x")  # fmt: skip
     client = AriClient(node, on_event=on_event, on_reconnected=on_reconnected)
     start, start_cpu = time.perf_counter(), time.process_time()
     await client.start()

@@ -33,6 +33,7 @@ import uuid
 from datetime import datetime
 
 import asyncpg
+from pydantic import AnyHttpUrl
 
 from ccd.config import AsteriskNode
 from ccd.dialer.agents import AgentSession
@@ -54,7 +55,7 @@ TRUNK = "bench-trunk"
 
 
 def _node(ari_url: str) -> AsteriskNode:
-    return AsteriskNode(name="pbx1", ari_url=ari_url, ari_password="ccdsecret")
+    return AsteriskNode(name="pbx1", ari_url=AnyHttpUrl(ari_url), ari_password="ccdsecret")
 
 
 def _answered_numbers(prefix: str, n: int, spread_sim_s: float) -> list[tuple[str, float]]:
@@ -139,7 +140,7 @@ async def baseline(ari_url: str, n: int, concurrency: int = 200) -> float:
 async def _campaign(
     pool: asyncpg.Pool, name: str, phones: list[str], ratio: float, dial_timeout_s: int = 15
 ) -> int:
-    cid = await pool.fetchval(
+    cid: int = await pool.fetchval(
         "INSERT INTO campaigns (name, mode, pacer, dial_ratio, max_ratio, dial_timeout_s,"
         " fax_detect, calling_hours_start, calling_hours_end) VALUES ($1, 'PREDICTIVE', 'ratio',"
         " $2, $2, $3, false, '00:00', '23:59:59.999') RETURNING id",

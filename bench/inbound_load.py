@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from pydantic import AnyHttpUrl
 
 from ccd.config import AsteriskNode
 from ccd.dialer.agents import AgentService
@@ -141,7 +142,7 @@ class NoOpApp:
 
 
 def _node(double: AsteriskDouble) -> AsteriskNode:
-    return AsteriskNode(name="pbx1", ari_url=double.ari_url, ari_password="ccdsecret",
+    return AsteriskNode(name="pbx1", ari_url=AnyHttpUrl(double.ari_url), ari_password="ccdsecret",
                         ami_port=double.ami_port, ami_secret="ccdsecret")  # fmt: skip
 
 

@@ -106,14 +106,13 @@ async def _raw_copy(url: str, source: int, target: int) -> tuple[int, float]:
             source,
         )
         # The same rows, under the target mailing's own variants (same positions).
-        variant = dict(
-            await conn.fetch(
-                "SELECT s.id, t.id FROM mailing_variants s JOIN mailing_variants t"
-                " USING (position) WHERE s.mailing_id = $1 AND t.mailing_id = $2",
-                source,
-                target,
-            )
+        pairs = await conn.fetch(
+            "SELECT s.id, t.id FROM mailing_variants s JOIN mailing_variants t"
+            " USING (position) WHERE s.mailing_id = $1 AND t.mailing_id = $2",
+            source,
+            target,
         )
+        variant = {int(r[0]): int(r[1]) for r in pairs}
         records = [(target, variant[r[1]], *tuple(r)[2:]) for r in rows]
         del rows
         started = time.perf_counter()

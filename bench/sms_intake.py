@@ -94,7 +94,7 @@ async def burst(
     login = {"login": "olga", "password": "bench-pass"}
     async with aiohttp.ClientSession() as http, http.post(base + "/api/login", json=login) as r:
         token = (await r.json())["token"]
-    stop, latencies = asyncio.Event(), []
+    stop, latencies = asyncio.Event(), list[float]()
     pollers = [asyncio.create_task(poll_api(base, token, stop, latencies)) for _ in range(4)]
     await asyncio.sleep(0.5)  # the pollers' first answers are warm-up
     latencies.clear()

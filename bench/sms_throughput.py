@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from ccd.log import configure_logging
@@ -83,7 +84,7 @@ async def baseline(smsc: SmscProcess, total: int) -> float:
     esmes = []
     started = time.perf_counter()
     for sid, pw in ACCOUNTS.items():
-        _, esme = await loop.create_connection(lambda s=sid, p=pw: _RawEsme(s, p, per, 256),
+        _, esme = await loop.create_connection(partial(_RawEsme, sid, pw, per, 256),
                                                "127.0.0.1", smsc.port)  # fmt: skip
         esmes.append(esme)
     await asyncio.gather(*(e.done for e in esmes))
