@@ -211,7 +211,9 @@ class LiveHub:
             self._put(s, msg)
 
     def push_to_inbox(self, msg: dict[str, Any]) -> None:
-        """SMS inbox news: to supervisors and managers."""
+        """SMS inbox news (database rows as they are: made JSON here): to supervisors and
+        managers."""
+        msg = to_json(msg)
         for s in [s for s in self._subs if s.agent_id is None]:
             self._put(s, msg)
 

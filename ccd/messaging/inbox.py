@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Protocol
 
 import asyncpg
@@ -39,7 +39,7 @@ from ccd.store.sms_keywords import load_rules
 
 log = get_logger(__name__)
 
-Notify = Callable[[dict[str, Any]], None]
+Notify = Callable[[dict[str, Any]], None]  # rows as they are: the live hub makes them JSON
 # Longer than any send takes (a link answers or gives up within 30 s): a reply `sending` for
 # longer was left by a process that died mid-send.
 STALE_SEND = timedelta(minutes=2)
@@ -170,7 +170,7 @@ class SmsInbox:
             self._notify({"type": "sms_inbound_many", "count": len(rows)})
         else:
             for row in rows:  # as GET /api/inbox lists them
-                self._notify({"type": "sms_inbound", "message": _json(row)})
+                self._notify({"type": "sms_inbound", "message": row})
         by_item = {id(i): rule for i, rule in items}
         for s in stored:
             rule = by_item[id(s.item)]
@@ -247,7 +247,3 @@ def _incoming(sms: InboundSms, rules: Rules) -> tuple[store.Incoming, Rule | Non
         consent=rule.consent if rule else None, time_zone=zone,
     )  # fmt: skip
     return item, rule
-
-
-def _json(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
