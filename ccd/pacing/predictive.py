@@ -21,10 +21,11 @@ Per decision (every second):
    `reserve_share` of the answers), margin × target otherwise: the budget actually left is
    spent down to the reserve instead of always aiming a fixed share under the target. The
    reserve absorbs the swings: drops of calls already ringing when the budget runs low,
-   and a run ending at any moment. The risk shrinks to plain power dialing whenever the
-   budget falls under a few calls. The budget counts over the campaign's abandon window
-   (30 days or 24 h, as regulators count) when the engine gives the window's earlier counts
-   (count_window); otherwise over this pacer's run.
+   and a run ending at any moment. Under a few drops of budget the risk shrinks in
+   proportion, to no less than 30 % of the learned level; only a window more than two
+   drops over its limit falls back to plain power dialing. The budget counts over the
+   campaign's abandon window (30 days or 24 h, as regulators count) when the engine gives
+   the window's earlier counts (count_window); otherwise over this pacer's run.
 3. Warm-up. Before the campaign has earned a drop budget (fewer than 1 / target answers)
    but once its own ring and talk times are measured, Erlang C gives the steady rate: the
    largest answered-call rate whose P(wait > 2 s) stays under target for N agents, kept
@@ -61,6 +62,14 @@ _MEASURED_CALLS = 10
 _HORIZONS = np.arange(1.0, 25.0)
 _ZERO = np.zeros(len(_HORIZONS))
 _COUNTS = np.arange(100_000, dtype=np.float64)  # candidate numbers of new calls
+# The drop-budget guard scales the learned risk by budget / _FULL_BUDGET drops, down to
+# _RISK_FLOOR of it: cutting to power dialing when the budget ran out idled half the agents
+# for minutes (and the rebound overshot), while the feedback alone, aiming under the target
+# then, earns the budget back. A window more than _OVERDRAWN drops over its limit (a run
+# starting after a bad one) is power-dialed until answers pay the drops back.
+_FULL_BUDGET = 6.0
+_RISK_FLOOR = 0.3
+_OVERDRAWN = 2.0
 
 
 class ErlangPacer:
@@ -137,9 +146,15 @@ class ErlangPacer:
 
     @property
     def risk(self) -> float:
-        """The drop rate per answer currently allowed, after the drop-budget guard."""
-        budget = min(max((self.slack - 1.0) / 3.0, 0.0), 1.0)
-        return math.exp(self._log_risk) * budget
+        """The drop rate per answer currently allowed, after the drop-budget guard: the
+        learned level, scaled down while the budget holds under _FULL_BUDGET drops but never
+        under _RISK_FLOOR of it; none before the window has earned a drop, or once it is
+        more than _OVERDRAWN drops over its limit."""
+        slack = self.slack
+        if self.window.answered * self.target < 1.0 or slack < -_OVERDRAWN:
+            return 0.0
+        share = min(max(slack / _FULL_BUDGET, _RISK_FLOOR), 1.0)
+        return math.exp(self._log_risk) * share
 
     @property
     def goal(self) -> float:
@@ -182,7 +197,7 @@ class ErlangPacer:
             # Poisson arrivals) from measured rates, until feedback has calibrated the balance
             want = max(power, self._plan(snap))
         else:
-            want = power  # the budget is spent: no overdial until answers earn it back
+            want = power  # the window is over its limit: no overdial until answers pay it back
         return clamp_calls(min(want, room), snap)
 
     def _measured(self) -> bool:

@@ -176,8 +176,8 @@ def test_erlang_warm_up_paces_at_the_erlang_c_rate() -> None:
     snap = PacingSnapshot(60.0, 10, (50.0,) * 90, (), (), 0, 1000)
     n = p.calls_to_place(snap)
     assert 10 < n <= 3 * 100 - 90
-    for _ in range(40):  # 40 answers, 2 dropped: over budget, back to power dialing
-        p.record_answer(p.answered < 2, 61.0)
+    for _ in range(40):  # 40 answers, 4 dropped: 2.8 drops over budget, back to power dialing
+        p.record_answer(p.answered < 4, 61.0)
     assert p.calls_to_place(dataclasses.replace(snap, now=62.0)) == 10
 
 
@@ -195,6 +195,27 @@ def test_erlang_overdials_once_it_has_budget() -> None:
     for _ in range(30):
         p.record_answer(True, 600.0)
     assert p.calls_to_place(dataclasses.replace(snap, now=601.0)) <= 4
+
+
+def test_erlang_scales_its_risk_down_with_the_budget_but_keeps_a_floor() -> None:
+    """Under 6 drops of budget the learned risk shrinks in proportion, never under 30 % of
+    it while the window is within 2 drops of its limit; more than 2 over, no risk at all."""
+    p = _trained_erlang()  # 400 answers, 8 dropped: budget 4 drops
+    learned = math.exp(p._log_risk)
+    assert p.slack == pytest.approx(4.0)
+    assert p.risk == pytest.approx(learned * 4.0 / 6.0)
+    snap = PacingSnapshot(500.0, 6, (1.0,) * 14, (), (2.0,) * 8, 0, 1000)
+    at_four = p.calls_to_place(snap)
+    p.window.set_before(5, 5, 1e9, 500.0)  # 5 earlier answers, all dropped: 0.85 over
+    assert p.slack == pytest.approx(-0.85)
+    assert p.risk == pytest.approx(learned * 0.3)
+    at_floor = p.calls_to_place(snap)
+    assert 0 < at_floor < at_four  # still overdials (power: 0 with 8 ringing), less
+    p.window.set_before(7, 7, 1e9, 500.0)  # 2.79 over the limit: power dialing
+    assert p.risk == 0.0
+    assert p.calls_to_place(snap) == 0  # the 8 ringing calls cover the 6 free agents
+    p.window.set_before(200, 0, 1e9, 500.0)  # budget 10: the full learned risk
+    assert p.risk == pytest.approx(learned)
 
 
 def test_erlang_counts_agents_about_to_free_up() -> None:
@@ -279,6 +300,7 @@ def test_erlang_places_calls_while_the_last_ones_drop_chance_is_within_risk() ->
     would be dropped more often; an average over all the calls would hide a risky last one
     among the safe ones ringing already."""
     p = _trained_erlang()
+    p.window.set_before(200, 0, 1e9, 500.0)  # budget 10 drops: the full learned risk
     snap = PacingSnapshot(500.0, 6, (1.0,) * 14, (), (2.0,) * 8, 0, 1000)
     n = p.calls_to_place(snap)
     risk = p.risk
