@@ -4,8 +4,10 @@ A runner plans its mailing once (store rows, see planner), then claims small bat
 messages (marked `sending` by this instance in the database before any send) and hands
 them to their channel. Pause and stop arrive by NOTIFY (and a periodic re-read): the runner
 checks before each message, so sending stops within one send; claimed messages not yet
-handed over go back to `planned`. Messages a dead instance left in `sending` are settled as
-`unknown` at start and on every re-read, never sent again.
+handed over go back to `planned`. A message is stamped `sending_at`, committed, right before
+its channel gets it: of the messages a dead instance left in `sending`, the stamped ones are
+settled as `unknown` at start and on every re-read, never sent again; the others never left
+and are planned again.
 """
 
 from __future__ import annotations
@@ -170,12 +172,10 @@ class MailingService:
         return True
 
     async def _send(self, claimed: store.Claimed) -> None:
-        row = await self._pool.fetchrow(
-            "SELECT m.subject, m.body, g.unsubscribe_key FROM mailing_messages m"
-            " JOIN mailings g ON g.id = m.mailing_id WHERE m.id = $1",
-            claimed.id,
-        )
-        assert row is not None
+        row = await store.hand_over(self._pool, claimed.id)
+        if row is None:  # no longer ours: settled meanwhile by another instance
+            log.warning("mailing.claim_lost", message_id=claimed.id)
+            return
         channel = self.channels.get(claimed.channel)
         if channel is None:
             result = SendResult(Outcome.FAILED, reason=f"no {claimed.channel} channel configured")

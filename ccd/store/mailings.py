@@ -287,7 +287,8 @@ async def claim(
     conn: Conn, mailing: Mailing, instance: str, limit: int, cap_days: int
 ) -> list[Claimed]:
     """Mark up to `limit` due messages `sending` (by this instance) in one transaction, and
-    skip those that may no longer go out. Returns the ones to send now."""
+    skip those that may no longer go out. Returns the ones to send now; each is stamped
+    `sending_at` only when it is handed to its channel (hand_over)."""
     async with conn.transaction():
         rows = await conn.fetch(
             _CLAIM, mailing.id, limit, mailing.purpose, mailing.marketing and mailing.require_opt_in
@@ -316,7 +317,7 @@ async def claim(
             attempts = {
                 r["id"]: r["attempts"]
                 for r in await conn.fetch(
-                    "UPDATE mailing_messages SET state = 'sending', sending_at = now(),"
+                    "UPDATE mailing_messages SET state = 'sending', sending_at = NULL,"
                     " instance = $2, attempts = attempts + 1 WHERE id = ANY($1::bigint[])"
                     " RETURNING id, attempts",
                     [r["id"] for r in go], instance,
@@ -325,6 +326,19 @@ async def claim(
     return [
         Claimed(r["id"], r["channel"], r["address"], r["kind"], attempts[r["id"]]) for r in go
     ]
+
+
+async def hand_over(conn: Conn | asyncpg.Pool, message_id: int) -> asyncpg.Record | None:
+    """Stamp a claimed message `sending_at` (committed before its channel is given it) and
+    return its subject, body and the mailing's unsubscribe key; None if it is no longer
+    claimed. A message claimed but not stamped never left: after a crash it goes out again."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "UPDATE mailing_messages m SET sending_at = now() FROM mailings g"
+        " WHERE m.id = $1 AND g.id = m.mailing_id AND m.state = 'sending'"
+        " RETURNING m.subject, m.body, g.unsubscribe_key",
+        message_id,
+    )
+    return row
 
 
 async def record_result(
@@ -399,20 +413,25 @@ async def release(pool: asyncpg.Pool, message_ids: Sequence[int]) -> None:
     if not message_ids:
         return
     async with pool.acquire() as conn, conn.transaction():
-        for message_id in message_ids:
-            await release_cap(conn, message_id)
-        await conn.execute(
-            "UPDATE mailing_messages SET state = 'planned', instance = NULL, sending_at = NULL,"
-            " attempts = attempts - 1 WHERE id = ANY($1::bigint[]) AND state = 'sending'",
-            list(message_ids),
-        )
+        await _release(conn, message_ids)
+
+
+async def _release(conn: Conn, message_ids: Sequence[int]) -> None:
+    for message_id in message_ids:
+        await release_cap(conn, message_id)
+    await conn.execute(
+        "UPDATE mailing_messages SET state = 'planned', instance = NULL, sending_at = NULL,"
+        " attempts = attempts - 1 WHERE id = ANY($1::bigint[]) AND state = 'sending'",
+        list(message_ids),
+    )
 
 
 async def settle_orphans(
     pool: asyncpg.Pool, alive: Callable[[str], Awaitable[bool]], own: str
 ) -> int:
-    """Messages left in `sending` by a process that is gone become `unknown`: they may have
-    gone out, so they are never sent again."""
+    """Messages left in `sending` by a process that is gone: those it had handed to a channel
+    become `unknown` (they may have gone out, so they are never sent again); those it had
+    only claimed are planned again. Returns how many became unknown."""
     instances = [
         r["instance"]
         for r in await pool.fetch(
@@ -423,12 +442,24 @@ async def settle_orphans(
     for instance in instances:
         if instance == own or await alive(instance):
             continue
-        rows = await pool.fetch(
-            "UPDATE mailing_messages SET state = 'unknown', ended_at = now(),"
-            " reason = 'ccd stopped while sending' WHERE state = 'sending' AND instance = $1"
-            " RETURNING id, mailing_id",
-            instance,
-        )
+        async with pool.acquire() as conn, conn.transaction():
+            claimed = [
+                r["id"]
+                for r in await conn.fetch(
+                    "SELECT id FROM mailing_messages WHERE state = 'sending' AND instance = $1"
+                    " AND sending_at IS NULL FOR UPDATE",
+                    instance,
+                )
+            ]
+            await _release(conn, claimed)
+            rows = await conn.fetch(
+                "UPDATE mailing_messages SET state = 'unknown', ended_at = now(),"
+                " reason = 'ccd stopped while sending' WHERE state = 'sending' AND instance = $1"
+                " RETURNING id, mailing_id",
+                instance,
+            )
+        if claimed:
+            log.info("mailing.claims_released", instance=instance, messages=len(claimed))
         settled += len(rows)
         for r in rows:
             log.warning("mailing.message_unknown", message_id=r["id"], mailing_id=r["mailing_id"],

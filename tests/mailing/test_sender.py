@@ -250,22 +250,34 @@ async def test_permanent_failure_marks_the_address_bad_and_4xx_is_retried_later(
 async def test_messages_a_dead_process_left_sending_become_unknown_and_are_not_resent(
     pool: asyncpg.Pool, service: ServiceFactory, smtp: tuple[Inbox, int]
 ) -> None:
+    """Of the messages a dead process claimed, those it had handed to a channel are unknown
+    and never sent again; those it had not handed over yet go out once."""
     inbox, _ = smtp
-    await _contacts(pool, 5)
+    await _contacts(pool, 6)
     mid = await _mailing(pool, "m")
     async with pool.acquire() as conn:
         await plan(pool, mid, 14)
         mailing = await store.load_mailing(conn, mid)
-        # A process marked two messages sending, then died (its instance lock is gone).
-        dead = await store.claim(conn, mailing, "dead-instance", 2, 14)
-    assert len(dead) == 2
+        # A process claimed three messages, handed two to its channel, then died (its
+        # instance lock is gone).
+        dead = await store.claim(conn, mailing, "dead-instance", 3, 14)
+        for d in dead[:2]:
+            assert await store.hand_over(conn, d.id) is not None
+    assert len(dead) == 3
     await _start(pool, "m")
     await service()
     await _completed(pool, "m")
     states = dict(await pool.fetch("SELECT state, count(*) FROM mailing_messages GROUP BY 1"))
-    assert states == {"sent": 3, "unknown": 2}
-    sent_to = {m["To"] for m in inbox.messages}
-    assert len(sent_to) == 3 and not sent_to & {d.address for d in dead}
+    assert states == {"sent": 4, "unknown": 2}
+    sent_to = [m["To"] for m in inbox.messages]
+    assert len(sent_to) == len(set(sent_to)) == 4
+    assert not set(sent_to) & {d.address for d in dead[:2]}
+    assert dead[2].address in sent_to
+    # its cap row was given back and taken again, once: one row per contact sent to
+    assert await pool.fetchval("SELECT count(*) FROM contact_marketing") == 6
+    attempts = await pool.fetchval("SELECT attempts FROM mailing_messages WHERE id = $1",
+                                   dead[2].id)  # fmt: skip
+    assert attempts == 1
 
 
 async def test_sending_hours_are_the_contacts_local_time(pool: asyncpg.Pool) -> None:
