@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
 
 from ccd.store import migrate
+from ccd.store.abandon import abandon_counts
 from ccd.store.db import connect
 
 D1, D2 = date(2026, 3, 2), date(2026, 3, 3)
@@ -51,6 +52,30 @@ async def test_campaign_daily_figures(seeded: asyncpg.Connection) -> None:
     # Rolling (Feb 2 .. Mar 3): drops 1 + 1 + 2 = 4 over contacts 1 + 3 + 3 = 7.
     assert d2["abandon_rate_30d"] == Decimal("0.5714")
     assert (d2["talk_s"], d2["wrap_s"], d2["avg_wrap_s"]) == (300, 0, Decimal("0.0"))
+
+
+async def test_a_talked_call_cut_lost_is_a_contact_as_the_pacer_counts_it(
+    seeded: asyncpg.Connection,
+) -> None:
+    """An Asterisk restart cut a talked call (LOST, bridged): a person was reached. The
+    report counts it as the pacer's abandon window does; an unbridged LOST call is not."""
+    await seeded.execute(
+        "INSERT INTO attempts (id, campaign_id, lead_id, phone, state, created_at, answered_at,"
+        " bridged_at, ended_at, outcome, disposition, disposition_source)"
+        " SELECT gen_random_uuid(), 2, 9, '+74950000009', 'ended', t, t + interval '9 s',"
+        " CASE WHEN talked THEN t + interval '10 s' END, t + interval '70 s', 'LOST',"
+        " CASE WHEN talked THEN 'END' ELSE 'FAILED' END, 'auto'"
+        " FROM (VALUES (TIMESTAMPTZ '2026-03-02 11:00', true),"
+        "              (TIMESTAMPTZ '2026-03-02 11:05', false)) v(t, talked)"
+    )
+    (row,) = await seeded.fetch("SELECT * FROM report_campaign_daily($1, $1) WHERE campaign_id = 2",
+                                D1)  # fmt: skip
+    # campaign 2 on D1: the dropped call and the talked LOST one
+    assert (row["attempts"], row["contacts"], row["drops"]) == (3, 2, 1)
+    assert row["abandon_rate"] == Decimal("0.5000")
+    window = await abandon_counts(seeded, 2, datetime(2026, 3, 2, tzinfo=UTC),
+                                  datetime(2026, 3, 3, tzinfo=UTC))  # fmt: skip
+    assert (window.answered, window.dropped) == (row["contacts"], row["drops"])
 
 
 async def test_campaign_view_equals_function_and_windows_back_30_days(
