@@ -143,7 +143,7 @@ class Service:
             inbound.calls.set_listener(InboundFeed(parts.hub))
             inbox = SmsInbox(pool, sms.send_text if sms else None, parts.hub.push_to_inbox)
             if sms is not None:
-                sms.set_inbound(inbox.accept)
+                sms.set_inbound(inbox.accept, hold=inbox.hold)
                 sms.set_replies(inbox.reply_report)
             feed = EngineFeed(pool, parts.hub, metrics)
             engine.set_notifier(feed, on_failure=metrics.observer_failed)
@@ -202,8 +202,10 @@ class Service:
             replies = await inbox_store.replies_awaiting_reports(self.pool)
             resumed += self.sms.resume(((r["id"], r["provider_id"], r["sent_at"]) for r in replies),
                                        prefix=REPLY_REF)  # fmt: skip
+            held = await self.inbox.held_parts()
+            self.sms.restore_parts(held)
             log.info("sms.channel_ready", links=sorted(self.sms.gateway.links),
-                     awaiting_receipts=resumed)  # fmt: skip
+                     awaiting_receipts=resumed, held_parts=len(held))  # fmt: skip
         await self.mailing.start()  # starts the channels: the SMSC links bind on their own
         await self.inbox.start()
 

@@ -1,8 +1,9 @@
 """Customers' SMS into the database, keywords acted on, and replies out: the inbox's engine.
 
     inbox = SmsInbox(pool, send_text, notify)
-    sms.set_inbound(inbox.accept)        # the SMS channel hands every reassembled MO over
-    sms.set_replies(inbox.reply_report)  # and the replies' delivery receipts
+    sms.set_inbound(inbox.accept, hold=inbox.hold)  # every reassembled MO, and the parts
+    sms.restore_parts(await inbox.held_parts())     # of long ones not yet whole
+    sms.set_replies(inbox.reply_report)             # and the replies' delivery receipts
     await inbox.start()  ...  await inbox.close()
 
 `accept` queues and returns once the message is stored: the SMS link answers the SMSC only
@@ -13,7 +14,9 @@ stored before anything else happens to it. A batch the database refused is kept 
 again, unanswered meanwhile: nothing is dropped while PostgreSQL is away. Then the live
 consoles hear of the stored messages (each, or one note for a burst), and a rule's reply (the
 STOP confirmation among them) is sent per message.
-Consent from STOP is written in the batch's own transaction (ccd.store.inbox).
+Consent from STOP is written in the batch's own transaction (ccd.store.inbox). A part of a
+long message not yet whole is stored the same way (`hold`, table sms_mo_parts) before its
+answer; the parts come back after a restart, and go when their message is stored.
 
 Replies are a customer's answer, not marketing: a reply to a message the customer sent is
 never held back by their consent (an opted-out customer who asks a question gets the answer).
@@ -33,7 +36,7 @@ from ccd.log import get_logger
 from ccd.messaging.channel import Outcome, SendResult, StatusReport
 from ccd.messaging.keywords import Assign, Rule, Rules, reply_text
 from ccd.messaging.sms.channel import REPLY_REF
-from ccd.messaging.sms.mo import InboundSms
+from ccd.messaging.sms.mo import HeldPart, InboundSms
 from ccd.store import inbox as store
 from ccd.store.sms_keywords import load_rules
 
@@ -48,7 +51,7 @@ STALE_SEND = timedelta(minutes=2)
 PUSH_EACH = 50
 
 
-_Queued = tuple[InboundSms, "asyncio.Future[None]"]
+_Queued = tuple[InboundSms | HeldPart, "asyncio.Future[None]"]
 
 
 class SendText(Protocol):
@@ -104,6 +107,17 @@ class SmsInbox:
         self._queue.put_nowait((sms, stored))
         await stored
 
+    async def hold(self, part: HeldPart) -> None:
+        """The SMS channel's part handler: returns when a part of a long message not yet
+        whole is stored, in the same batches as whole messages."""
+        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((part, stored))
+        await stored
+
+    async def held_parts(self) -> list[HeldPart]:
+        """The parts stored and not yet whole, for the SMS channel's restore_parts."""
+        return await store.held_parts(self._pool)
+
     async def start(self) -> None:
         settled = await store.settle_stale_replies(self._pool, STALE_SEND)
         if settled:
@@ -157,9 +171,16 @@ class SmsInbox:
 
     async def _store(self, batch: list[_Queued]) -> None:
         async with self._pool.acquire() as conn:
+            parts = [p for p, _ in batch if isinstance(p, HeldPart)]
+            if parts:  # before the messages: one that completes them deletes them
+                await store.hold_parts(conn, parts)
             rules = await load_rules(conn)
-            items = [_incoming(sms, rules) for sms, _ in batch]
-            stored = await store.store_batch(conn, [i for i, _ in items], window=self._window)
+            items = [_incoming(sms, rules) for sms, _ in batch if isinstance(sms, InboundSms)]
+            stored = (
+                await store.store_batch(conn, [i for i, _ in items], window=self._window)
+                if items
+                else []
+            )
             for _, answer in batch:  # committed (repeats were stored before): answer the SMSC
                 if not answer.done():
                     answer.set_result(None)
@@ -244,6 +265,6 @@ def _incoming(sms: InboundSms, rules: Rules) -> tuple[store.Incoming, Rule | Non
         text=sms.text.replace("\x00", "\ufffd"), coding=sms.coding,
         parts=sms.parts, complete=sms.complete, received_at=sms.received_at,
         keyword=rule.code if rule else None, status=status,
-        consent=rule.consent if rule else None, time_zone=zone,
+        consent=rule.consent if rule else None, time_zone=zone, held=sms.held,
     )  # fmt: skip
     return item, rule

@@ -19,6 +19,7 @@ import asyncpg
 from ccd.domain.phones import InvalidNumber, normalize
 from ccd.log import get_logger
 from ccd.messaging.keywords import ConsentAction
+from ccd.messaging.sms.mo import HeldPart, PartsKey
 from ccd.store.db import AnyConnection
 
 log = get_logger(__name__)
@@ -42,6 +43,7 @@ class Incoming:
     status: str  # new (the inbox) or auto
     consent: ConsentAction | None
     time_zone: str | None = None  # of a new contact
+    held: PartsKey | None = None  # its parts in sms_mo_parts, deleted when it is stored
 
     @property
     def dedup_key(self) -> str:
@@ -139,9 +141,39 @@ async def store_batch(
             key=lambda s: s.id,
         )
         await _keyword_consent(conn, stored)
+        held = [it.held for it in items if it.held is not None]
+        if held:
+            await conn.execute(
+                "DELETE FROM sms_mo_parts p USING unnest($1::text[], $2::text[], $3::int[],"
+                " $4::int[]) AS k(s, r, ref, total) WHERE (p.sender, p.recipient, p.ref,"
+                " p.total) = (k.s, k.r, k.ref, k.total)",
+                *(list(col) for col in zip(*held, strict=True)),
+            )  # fmt: skip
     if len(stored) < len(items):
         log.info("sms.mo.repeats", stored=len(stored), repeats=len(items) - len(stored))
     return stored
+
+
+async def hold_parts(conn: Conn, parts: list[HeldPart]) -> None:
+    """Parts of long messages not yet whole; a part stored before (the SMSC sent it again)
+    is kept as it was."""
+    await conn.executemany(
+        "INSERT INTO sms_mo_parts (sender, recipient, ref, total, seq, data_coding, payload,"
+        " link, first_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        [(*p.key, p.seq, p.data_coding, p.payload, p.link, p.first_at) for p in parts],
+    )
+
+
+async def held_parts(conn: Conn) -> list[HeldPart]:
+    rows = await conn.fetch(
+        "SELECT sender, recipient, ref, total, seq, data_coding, payload, link, first_at"
+        " FROM sms_mo_parts ORDER BY first_at, seq"
+    )
+    return [
+        HeldPart((r["sender"], r["recipient"], r["ref"], r["total"]), r["seq"],
+                 r["data_coding"], r["payload"], r["link"], r["first_at"])
+        for r in rows
+    ]  # fmt: skip
 
 
 async def _keyword_consent(conn: AnyConnection, stored: list[Stored]) -> None:

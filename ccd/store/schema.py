@@ -19,6 +19,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     PrimaryKeyConstraint,
@@ -737,6 +738,22 @@ sms_inbound = Table(
     Index("ix_sms_inbound_status", "status", "received_at"),
     Index("ix_sms_inbound_dedup", "dedup_key", "received_at"),
     Index("ix_sms_inbound_contact", "contact_id", "received_at"),
+)
+
+sms_mo_parts = Table(
+    "sms_mo_parts",
+    metadata,
+    Column("sender", Text, primary_key=True, comment="as the SMSC gave it"),
+    Column("recipient", Text, primary_key=True),
+    Column("ref", Integer, primary_key=True, comment="the concatenation reference"),
+    Column("total", SmallInteger, primary_key=True),
+    Column("seq", SmallInteger, primary_key=True),
+    Column("data_coding", SmallInteger, nullable=False),
+    Column("payload", LargeBinary, nullable=False, comment="the part's user data, no UDH"),
+    Column("link", Text, nullable=False),
+    Column("first_at", DateTime(timezone=True), nullable=False,
+           comment="when the message's first part came"),  # fmt: skip
+    comment="parts of customers' long messages answered to the SMSC and not yet whole",
 )
 
 sms_replies = Table(

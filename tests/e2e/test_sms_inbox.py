@@ -213,3 +213,33 @@ async def test_mo_in_hand_at_a_kill_9_are_delivered_again_after_the_restart_and_
         return bool((await smsc.control("GET", "/state"))["acked"] == 3)
 
     await eventually(answered, within=10, what="the 3 answered once stored")
+
+
+@pytest.mark.slow
+async def test_parts_of_a_long_mo_answered_before_a_kill_9_make_it_whole_after_the_restart(
+    sms_ccd: tuple[CcdProcess, SmscProcess],
+) -> None:
+    daemon, smsc = sms_ccd
+    text = "Здравствуйте! Перенесите, пожалуйста, доставку заказа 4521 на пятницу после обеда. " * 2
+    assert (await smsc.control("POST", "/mo", {
+        "sender": "79031112233", "recipient": "7333", "text": text, "order": [1, 3], "ref": 9,
+    }))["parts"] == 3  # fmt: skip
+
+    async def held() -> bool:
+        (row,) = await daemon.sql("SELECT count(*) AS n FROM sms_mo_parts")
+        return bool(row["n"] == 2) and (await smsc.control("GET", "/state"))["acked"] == 2
+
+    await eventually(held, within=15, what="parts 1 and 3 stored and answered")
+    daemon.kill9()
+    await daemon.start()
+    await smsc.control("POST", "/mo", {"sender": "79031112233", "recipient": "7333",
+                                       "text": text, "order": [2], "ref": 9})  # fmt: skip
+
+    async def whole() -> bool:
+        return bool(await daemon.sql("SELECT 1 FROM sms_inbound"))
+
+    await eventually(whole, within=20, what="the message stored after the restart")
+    rows = await daemon.sql("SELECT sender, text, parts, complete FROM sms_inbound")
+    assert [tuple(r) for r in rows] == [("+79031112233", text, 3, True)]
+    assert not await daemon.sql("SELECT 1 FROM sms_mo_parts")
+    assert any(e.get("held_parts") == 2 for e in daemon.events("sms.channel_ready"))

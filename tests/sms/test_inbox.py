@@ -49,7 +49,8 @@ async def _inbox(
     sms = SmsChannel(links, validity=validity, sweep_every=0.1)
     pushed: list[dict[str, Any]] = []
     inbox = SmsInbox(pool, sms.send_text, pushed.append, retry_s=0.1)
-    sms.set_inbound(inbox.accept)
+    sms.set_inbound(inbox.accept, hold=inbox.hold)
+    sms.restore_parts(await inbox.held_parts())
     sms.set_replies(inbox.reply_report)
     replies = await inbox_store.replies_awaiting_reports(pool)
     sms.resume(((r["id"], r["provider_id"], r["sent_at"]) for r in replies), prefix=REPLY_REF)
@@ -270,22 +271,21 @@ async def test_a_batch_the_database_refuses_is_kept_unanswered_and_answered_once
     pool: asyncpg.Pool, smsc: SmscDouble
 ) -> None:
     """No deliver_sm_resp goes back before the message is committed: while PostgreSQL refuses,
-    the SMSC keeps them unanswered (it would deliver them again if ccd died now). Of a long
-    message, the parts before the last are answered at once (held in memory), the part that
-    makes it whole only once it is stored."""
+    the SMSC keeps them unanswered (it would deliver them again if ccd died now). The parts
+    of a long message are stored in the same batches, and answered with them."""
     async with _inbox(pool, smsc) as run:
         await pool.execute("ALTER TABLE sms_inbound RENAME TO sms_inbound_away")
         for n in range(3):
             smsc.inject_mo(f"7916123456{n}", "7333", f"VOTE {n}")
         assert smsc.inject_mo("79031112233", "7333", LONG, order=[2, 3, 1]) == 3
         await eventually(lambda: _true(run.inbox.store_failures >= 2), 10, "refused twice")
-        await eventually(lambda: _true(smsc.state()["acked"] == 2), 5, "2 early parts answered")
-        assert smsc.state()["unacked"] == 4 and smsc.redelivered == 0
-        stored_before = len(smsc.acked_at)
+        await eventually(lambda: _true(smsc.state()["unacked"] == 6), 5, "6 in hand")
+        assert smsc.state()["acked"] == 0 and smsc.redelivered == 0
         await pool.execute("ALTER TABLE sms_inbound_away RENAME TO sms_inbound")
         await eventually(_count(pool, 4), 10, "the kept batch stored")
         await eventually(lambda: _true(smsc.state()["acked"] == 6), 5, "all answered")
-    assert stored_before == 2 and smsc.state()["unacked"] == 0
+    assert smsc.state()["unacked"] == 0
+    assert await pool.fetchval("SELECT count(*) FROM sms_mo_parts") == 0
     assert sorted(r["text"] for r in await pool.fetch("SELECT text FROM sms_inbound")) == [
         "VOTE 0", "VOTE 1", "VOTE 2", LONG]  # fmt: skip
 
@@ -305,6 +305,31 @@ async def test_an_mo_is_answered_only_after_its_batch_commits(
         await tx.rollback()  # the batch goes on and commits
         await eventually(lambda: _true(smsc.state()["acked"] == 1), 10, "answered")
         assert await pool.fetchval("SELECT count(*) FROM sms_inbound") == 1
+
+
+async def test_parts_answered_before_a_restart_are_kept_and_their_message_stored_whole(
+    pool: asyncpg.Pool, smsc: SmscDouble
+) -> None:
+    """Parts of a long message are answered once stored (not before: a lock holds their
+    batch), come back after a restart, and go when the message they complete is stored."""
+    async with _inbox(pool, smsc), pool.acquire() as blocker:
+        tx = blocker.transaction()
+        await tx.start()
+        await blocker.execute("LOCK TABLE sms_mo_parts IN EXCLUSIVE MODE")
+        smsc.inject_mo("79031112233", "7333", LONG, order=[1, 3], ref=9)
+        await eventually(_waiting_on_lock(pool), 10, "the parts' batch waits on the lock")
+        assert smsc.state()["acked"] == 0 and smsc.state()["unacked"] == 2
+        await tx.rollback()
+        await eventually(lambda: _true(smsc.state()["acked"] == 2), 10, "parts answered")
+        assert await pool.fetchval("SELECT count(*) FROM sms_mo_parts") == 2
+    assert await pool.fetchval("SELECT count(*) FROM sms_inbound") == 0
+    async with _inbox(pool, smsc):  # the next process: the SMSC sends the last part
+        smsc.inject_mo("79031112233", "7333", LONG, order=[2], ref=9)
+        await eventually(_count(pool, 1), 10, "the message stored")
+    row = await pool.fetchrow("SELECT text, parts, complete FROM sms_inbound")
+    assert tuple(row) == (LONG, 3, True)
+    assert await pool.fetchval("SELECT count(*) FROM sms_mo_parts") == 0
+    assert smsc.state()["acked"] == 3
 
 
 async def test_a_graceful_close_answers_the_messages_in_hand_before_the_unbind(

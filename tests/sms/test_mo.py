@@ -7,7 +7,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 from ccd.messaging.sms.encoding import plan
-from ccd.messaging.sms.mo import InboundSms, Reassembler
+from ccd.messaging.sms.mo import HeldPart, InboundSms, Reassembler
 from ccd.messaging.sms.pdu import ESM_UDHI, ShortMessage, Tag
 
 T0 = datetime(2026, 12, 3, 4, 0, tzinfo=UTC)
@@ -108,3 +108,42 @@ async def test_only_what_makes_a_message_whole_waits_for_its_store() -> None:
     assert r.add("a", second, T0) is stored[1]
     assert r.add("b", first, T0) is stored[1]  # its answer went on a session that ended
     assert len(stored) == 2
+
+
+async def test_parts_not_yet_whole_are_held_and_restored_after_a_restart() -> None:
+    """With `hold`, a part that does not complete its message is answered when `hold` has
+    stored it; a new reassembler given the held parts completes the message from the rest,
+    naming the parts to delete, and delivers it incomplete when the timeout from its first
+    part ends."""
+    held: list[HeldPart] = []
+    answers: list[asyncio.Future[None]] = []
+
+    def hold(part: HeldPart) -> asyncio.Future[None]:
+        held.append(part)
+        answers.append(asyncio.get_running_loop().create_future())
+        return answers[-1]
+
+    got: list[InboundSms] = []
+    first = Reassembler(got.append, timeout=timedelta(seconds=60), hold=hold)
+    text = "Перенесите доставку на пятницу, пожалуйста. " * 4
+    one, two, three = _parts(text, ref=9)
+    assert first.add("a", three, T0) is answers[0]
+    assert first.add("a", one, T0 + timedelta(seconds=1)) is answers[1]
+    assert first.add("a", one, T0 + timedelta(seconds=2)) is None  # a repeat: held already
+    key = ("79161234567", "7333", 9, 3)
+    assert [(p.key, p.seq, p.first_at, p.link) for p in held] == [(key, 3, T0, "a"),
+                                                                  (key, 1, T0, "a")]  # fmt: skip
+
+    after = Reassembler(got.append, timeout=timedelta(seconds=60), hold=hold)  # a restart
+    after.restore(held)
+    assert after.pending == 1
+    after.add("b", two, T0 + timedelta(seconds=30))
+    assert [(m.text, m.complete, m.held, m.received_at) for m in got] == [(text, True, key, T0)]
+
+    got.clear()
+    late = Reassembler(got.append, timeout=timedelta(seconds=60), hold=hold)
+    late.restore(held)  # the last part never comes
+    late.sweep(T0 + timedelta(seconds=59))
+    assert got == []
+    late.sweep(T0 + timedelta(seconds=60))
+    assert [(m.complete, m.parts, m.held) for m in got] == [(False, 3, key)]

@@ -28,7 +28,7 @@ from ccd.log import get_logger
 from ccd.messaging.channel import OutboundMessage, Outcome, SendResult, StatusListener, StatusReport
 from ccd.messaging.sms import gateway as gw
 from ccd.messaging.sms.encoding import EncodingError
-from ccd.messaging.sms.mo import InboundSms
+from ccd.messaging.sms.mo import HeldPart, InboundSms
 from ccd.messaging.sms.pdu import Status, status_name
 from ccd.messaging.sms.receipts import (
     TEXT_OF_STATE,
@@ -43,6 +43,7 @@ from ccd.messaging.sms.settings import LinkSettings
 log = get_logger(__name__)
 
 InboundHandler = Callable[[InboundSms], Awaitable[None]]
+PartHandler = Callable[[HeldPart], Awaitable[None]]
 
 MAILING_REF = "mailing:"  # refs of mailing messages
 REPLY_REF = "reply:"  # refs of the inbox's replies; other refs' receipts are only logged
@@ -116,10 +117,12 @@ class SmsChannel:
         **gateway_options: Any,
     ) -> None:
         self.gateway = gw.SmsGateway(links, on_receipt=self._receipt, on_inbound=self._inbound,
-                                     validity=validity, **gateway_options)  # fmt: skip
+                                     on_part=self._part, validity=validity,
+                                     **gateway_options)  # fmt: skip
         self._validity = validity
         self._retry_after_s = retry_after_s
         self._handler: InboundHandler = _drop_inbound
+        self._hold: PartHandler | None = None
         self._on_status: StatusListener | None = None
         self._on_reply: StatusListener | None = None
         # ref -> part -> latest receipt state, for messages sent (or being sent) and not final
@@ -128,10 +131,16 @@ class SmsChannel:
         self._reporter: asyncio.Task[None] | None = None
         self._handling: set[asyncio.Task[None]] = set()
 
-    def set_inbound(self, handler: InboundHandler) -> None:
+    def set_inbound(self, handler: InboundHandler, *, hold: PartHandler | None = None) -> None:
         """Customers' messages go to `handler` (one task each) from now on; each is answered
-        to the SMSC when its handler returns."""
+        to the SMSC when its handler returns. A part of a long message not yet whole goes to
+        `hold` and is answered when it returns (without one: at once, kept in memory only)."""
         self._handler = handler
+        self._hold = hold
+
+    def restore_parts(self, parts: Iterable[HeldPart]) -> None:
+        """Parts `hold` kept before this process; call before start()."""
+        self.gateway.restore_parts(parts)
 
     def set_replies(self, listener: StatusListener) -> None:
         """The final delivery state of each reply (`reply:<id>`) goes to `listener`, with the
@@ -231,6 +240,14 @@ class SmsChannel:
 
     def _inbound(self, sms: InboundSms) -> asyncio.Future[None]:
         task = asyncio.create_task(self._handle(sms))
+        self._handling.add(task)
+        task.add_done_callback(self._handled)
+        return task
+
+    def _part(self, part: HeldPart) -> asyncio.Future[None] | None:
+        if self._hold is None:
+            return None
+        task = asyncio.ensure_future(self._hold(part))
         self._handling.add(task)
         task.add_done_callback(self._handled)
         return task

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -33,7 +33,7 @@ from enum import StrEnum
 from ccd.log import get_logger
 from ccd.messaging.sms.encoding import EncodingError, plan
 from ccd.messaging.sms.link import LinkDown, SmppLink, SubmitRejected, SubmitUnknown
-from ccd.messaging.sms.mo import InboundSms, Reassembler, Stored
+from ccd.messaging.sms.mo import HeldPart, InboundSms, Reassembler, Stored
 from ccd.messaging.sms.pdu import ESM_RECEIPT, ESM_TYPE_MASK, ESM_UDHI, ShortMessage, status_name
 from ccd.messaging.sms.receipts import PartKey, Receipt, ReceiptTracker, read_receipt
 from ccd.messaging.sms.routes import candidates
@@ -89,6 +89,7 @@ class SmsGateway:
         *,
         on_receipt: Callable[[Receipt], None],
         on_inbound: Callable[[InboundSms], Stored],
+        on_part: Callable[[HeldPart], Stored] | None = None,
         validity: timedelta = timedelta(hours=24),
         mo_timeout: timedelta = timedelta(minutes=5),
         receipt_hold: timedelta = timedelta(minutes=10),
@@ -100,7 +101,7 @@ class SmsGateway:
         self.settings = list(links)
         self.links = {s.name: SmppLink(s, self._delivered) for s in self.settings}
         self._tracker = ReceiptTracker(on_receipt, hold=receipt_hold)
-        self._reassembler = Reassembler(on_inbound, timeout=mo_timeout)
+        self._reassembler = Reassembler(on_inbound, timeout=mo_timeout, hold=on_part)
         self._validity = validity
         self._validity_text = relative_validity(validity)
         self._sweep_every = sweep_every
@@ -141,6 +142,10 @@ class SmsGateway:
         except EncodingError as exc:  # answered OK all the same: a resend would not read better
             log.error("sms.mo.unreadable", link=link, sender=sm.source_addr, error=str(exc))
             return None
+
+    def restore_parts(self, parts: Iterable[HeldPart]) -> None:
+        """Parts of customers' long messages held before this process (call before start)."""
+        self._reassembler.restore(parts)
 
     def expect(self, link: str, message_id: str, key: PartKey, expires: datetime) -> None:
         """A part sent before this process started (its id kept by the caller): its receipt,

@@ -11,19 +11,18 @@ reuse the 8-bit reference is not mistaken for a repeat).
 
 Acknowledgement (`add` returns when the SMSC may be answered): a whole message is answered
 once it is stored: `emit` returns a future done then (None: at once). A part of a long message
-that does not complete it is answered at once, and held in memory: holding its resp would fill
-the SMSC's window with parts whose later siblings then cannot come (SMSCs send within their
-window), and the SMSC gives up on a resp in tens of seconds anyway. So a crash loses the
-parts already answered of a message not yet whole; the part that completes it is answered
-after the store, so the SMSC delivers it again and the message is stored, marked incomplete,
-when the reassembly timeout ends. A repeat of a part of a message already whole is answered
-when that message is stored (its first answer went on a session that ended).
+that does not complete it is answered once `hold` has stored it (None: at once), not when its
+message is whole: holding its resp that long would fill the SMSC's window with parts whose
+later siblings then cannot come (SMSCs send within their window). Held parts are given back
+with `restore` after a restart, and the whole message names them (`held`) so that its store
+deletes them. A repeat of a part of a message already whole is answered when that message is
+stored (its first answer went on a session that ended).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -46,6 +45,23 @@ class InboundSms:
     link: str
     received_at: datetime
     coding: str  # gsm7, ucs2, latin1, ascii (encoding.coding_name)
+    held: PartsKey | None = None  # its parts held (stored) until it was whole
+
+
+PartsKey = tuple[str, str, int, int]
+"""A long message's parts: sender, recipient, concatenation reference, number of parts."""
+
+
+@dataclass(frozen=True)
+class HeldPart:
+    """A part of a long message not yet whole, answered to the SMSC once stored."""
+
+    key: PartsKey
+    seq: int
+    data_coding: int
+    payload: bytes
+    link: str
+    first_at: datetime  # when the message's first part came
 
 
 @dataclass
@@ -79,12 +95,30 @@ def _concat(sm: ShortMessage) -> tuple[Concat | None, bytes]:
 
 
 class Reassembler:
-    def __init__(self, emit: Callable[[InboundSms], Stored], *, timeout: timedelta) -> None:
+    def __init__(
+        self,
+        emit: Callable[[InboundSms], Stored],
+        *,
+        timeout: timedelta,
+        hold: Callable[[HeldPart], Stored] | None = None,
+    ) -> None:
         self._emit = emit
+        self._hold = hold
         self._timeout = timeout
-        self._pending: dict[tuple[str, str, int, int], _Pending] = {}
+        self._pending: dict[PartsKey, _Pending] = {}
         # parts of messages completed within the timeout: a repeat of one is no new message
-        self._done: dict[tuple[str, str, int, int], _Done] = {}
+        self._done: dict[PartsKey, _Done] = {}
+
+    def restore(self, parts: Iterable[HeldPart]) -> None:
+        """Parts held before a restart: their messages complete when the rest comes, or are
+        delivered incomplete when the timeout (from their first part) ends."""
+        for part in parts:
+            pending = self._pending.get(part.key)
+            if pending is None:
+                pending = self._pending[part.key] = _Pending(
+                    part.first_at, part.link, part.data_coding, part.key[3]
+                )
+            pending.payloads[part.seq] = part.payload
 
     def add(self, link: str, sm: ShortMessage, now: datetime) -> Stored:
         """One deliver_sm that is not a receipt; when to answer it (see the module's
@@ -109,20 +143,23 @@ class Reassembler:
             return None
         pending.payloads[concat.seq] = payload
         if len(pending.payloads) < concat.total:
-            return None
+            if self._hold is None:
+                return None
+            return self._hold(HeldPart(key, concat.seq, sm.data_coding, payload, link,
+                                       pending.first_at))  # fmt: skip
         del self._pending[key]
         stored = self._finish(key, pending, complete=True)
         self._done[key] = _Done(now, pending.payloads, stored)
         return stored
 
-    def _finish(self, key: tuple[str, str, int, int], p: _Pending, *, complete: bool) -> Stored:
+    def _finish(self, key: PartsKey, p: _Pending, *, complete: bool) -> Stored:
         joined = b"".join(p.payloads[seq] for seq in sorted(p.payloads))
         try:
             text = decode(p.data_coding, joined)
         except EncodingError:  # an odd UCS-2 length when a middle part is missing
             text = "".join(decode(p.data_coding, p.payloads[s]) for s in sorted(p.payloads))
-        return self._emit(InboundSms(key[0], key[1], text, p.total, complete, p.link,
-                                      p.first_at, coding_name(p.data_coding)))  # fmt: skip
+        return self._emit(InboundSms(key[0], key[1], text, p.total, complete, p.link, p.first_at,
+                                     coding_name(p.data_coding), held=key))  # fmt: skip
 
     def sweep(self, now: datetime) -> None:
         """Deliver what came of messages whose parts stopped coming."""
