@@ -81,7 +81,7 @@ async def burst(
                           password=pw) for i, (sid, pw) in enumerate(ACCOUNTS.items())]  # fmt: skip
     sms = SmsChannel(links)
     inbox = SmsInbox(pool, sms.send_text, hub.push_to_inbox, batch=batch)
-    sms.set_inbound(inbox.accept)
+    sms.set_inbound(inbox.accept, hold=inbox.hold)
     await inbox.start()
     await sms.start(_no_reports)
     for link in sms.gateway.links.values():
