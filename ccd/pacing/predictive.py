@@ -22,7 +22,7 @@ Per decision (every second):
    spent down to the reserve instead of always aiming a fixed share under the target. The
    reserve absorbs the swings: drops of calls already ringing when the budget runs low,
    and a run ending at any moment. Under a few drops of budget the risk shrinks in
-   proportion, to no less than 30 % of the learned level; only a window more than two
+   proportion, to no less than 15 % of the learned level; only a window more than two
    drops over its limit falls back to plain power dialing. The budget counts over the
    campaign's abandon window (30 days or 24 h, as regulators count) when the engine gives
    the window's earlier counts (count_window); otherwise over this pacer's run.
@@ -68,7 +68,7 @@ _COUNTS = np.arange(100_000, dtype=np.float64)  # candidate numbers of new calls
 # then, earns the budget back. A window more than _OVERDRAWN drops over its limit (a run
 # starting after a bad one) is power-dialed until answers pay the drops back.
 _FULL_BUDGET = 6.0
-_RISK_FLOOR = 0.3
+_RISK_FLOOR = 0.15
 _OVERDRAWN = 2.0
 
 

@@ -198,7 +198,7 @@ def test_erlang_overdials_once_it_has_budget() -> None:
 
 
 def test_erlang_scales_its_risk_down_with_the_budget_but_keeps_a_floor() -> None:
-    """Under 6 drops of budget the learned risk shrinks in proportion, never under 30 % of
+    """Under 6 drops of budget the learned risk shrinks in proportion, never under 15 % of
     it while the window is within 2 drops of its limit; more than 2 over, no risk at all."""
     p = _trained_erlang()  # 400 answers, 8 dropped: budget 4 drops
     learned = math.exp(p._log_risk)
@@ -208,7 +208,7 @@ def test_erlang_scales_its_risk_down_with_the_budget_but_keeps_a_floor() -> None
     at_four = p.calls_to_place(snap)
     p.window.set_before(5, 5, 1e9, 500.0)  # 5 earlier answers, all dropped: 0.85 over
     assert p.slack == pytest.approx(-0.85)
-    assert p.risk == pytest.approx(learned * 0.3)
+    assert p.risk == pytest.approx(learned * 0.15)
     at_floor = p.calls_to_place(snap)
     assert 0 < at_floor < at_four  # still overdials (power: 0 with 8 ringing), less
     p.window.set_before(7, 7, 1e9, 500.0)  # 2.79 over the limit: power dialing
