@@ -202,7 +202,7 @@ class Service:
             replies = await inbox_store.replies_awaiting_reports(self.pool)
             resumed += self.sms.resume(((r["id"], r["provider_id"], r["sent_at"]) for r in replies),
                                        prefix=REPLY_REF)  # fmt: skip
-            held = await self.inbox.held_parts()
+            held = await inbox_store.held_parts(self.pool)
             self.sms.restore_parts(held)
             log.info("sms.channel_ready", links=sorted(self.sms.gateway.links),
                      awaiting_receipts=resumed, held_parts=len(held))  # fmt: skip

@@ -1,9 +1,9 @@
 """Customers' SMS into the database, keywords acted on, and replies out: the inbox's engine.
 
     inbox = SmsInbox(pool, send_text, notify)
-    sms.set_inbound(inbox.accept, hold=inbox.hold)  # every reassembled MO, and the parts
-    sms.restore_parts(await inbox.held_parts())     # of long ones not yet whole
-    sms.set_replies(inbox.reply_report)             # and the replies' delivery receipts
+    sms.set_inbound(inbox.accept, hold=inbox.hold)   # every reassembled MO, and the parts
+    sms.restore_parts(await store.held_parts(pool))  # of long ones not yet whole
+    sms.set_replies(inbox.reply_report)              # and the replies' delivery receipts
     await inbox.start()  ...  await inbox.close()
 
 `accept` queues and returns once the message is stored: the SMS link answers the SMSC only
@@ -103,20 +103,17 @@ class SmsInbox:
     async def accept(self, sms: InboundSms) -> None:
         """The SMS channel's inbound handler: returns when the message is stored (its batch
         committed), however long the database takes."""
-        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((sms, stored))
-        await stored
+        await self._stored(sms)
 
     async def hold(self, part: HeldPart) -> None:
         """The SMS channel's part handler: returns when a part of a long message not yet
         whole is stored, in the same batches as whole messages."""
-        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((part, stored))
-        await stored
+        await self._stored(part)
 
-    async def held_parts(self) -> list[HeldPart]:
-        """The parts stored and not yet whole, for the SMS channel's restore_parts."""
-        return await store.held_parts(self._pool)
+    async def _stored(self, item: InboundSms | HeldPart) -> None:
+        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((item, stored))
+        await stored
 
     async def start(self) -> None:
         settled = await store.settle_stale_replies(self._pool, STALE_SEND)

@@ -50,7 +50,7 @@ async def _inbox(
     pushed: list[dict[str, Any]] = []
     inbox = SmsInbox(pool, sms.send_text, pushed.append, retry_s=0.1)
     sms.set_inbound(inbox.accept, hold=inbox.hold)
-    sms.restore_parts(await inbox.held_parts())
+    sms.restore_parts(await inbox_store.held_parts(pool))
     sms.set_replies(inbox.reply_report)
     replies = await inbox_store.replies_awaiting_reports(pool)
     sms.resume(((r["id"], r["provider_id"], r["sent_at"]) for r in replies), prefix=REPLY_REF)

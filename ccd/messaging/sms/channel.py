@@ -239,15 +239,15 @@ class SmsChannel:
                 self._reports.task_done()
 
     def _inbound(self, sms: InboundSms) -> asyncio.Future[None]:
-        task = asyncio.create_task(self._handle(sms))
-        self._handling.add(task)
-        task.add_done_callback(self._handled)
-        return task
+        return self._track(self._handler(sms), sms.sender, sms.link)
 
     def _part(self, part: HeldPart) -> asyncio.Future[None] | None:
         if self._hold is None:
             return None
-        task = asyncio.ensure_future(self._hold(part))
+        return self._track(self._hold(part), part.key[0], part.link)
+
+    def _track(self, work: Awaitable[None], sender: str, link: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._handle(work, sender, link))
         self._handling.add(task)
         task.add_done_callback(self._handled)
         return task
@@ -257,11 +257,11 @@ class SmsChannel:
         if not task.cancelled():
             task.exception()  # logged in _handle; the link (if it waits for it) answers it
 
-    async def _handle(self, sms: InboundSms) -> None:
+    async def _handle(self, work: Awaitable[None], sender: str, link: str) -> None:
         try:
-            await self._handler(sms)
+            await work
         except Exception:  # the link answers with an error status: the SMSC delivers it again
-            log.exception("sms.mo.handler_failed", sender=sms.sender, link=sms.link)
+            log.exception("sms.mo.handler_failed", sender=sender, link=link)
             raise
 
     async def close(self, drain_s: float = 5.0) -> None:
